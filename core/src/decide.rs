@@ -1,0 +1,1 @@
+//! SPEC §3 as one function over a plain request view.

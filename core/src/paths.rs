@@ -1,0 +1,1 @@
+//! Regex sets for `sso_unauthenticated_paths` / `sso_unauthenticated_urls`.
