@@ -3,6 +3,11 @@
 //! Nothing in this crate knows nginx exists: the glue turns a request into plain values, the
 //! core decides, the glue applies. Everything here is unit-tested with `cargo test -p sso-core`.
 
+pub mod cache;
 pub mod decide;
+pub mod flow;
 pub mod identity;
+pub mod jwks;
+pub mod jwt;
 pub mod paths;
+pub mod session;
