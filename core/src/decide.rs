@@ -1,1 +1,370 @@
 //! SPEC §3 as one function over a plain request view.
+//!
+//! The glue has already served the module's own endpoints (step 1) and stripped client-sent
+//! identity headers (step 2); `satisfy` (step 7) is nginx's access phase itself. What is left
+//! is steps 3 to 6: given what the credentials said, the request's shape and the policy,
+//! pass, send to login, or refuse.
+
+use std::fmt::Write;
+
+use percent_encoding::{utf8_percent_encode, AsciiSet, NON_ALPHANUMERIC};
+
+/// How a request was authenticated; the value of `$sso_auth_method`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum AuthMethod {
+    Session,
+    Bearer,
+    TokenCookie,
+}
+
+impl AuthMethod {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            AuthMethod::Session => "session",
+            AuthMethod::Bearer => "bearer",
+            AuthMethod::TokenCookie => "token_cookie",
+        }
+    }
+}
+
+/// What checking the request's credentials found (SPEC §3 step 3).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Credentials {
+    /// Nothing usable was presented (an unreadable session cookie counts as nothing).
+    Missing,
+    /// A token was presented and refused: `reason` is the `$sso_reason` word, `description`
+    /// is safe to quote in `WWW-Authenticate`.
+    Rejected {
+        reason: &'static str,
+        description: String,
+    },
+    /// A valid credential; `groups` are the caller's groups for `sso_require_group`.
+    Valid { method: AuthMethod },
+}
+
+/// The parts of the request the decision looks at.
+#[derive(Debug, Clone, Copy, Default)]
+pub struct RequestView<'a> {
+    /// GET or HEAD.
+    pub safe_method: bool,
+    /// The `Accept` request header, when present.
+    pub accept: Option<&'a [u8]>,
+    /// The `X-Requested-With` request header, when present (`XMLHttpRequest` is never a
+    /// navigation, as in authentik's outpost).
+    pub requested_with: Option<&'a [u8]>,
+}
+
+impl RequestView<'_> {
+    /// A browser navigation: GET/HEAD that accepts `text/html` and is not an XHR.
+    pub fn is_navigation(&self) -> bool {
+        if !self.safe_method {
+            return false;
+        }
+        if let Some(xrw) = self.requested_with {
+            if xrw.eq_ignore_ascii_case(b"XMLHttpRequest") {
+                return false;
+            }
+        }
+        match self.accept {
+            Some(accept) => accepts_html(accept),
+            None => false,
+        }
+    }
+}
+
+/// True when an `Accept` header lists `text/html` (or `application/xhtml+xml`) with q > 0.
+fn accepts_html(accept: &[u8]) -> bool {
+    accept.split(|&b| b == b',').any(|item| {
+        let mut parts = item.split(|&b| b == b';');
+        let media = trim(parts.next().unwrap_or_default());
+        if !(media.eq_ignore_ascii_case(b"text/html")
+            || media.eq_ignore_ascii_case(b"application/xhtml+xml"))
+        {
+            return false;
+        }
+        // q=0 means "not acceptable"
+        !parts.any(|p| {
+            let p = trim(p);
+            p.len() >= 2
+                && p[..2].eq_ignore_ascii_case(b"q=")
+                && p[2..].iter().all(|&c| c == b'0' || c == b'.')
+        })
+    })
+}
+
+fn trim(s: &[u8]) -> &[u8] {
+    let start = s.iter().position(|c| !c.is_ascii_whitespace()).unwrap_or(s.len());
+    let end = s
+        .iter()
+        .rposition(|c| !c.is_ascii_whitespace())
+        .map_or(start, |e| e + 1);
+    &s[start..end.max(start)]
+}
+
+/// The outcome for one request; the glue applies it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Decision {
+    /// Authenticated: pass with identity.
+    Allow { method: AuthMethod },
+    /// Not authenticated, but an unauthenticated path/URL: pass with no identity.
+    AllowUnauthenticated,
+    /// A browser navigation: 302 to the login URL (built by [`login_location`]).
+    Login { reason: &'static str },
+    /// 401 with this `WWW-Authenticate` value.
+    Unauthorized {
+        reason: &'static str,
+        www_authenticate: String,
+    },
+    /// Authenticated, but in none of the required groups: 403.
+    Forbidden,
+}
+
+impl Decision {
+    /// The `$sso_reason` word for this decision.
+    pub fn reason(&self) -> &'static str {
+        match self {
+            Decision::Allow { method } => method.as_str(),
+            Decision::AllowUnauthenticated => "unauthenticated_path",
+            Decision::Login { reason } | Decision::Unauthorized { reason, .. } => reason,
+            Decision::Forbidden => "forbidden_group",
+        }
+    }
+}
+
+/// SPEC §3 steps 3–6.
+///
+/// `groups` are the authenticated caller's groups (ignored otherwise); `required_groups` is
+/// `sso_require_group` (empty: no requirement, any of them: pass); `unauthenticated` is asked
+/// only when the request is not authenticated, so the regex sets cost nothing on the
+/// authenticated hot path.
+pub fn decide<G: AsRef<str>>(
+    view: &RequestView<'_>,
+    credentials: &Credentials,
+    groups: &[G],
+    required_groups: &[String],
+    unauthenticated: impl FnOnce() -> bool,
+) -> Decision {
+    let (reason, description) = match credentials {
+        Credentials::Valid { method } => {
+            let member = required_groups.is_empty()
+                || groups
+                    .iter()
+                    .any(|g| required_groups.iter().any(|r| r == g.as_ref()));
+            return if member {
+                Decision::Allow { method: *method }
+            } else {
+                Decision::Forbidden
+            };
+        }
+        Credentials::Missing => ("no_credentials", None),
+        Credentials::Rejected {
+            reason,
+            description,
+        } => (*reason, Some(description)),
+    };
+    if unauthenticated() {
+        return Decision::AllowUnauthenticated;
+    }
+    if view.is_navigation() {
+        return Decision::Login { reason };
+    }
+    let www_authenticate = match description {
+        None => "Bearer".to_owned(),
+        Some(description) => {
+            let mut value = String::with_capacity(64 + description.len());
+            value.push_str("Bearer error=\"invalid_token\", error_description=\"");
+            push_quoted_safe(&mut value, description);
+            value.push('"');
+            value
+        }
+    };
+    Decision::Unauthorized {
+        reason,
+        www_authenticate,
+    }
+}
+
+/// Appends `s` keeping only characters RFC 6750 allows in `error_description`
+/// (%x20-21 / %x23-5B / %x5D-7E): no quotes, backslashes or control characters.
+fn push_quoted_safe(out: &mut String, s: &str) {
+    out.extend(
+        s.chars()
+            .filter(|&c| matches!(c, '\x20'..='\x7e') && c != '"' && c != '\\')
+            .take(200),
+    );
+}
+
+/// Characters escaped in the `rd` query parameter: everything but unreserved characters and
+/// `/`, so a path stays readable and the parameter cannot end early.
+const RD_ESCAPE: &AsciiSet = &NON_ALPHANUMERIC
+    .remove(b'-')
+    .remove(b'.')
+    .remove(b'_')
+    .remove(b'~')
+    .remove(b'/');
+
+/// `login_url?rd=<rd>` (or `&rd=` when the login URL already has a query).
+pub fn login_location(login_url: &str, rd: &str) -> String {
+    let mut out = String::with_capacity(login_url.len() + rd.len() * 3 / 2 + 4);
+    out.push_str(login_url);
+    out.push(if login_url.contains('?') { '&' } else { '?' });
+    out.push_str("rd=");
+    let _ = write!(out, "{}", utf8_percent_encode(rd, RD_ESCAPE));
+    out
+}
+
+/// True for an absolute `http://` or `https://` URL (domain-level login URL).
+pub fn is_absolute_url(url: &str) -> bool {
+    let b = url.as_bytes();
+    let has = |p: &[u8]| b.len() > p.len() && b[..p.len()].eq_ignore_ascii_case(p);
+    has(b"http://") || has(b"https://")
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn nav() -> RequestView<'static> {
+        RequestView {
+            safe_method: true,
+            accept: Some(b"text/html,application/xhtml+xml;q=0.9,*/*;q=0.8"),
+            requested_with: None,
+        }
+    }
+
+    fn api() -> RequestView<'static> {
+        RequestView {
+            safe_method: true,
+            accept: Some(b"application/json"),
+            requested_with: None,
+        }
+    }
+
+    const NONE: &[String] = &[];
+
+    #[test]
+    fn navigation_detection() {
+        assert!(nav().is_navigation());
+        assert!(!api().is_navigation());
+        let post = RequestView {
+            safe_method: false,
+            ..nav()
+        };
+        assert!(!post.is_navigation());
+        let xhr = RequestView {
+            requested_with: Some(b"xmlhttprequest"),
+            ..nav()
+        };
+        assert!(!xhr.is_navigation());
+        let q0 = RequestView {
+            accept: Some(b"text/html;q=0, */*"),
+            ..nav()
+        };
+        assert!(!q0.is_navigation());
+        let none = RequestView {
+            accept: None,
+            ..nav()
+        };
+        assert!(!none.is_navigation());
+        let spaced = RequestView {
+            accept: Some(b"  TEXT/HTML ; q=0.5"),
+            ..nav()
+        };
+        assert!(spaced.is_navigation());
+    }
+
+    #[test]
+    fn missing_credentials() {
+        let d = decide(&nav(), &Credentials::Missing, NONE, NONE, || false);
+        assert_eq!(
+            d,
+            Decision::Login {
+                reason: "no_credentials"
+            }
+        );
+        let d = decide(&api(), &Credentials::Missing, NONE, NONE, || false);
+        assert_eq!(
+            d,
+            Decision::Unauthorized {
+                reason: "no_credentials",
+                www_authenticate: "Bearer".into()
+            }
+        );
+        let d = decide(&api(), &Credentials::Missing, NONE, NONE, || true);
+        assert_eq!(d, Decision::AllowUnauthenticated);
+        assert_eq!(d.reason(), "unauthenticated_path");
+    }
+
+    #[test]
+    fn rejected_token_says_why() {
+        let c = Credentials::Rejected {
+            reason: "expired",
+            description: "the token expired \"x\"\r\n".into(),
+        };
+        let d = decide(&api(), &c, NONE, NONE, || false);
+        assert_eq!(
+            d,
+            Decision::Unauthorized {
+                reason: "expired",
+                www_authenticate:
+                    "Bearer error=\"invalid_token\", error_description=\"the token expired x\""
+                        .into()
+            }
+        );
+    }
+
+    #[test]
+    fn authenticated_path_never_asks_regexes() {
+        let c = Credentials::Valid {
+            method: AuthMethod::Bearer,
+        };
+        let d = decide(&api(), &c, &["a"], NONE, || panic!("asked"));
+        assert_eq!(
+            d,
+            Decision::Allow {
+                method: AuthMethod::Bearer
+            }
+        );
+    }
+
+    #[test]
+    fn groups() {
+        let c = Credentials::Valid {
+            method: AuthMethod::Session,
+        };
+        let req = vec!["admins".to_string(), "ops".to_string()];
+        assert_eq!(
+            decide(&nav(), &c, &["users", "ops"], &req, || false),
+            Decision::Allow {
+                method: AuthMethod::Session
+            }
+        );
+        let d = decide(&nav(), &c, &["users"], &req, || true);
+        assert_eq!(d, Decision::Forbidden);
+        assert_eq!(d.reason(), "forbidden_group");
+        let d = decide(&nav(), &c, &["Admins"], &req, || false);
+        assert_eq!(d, Decision::Forbidden, "group names are case-sensitive");
+    }
+
+    #[test]
+    fn login_location_encodes_rd() {
+        assert_eq!(
+            login_location("/outpost.goauthentik.io/start", "/a b?x=1&y=2#f"),
+            "/outpost.goauthentik.io/start?rd=/a%20b%3Fx%3D1%26y%3D2%23f"
+        );
+        assert_eq!(
+            login_location("https://auth.example.com/start?x=1", "https://a.example.com/"),
+            "https://auth.example.com/start?x=1&rd=https%3A//a.example.com/"
+        );
+    }
+
+    #[test]
+    fn absolute_urls() {
+        assert!(is_absolute_url("https://auth.example.com/x"));
+        assert!(is_absolute_url("HTTP://a"));
+        assert!(!is_absolute_url("/outpost.goauthentik.io/start"));
+        assert!(!is_absolute_url("//evil.com"));
+        assert!(!is_absolute_url("http:/x"));
+        assert!(!is_absolute_url("ht"));
+    }
+}
