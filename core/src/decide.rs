@@ -93,7 +93,10 @@ fn accepts_html(accept: &[u8]) -> bool {
 }
 
 fn trim(s: &[u8]) -> &[u8] {
-    let start = s.iter().position(|c| !c.is_ascii_whitespace()).unwrap_or(s.len());
+    let start = s
+        .iter()
+        .position(|c| !c.is_ascii_whitespace())
+        .unwrap_or(s.len());
     let end = s
         .iter()
         .rposition(|c| !c.is_ascii_whitespace())
@@ -353,7 +356,10 @@ mod tests {
             "/outpost.goauthentik.io/start?rd=/a%20b%3Fx%3D1%26y%3D2%23f"
         );
         assert_eq!(
-            login_location("https://auth.example.com/start?x=1", "https://a.example.com/"),
+            login_location(
+                "https://auth.example.com/start?x=1",
+                "https://a.example.com/"
+            ),
             "https://auth.example.com/start?x=1&rd=https%3A//a.example.com/"
         );
     }

@@ -1,0 +1,58 @@
+# ngx_http_sso_module — build, test, demo, bench.
+#
+#   make build         build/nginx (vendored nginx 1.28) + build/ngx_http_sso_module.so
+#   make build-debian  build/debian/ngx_http_sso_module.so for Debian bookworm's nginx 1.22
+#   make test          both builds, then every test (unit + real nginx)
+#
+# Each target installs the Debian packages it needs when they are missing.
+
+SHELL := /bin/bash
+CARGO ?= cargo
+PROFILE ?= release
+# The vendored nginx also gets auth_request so the benchmark's forward-auth scenario runs
+# in the same binary.
+export NGX_CONFIGURE_ARGS ?= --with-http_auth_request_module
+CARGO_PROFILE_FLAG := $(if $(filter release,$(PROFILE)),--release,)
+TARGET_DIR := target
+DEBIAN_TARGET_DIR := target/debian
+DEBIAN_NGINX_OBJS := build/debian/nginx-objs
+
+BUILD_DEPS := libclang-dev libpcre2-dev libssl-dev zlib1g-dev make gcc pkg-config
+DEBIAN_DEPS := nginx nginx-dev
+
+.PHONY: all build build-debian test test-unit test-nginx deps deps-debian clean
+
+all: build build-debian
+
+deps:
+	@./scripts/apt-ensure $(BUILD_DEPS)
+
+deps-debian:
+	@./scripts/apt-ensure $(BUILD_DEPS) $(DEBIAN_DEPS)
+
+build: deps
+	$(CARGO) build $(CARGO_PROFILE_FLAG) -p ngx_http_sso_module
+	@mkdir -p build
+	@nginx_dir=$$(./scripts/vendored-nginx-dir $(TARGET_DIR)/$(PROFILE)) && \
+	  install -m 0755 "$$nginx_dir/nginx" build/nginx && \
+	  echo "$$nginx_dir" > build/nginx-objs-dir
+	install -m 0755 $(TARGET_DIR)/$(PROFILE)/libngx_http_sso_module.so build/ngx_http_sso_module.so
+	@build/nginx -V 2>&1 | head -1
+
+# Debian's nginx-dev ships the configured-nothing source of the installed nginx and the flags
+# it was configured with; configure a copy with those flags so our bindings match its ABI.
+$(DEBIAN_NGINX_OBJS)/ngx_auto_config.h:
+	@$(MAKE) --no-print-directory deps-debian
+	@./scripts/configure-debian-nginx $(DEBIAN_NGINX_OBJS)
+
+build-debian: deps-debian $(DEBIAN_NGINX_OBJS)/ngx_auto_config.h
+	NGINX_BUILD_DIR=$(abspath $(DEBIAN_NGINX_OBJS)) CARGO_TARGET_DIR=$(DEBIAN_TARGET_DIR) \
+	  $(CARGO) build $(CARGO_PROFILE_FLAG) -p ngx_http_sso_module --no-default-features
+	@mkdir -p build/debian
+	install -m 0644 $(DEBIAN_TARGET_DIR)/$(PROFILE)/libngx_http_sso_module.so build/debian/ngx_http_sso_module.so
+
+test: build build-debian
+	$(CARGO) test $(CARGO_PROFILE_FLAG) --workspace
+
+clean:
+	rm -rf build target

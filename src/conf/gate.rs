@@ -1,0 +1,85 @@
+//! The gate: `sso_protect`, `sso_unauthenticated_paths`, `sso_unauthenticated_urls`,
+//! `sso_outpost_prefix`, `sso_login_url`, `sso_identity_headers`.
+
+use std::sync::Arc;
+
+use sso_core::paths::PatternSet;
+
+use super::{directive_handler, one_arg, parse_flag, set_once, Directive, LocConf};
+
+fn protect(d: &Directive<'_>, conf: &mut LocConf) -> Result<(), String> {
+    let v = parse_flag(d)?;
+    set_once(&mut conf.protect, v)
+}
+directive_handler!(set_protect, protect);
+
+fn identity_headers(d: &Directive<'_>, conf: &mut LocConf) -> Result<(), String> {
+    let v = parse_flag(d)?;
+    set_once(&mut conf.identity_headers, v)
+}
+directive_handler!(set_identity_headers, identity_headers);
+
+/// Repeatable: every occurrence in one context adds its patterns; a nested context that has
+/// its own replaces the inherited list (like `proxy_set_header`).
+fn add_patterns(d: &Directive<'_>, slot: &mut Option<Arc<PatternSet>>) -> Result<(), String> {
+    if d.args.is_empty() {
+        return Err("takes at least one regex".to_owned());
+    }
+    let mut patterns: Vec<String> = slot
+        .as_ref()
+        .map(|set| set.patterns().to_vec())
+        .unwrap_or_default();
+    patterns.extend(d.args.iter().map(|s| (*s).to_owned()));
+    let set = PatternSet::new(&patterns).map_err(|e| e.to_string())?;
+    *slot = Some(Arc::new(set));
+    Ok(())
+}
+
+fn unauthenticated_paths(d: &Directive<'_>, conf: &mut LocConf) -> Result<(), String> {
+    add_patterns(d, &mut conf.unauthenticated_paths)
+}
+directive_handler!(set_unauthenticated_paths, unauthenticated_paths);
+
+fn unauthenticated_urls(d: &Directive<'_>, conf: &mut LocConf) -> Result<(), String> {
+    add_patterns(d, &mut conf.unauthenticated_urls)
+}
+directive_handler!(set_unauthenticated_urls, unauthenticated_urls);
+
+fn outpost_prefix(d: &Directive<'_>, conf: &mut LocConf) -> Result<(), String> {
+    let v = one_arg(d)?;
+    if !v.starts_with('/') || v.starts_with("//") {
+        return Err(format!(
+            "invalid prefix \"{v}\", it must start with a single \"/\""
+        ));
+    }
+    if v.len() > 1 && v.ends_with('/') {
+        return Err(format!(
+            "invalid prefix \"{v}\", it must not end with \"/\""
+        ));
+    }
+    if v.bytes()
+        .any(|b| b.is_ascii_control() || b == b' ' || b == b'?' || b == b'#')
+    {
+        return Err(format!("invalid prefix \"{}\"", v.escape_debug()));
+    }
+    let v = if v == "/" { "" } else { v };
+    set_once(&mut conf.outpost_prefix, v.to_owned())
+}
+directive_handler!(set_outpost_prefix, outpost_prefix);
+
+fn login_url(d: &Directive<'_>, conf: &mut LocConf) -> Result<(), String> {
+    let v = one_arg(d)?;
+    let absolute = sso_core::decide::is_absolute_url(v);
+    if !absolute && (!v.starts_with('/') || v.starts_with("//")) {
+        return Err(format!(
+            "invalid URL \"{v}\", it must be an http(s) URL or a path starting with \"/\""
+        ));
+    }
+    if v.bytes()
+        .any(|b| b.is_ascii_control() || b == b' ' || b == b'#')
+    {
+        return Err(format!("invalid URL \"{}\"", v.escape_debug()));
+    }
+    set_once(&mut conf.login_url, v.to_owned())
+}
+directive_handler!(set_login_url, login_url);

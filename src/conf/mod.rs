@@ -1,0 +1,210 @@
+//! Directive parsing, one file per directive family (SPEC §2), and the merged per-location
+//! configuration the request handlers read.
+//!
+//! Every directive is allowed in `http`, `server` and `location`; an unset value inherits from
+//! the enclosing context. Invalid values fail `nginx -t` with
+//! `[emerg] <directive>: <reason> in <file>:<line>`.
+
+pub mod gate;
+pub mod session;
+
+use std::ffi::{c_char, c_void};
+use std::ptr;
+use std::sync::Arc;
+
+use ngx::core::{NGX_CONF_ERROR, NGX_CONF_OK};
+use ngx::ffi::{ngx_command_t, ngx_conf_t, ngx_str_t, NGX_LOG_EMERG};
+use ngx::ngx_conf_log_error;
+use sso_core::paths::PatternSet;
+
+use crate::guard;
+
+/// The location configuration (also used at `http` and `server` level, then merged down).
+#[derive(Default)]
+pub struct LocConf {
+    // gate.rs
+    pub protect: Option<bool>,
+    pub unauthenticated_paths: Option<Arc<PatternSet>>,
+    pub unauthenticated_urls: Option<Arc<PatternSet>>,
+    pub outpost_prefix: Option<String>,
+    pub login_url: Option<String>,
+    pub identity_headers: Option<bool>,
+    // session.rs
+    pub cookie_domain: Option<String>,
+
+    // Resolved at merge time, never inherited as such.
+    /// The effective login URL: `sso_login_url`, else `<prefix>/start`.
+    pub effective_login_url: String,
+    /// Whether the effective login URL is absolute (domain-level SSO).
+    pub login_url_absolute: bool,
+}
+
+pub const DEFAULT_OUTPOST_PREFIX: &str = "/outpost.goauthentik.io";
+
+impl LocConf {
+    pub fn protect(&self) -> bool {
+        self.protect.unwrap_or(false)
+    }
+
+    pub fn identity_headers(&self) -> bool {
+        self.identity_headers.unwrap_or(true)
+    }
+
+    pub fn outpost_prefix(&self) -> &str {
+        self.outpost_prefix
+            .as_deref()
+            .unwrap_or(DEFAULT_OUTPOST_PREFIX)
+    }
+
+    /// Fills unset values from the enclosing context and resolves derived values.
+    fn merge(&mut self, prev: &LocConf) -> Result<(), String> {
+        fn inherit<T: Clone>(this: &mut Option<T>, prev: &Option<T>) {
+            if this.is_none() {
+                this.clone_from(prev);
+            }
+        }
+        inherit(&mut self.protect, &prev.protect);
+        inherit(&mut self.unauthenticated_paths, &prev.unauthenticated_paths);
+        inherit(&mut self.unauthenticated_urls, &prev.unauthenticated_urls);
+        inherit(&mut self.outpost_prefix, &prev.outpost_prefix);
+        inherit(&mut self.login_url, &prev.login_url);
+        inherit(&mut self.identity_headers, &prev.identity_headers);
+        inherit(&mut self.cookie_domain, &prev.cookie_domain);
+
+        self.effective_login_url = match &self.login_url {
+            Some(url) => url.clone(),
+            None => format!("{}/start", self.outpost_prefix()),
+        };
+        self.login_url_absolute = sso_core::decide::is_absolute_url(&self.effective_login_url);
+        Ok(())
+    }
+}
+
+/// What a directive handler gets: the directive's name and its arguments as UTF-8.
+pub struct Directive<'a> {
+    pub name: &'a str,
+    pub args: Vec<&'a str>,
+}
+
+/// Wraps a directive handler: decodes arguments, catches panics, logs `[emerg]` errors.
+pub fn run_directive(
+    cf: *mut ngx_conf_t,
+    conf: *mut c_void,
+    f: fn(&Directive<'_>, &mut LocConf) -> Result<(), String>,
+) -> *mut c_char {
+    // SAFETY: nginx calls directive handlers with a valid cf whose log is set.
+    let log = unsafe { (*cf).log };
+    let result = guard::catch(log, "directive", Err("internal error".to_owned()), || {
+        // SAFETY: cf->args is an array of ngx_str_t with at least the directive name; conf
+        // points at our LocConf (NGX_HTTP_LOC_CONF_OFFSET, created by create_loc_conf).
+        let raw: &[ngx_str_t] = unsafe { (*(*cf).args).as_slice() };
+        let conf = unsafe { &mut *(conf as *mut LocConf) };
+        let mut strs = Vec::with_capacity(raw.len());
+        for s in raw {
+            let bytes = if s.len == 0 || s.data.is_null() {
+                &[][..]
+            } else {
+                // SAFETY: ngx_str_t from the config parser: data valid for len bytes.
+                unsafe { std::slice::from_raw_parts(s.data, s.len) }
+            };
+            match std::str::from_utf8(bytes) {
+                Ok(v) => strs.push(v),
+                Err(_) => return Err("argument is not valid UTF-8".to_owned()),
+            }
+        }
+        let (name, args) = match strs.split_first() {
+            Some((n, a)) => (*n, a.to_vec()),
+            None => return Err("no directive name".to_owned()),
+        };
+        f(&Directive { name, args }, conf).map_err(|e| format!("{name}: {e}"))
+    });
+    match result {
+        Ok(()) => NGX_CONF_OK,
+        Err(msg) => {
+            ngx_conf_log_error!(NGX_LOG_EMERG, cf, "{}", msg);
+            NGX_CONF_ERROR
+        }
+    }
+}
+
+/// Declares an `extern "C"` directive handler calling a Rust function through [`run_directive`].
+macro_rules! directive_handler {
+    ($name:ident, $f:path) => {
+        pub extern "C" fn $name(
+            cf: *mut ngx::ffi::ngx_conf_t,
+            _cmd: *mut ngx::ffi::ngx_command_t,
+            conf: *mut std::ffi::c_void,
+        ) -> *mut std::ffi::c_char {
+            $crate::conf::run_directive(cf, conf, $f)
+        }
+    };
+}
+pub(crate) use directive_handler;
+
+/// `on` / `off`, as nginx's flag directives take them.
+pub fn parse_flag(d: &Directive<'_>) -> Result<bool, String> {
+    match d.args.as_slice() {
+        [v] if v.eq_ignore_ascii_case("on") => Ok(true),
+        [v] if v.eq_ignore_ascii_case("off") => Ok(false),
+        [v] => Err(format!(
+            "invalid value \"{v}\", it must be \"on\" or \"off\""
+        )),
+        _ => Err("takes exactly one argument".to_owned()),
+    }
+}
+
+/// Refuses a second occurrence of a single-valued directive in the same context.
+pub fn set_once<T>(slot: &mut Option<T>, value: T) -> Result<(), String> {
+    if slot.is_some() {
+        return Err("is duplicate".to_owned());
+    }
+    *slot = Some(value);
+    Ok(())
+}
+
+/// The one argument of a single-valued directive.
+pub fn one_arg<'a>(d: &Directive<'a>) -> Result<&'a str, String> {
+    match d.args.as_slice() {
+        [v] if !v.is_empty() => Ok(v),
+        [_] => Err("empty value".to_owned()),
+        _ => Err("takes exactly one argument".to_owned()),
+    }
+}
+
+/// The `merge_loc_conf` callback.
+pub unsafe extern "C" fn merge_loc_conf(
+    cf: *mut ngx_conf_t,
+    prev: *mut c_void,
+    conf: *mut c_void,
+) -> *mut c_char {
+    let log = (*cf).log;
+    let result = guard::catch(log, "merge", Err("internal error".to_owned()), || {
+        // SAFETY: both point at LocConf values created by create_loc_conf.
+        let prev = unsafe { &*(prev as *const LocConf) };
+        let conf = unsafe { &mut *(conf as *mut LocConf) };
+        conf.merge(prev)
+    });
+    match result {
+        Ok(()) => ptr::null_mut(),
+        Err(msg) => {
+            ngx_conf_log_error!(NGX_LOG_EMERG, cf, "{}", msg);
+            NGX_CONF_ERROR
+        }
+    }
+}
+
+/// An entry of the module's command table.
+pub const fn command(
+    name: ngx_str_t,
+    type_: u32,
+    set: extern "C" fn(*mut ngx_conf_t, *mut ngx_command_t, *mut c_void) -> *mut c_char,
+) -> ngx_command_t {
+    ngx_command_t {
+        name,
+        type_: type_ as _,
+        set: Some(set),
+        conf: ngx::ffi::NGX_HTTP_LOC_CONF_OFFSET,
+        offset: 0,
+        post: ptr::null_mut(),
+    }
+}
