@@ -37,7 +37,7 @@ use base64::Engine;
 use percent_encoding::{percent_decode, utf8_percent_encode, AsciiSet, NON_ALPHANUMERIC};
 use serde::{Deserialize, Serialize};
 
-use crate::session::{Purpose, SessionError, SessionKeys, CHUNK_LEN};
+use crate::session::{Purpose, SessionKeys, CHUNK_LEN};
 
 /// Flow cookie names are this prefix plus the first [`FLOW_COOKIE_STATE_CHARS`] characters of
 /// the state, so several tabs logging in at once do not overwrite each other's cookie.
