@@ -1917,6 +1917,77 @@ mod tests {
     }
 
     #[test]
+    fn arbitrary_input_never_panics() {
+        let mut x: u64 = 7;
+        let mut next = || {
+            x ^= x << 13;
+            x ^= x >> 7;
+            x ^= x << 17;
+            x
+        };
+        let pieces = [
+            "/",
+            "//",
+            "\\",
+            "http",
+            "https",
+            "://",
+            ":",
+            "@",
+            "#",
+            "?",
+            "[",
+            "]",
+            "::1",
+            "%",
+            "%2F",
+            "example.com",
+            ".",
+            "-",
+            "é",
+            "\t",
+            "\n",
+            "\u{0}",
+            "443",
+            "a",
+            "=",
+            "&",
+            "+",
+            "ü",
+            "\u{3000}",
+        ];
+        let k =
+            SessionKeys::parse(b"000102030405060708090a0b0c0d0e0f101112131415161718191a1b1c1d1e1f")
+                .unwrap();
+        for _ in 0..5000 {
+            let n = (next() % 10) as usize;
+            let s: String = (0..n)
+                .map(|_| pieces[(next() % pieces.len() as u64) as usize])
+                .collect();
+            let out = validate_rd(&s, &s, Some(&s));
+            assert!(
+                out.starts_with('/')
+                    || out.get(..4).is_some_and(|p| p.eq_ignore_ascii_case("http")),
+                "{s:?} -> {out:?}"
+            );
+            assert!(!out.bytes().any(|b| b.is_ascii_control() || b == b' '));
+            let _ = validate_rd(&s, "example.com:8443", Some("example.com"));
+            let _ = query_param(&s, "rd");
+            let p = parse_callback_query(&s);
+            let _ = callback(&k, "c", "i", &p, Some(s.as_bytes()), 0);
+            let _ = flow_cookie_name(&s);
+            let _ = parse_discovery(s.as_bytes(), &s);
+            let _ = parse_token_response(200, s.as_bytes());
+            let _ = parse_backchannel_origin(&s);
+            if let Ok(o) = parse_backchannel_origin("http://b:1") {
+                let _ = rewrite_to_backchannel(&s, &o);
+            }
+            let _ = end_session_url(Some(&s), Some(&s), Some(&s), &s);
+            let _ = append_query(&s, &[("a", &s)]);
+        }
+    }
+
+    #[test]
     fn html_escaping() {
         assert_eq!(
             html_escape("<a href=\"x\">'&'</a>"),

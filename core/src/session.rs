@@ -830,6 +830,67 @@ pub(crate) mod tests {
     }
 
     #[test]
+    fn two_hundred_random_groups_fit() {
+        // worst case: no shared prefix, 20-40 random characters each
+        let mut x: u64 = 0x2545_f491_4f6c_dd1d;
+        let mut next = || {
+            x ^= x << 13;
+            x ^= x >> 7;
+            x ^= x << 17;
+            x
+        };
+        let alphabet = b"abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789 -_";
+        let mut s = sample(1000);
+        s.identity.groups = (0..200)
+            .map(|_| {
+                let len = 20 + (next() % 21) as usize;
+                (0..len)
+                    .map(|_| alphabet[(next() % alphabet.len() as u64) as usize] as char)
+                    .collect()
+            })
+            .collect();
+        s.id_token = Some("h.p.s".repeat(200));
+        let k = keys();
+        let v = k.seal(&s, "c").unwrap();
+        let total: usize = v.iter().map(String::len).sum();
+        eprintln!(
+            "200 random groups + 1 KB id_token -> {} chunk(s), {total} bytes",
+            v.len()
+        );
+        assert!(v.len() <= 3 && v.iter().all(|c| c.len() <= CHUNK_LEN));
+        assert_eq!(k.open(&refs(&v), "c", 1001).unwrap(), s);
+    }
+
+    #[test]
+    fn arbitrary_input_never_panics() {
+        let k = keys();
+        let mut x: u64 = 1;
+        let mut next = || {
+            x ^= x << 13;
+            x ^= x >> 7;
+            x ^= x << 17;
+            x
+        };
+        let valid = k.seal(&sample(1), "c").unwrap().remove(0).into_bytes();
+        for round in 0..3000 {
+            let len = (next() % 200) as usize;
+            let mut buf: Vec<u8> = if round % 2 == 0 {
+                (0..len).map(|_| next() as u8).collect()
+            } else {
+                let mut b = valid.clone();
+                b.truncate(len.min(b.len()));
+                b
+            };
+            if let Some(b) = buf.get_mut(len / 2) {
+                *b = b'A' + (next() % 26) as u8;
+            }
+            assert!(k.open(&[&buf], "c", 2).is_err() || buf == valid);
+            let _ = k.open(&[&valid, &buf], "c", 2);
+            let _ = SessionKeys::parse(&buf);
+        }
+    }
+
+    #[test]
     fn missing_extra_reordered_chunk_refused() {
         let k = keys();
         let mut s = big_session();
