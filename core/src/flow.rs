@@ -156,7 +156,8 @@ pub fn start(
     let nonce = random_b64(STATE_BYTES)?;
     let code_verifier = random_b64(VERIFIER_BYTES)?;
     let challenge = code_challenge_s256(&code_verifier);
-    let rd = if rd.len() > MAX_RD_LEN || rd.is_empty() {
+    // Defence in depth: the glue passes validate_rd's output, but never seal a header-breaker.
+    let rd = if rd.len() > MAX_RD_LEN || rd.is_empty() || rd.chars().any(char::is_control) {
         "/".to_owned()
     } else {
         rd.to_owned()
