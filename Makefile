@@ -46,7 +46,7 @@ $(DEBIAN_NGINX_OBJS)/ngx_auto_config.h:
 	@./scripts/configure-debian-nginx $(DEBIAN_NGINX_OBJS)
 
 build-debian: deps-debian $(DEBIAN_NGINX_OBJS)/ngx_auto_config.h
-	NGINX_BUILD_DIR=$(abspath $(DEBIAN_NGINX_OBJS)) CARGO_TARGET_DIR=$(DEBIAN_TARGET_DIR) \
+	NGINX_SOURCE_DIR=$(abspath build/debian/nginx-src) NGINX_BUILD_DIR=$(abspath $(DEBIAN_NGINX_OBJS)) CARGO_TARGET_DIR=$(DEBIAN_TARGET_DIR) \
 	  $(CARGO) build $(CARGO_PROFILE_FLAG) -p ngx_http_sso_module --no-default-features
 	@mkdir -p build/debian
 	install -m 0644 $(DEBIAN_TARGET_DIR)/$(PROFILE)/libngx_http_sso_module.so build/debian/ngx_http_sso_module.so

@@ -1,0 +1,7 @@
+//! Tests against a real nginx: each test starts nginx (vendored 1.28 and Debian's 1.22, both
+//! loading the module with `load_module`) with its own config, a real upstream, and asserts
+//! what a user would check. Build first: `make build build-debian` (or `make test`).
+
+mod harness;
+
+mod gate;
