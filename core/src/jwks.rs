@@ -284,11 +284,7 @@ impl Drop for Secret {
 
 /// Overwrites a buffer with zeros in a way the optimiser keeps.
 pub(crate) fn wipe(buf: &mut [u8]) {
-    for b in buf.iter_mut() {
-        // SAFETY: `b` is a valid, aligned, exclusive reference to a u8.
-        unsafe { std::ptr::write_volatile(b, 0) };
-    }
-    std::sync::atomic::compiler_fence(std::sync::atomic::Ordering::SeqCst);
+    zeroize::Zeroize::zeroize(buf);
 }
 
 /// Why a JWKS could not be used.
@@ -344,17 +340,28 @@ impl std::error::Error for JwksError {}
 
 /// The keys a token may be verified with. Cheap to share behind an `Arc`; the glue swaps
 /// whole sets when it re-fetches the JWKS.
-#[derive(Debug, Clone, Default)]
+#[derive(Debug, Clone)]
 pub struct KeySet {
     keys: Vec<Key>,
     skipped: Vec<String>,
     fingerprint: u64,
 }
 
+impl Default for KeySet {
+    /// The same as [`KeySet::new`].
+    fn default() -> Self {
+        KeySet::new()
+    }
+}
+
 impl KeySet {
     /// An empty set (verifies nothing: every token is refused with `no_keys`).
     pub fn new() -> KeySet {
-        let mut set = KeySet::default();
+        let mut set = KeySet {
+            keys: Vec::new(),
+            skipped: Vec::new(),
+            fingerprint: 0,
+        };
         set.refresh_fingerprint();
         set
     }
@@ -456,7 +463,7 @@ impl KeySet {
             Some(Value::Array(list)) => list,
             _ => return Err(JwksError::NotAJwks),
         };
-        let mut set = KeySet::default();
+        let mut set = KeySet::new();
         for (index, jwk) in list.iter().enumerate() {
             if set.keys.len() >= MAX_KEYS {
                 set.skipped
@@ -849,6 +856,8 @@ mod tests {
         .expect("ok");
         assert_eq!(a.fingerprint(), a2.fingerprint());
         assert_ne!(a.fingerprint(), b.fingerprint());
+        assert_eq!(KeySet::default().fingerprint(), KeySet::new().fingerprint());
+        assert_ne!(KeySet::new().fingerprint(), a.fingerprint());
         let mut c = a.clone();
         c.add_client_secret(&Secret::new(b"x".to_vec()))
             .expect("ok");
