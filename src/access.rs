@@ -20,7 +20,7 @@ use sso_core::jwt::TokenError;
 use crate::conf::LocConf;
 use crate::context::{Authenticated, RawToken, RequestCtx};
 use crate::headers::{self, bytes};
-use crate::{context, endpoints, guard, loc_conf, tokens};
+use crate::{context, endpoints, guard, loc_conf, sessions, tokens};
 
 /// `Some(rest)` when `uri` is `prefix` followed by `/rest`.
 fn under_prefix<'a>(uri: &'a [u8], prefix: &str) -> Option<&'a [u8]> {
@@ -110,6 +110,10 @@ unsafe fn check_credentials(
     r: *mut ngx_http_request_t,
     conf: &LocConf,
 ) -> (Credentials, Option<Authenticated>) {
+    if let Some(session) = sessions::open(r, conf) {
+        let who = Authenticated::Session(session);
+        return (who.credentials(), Some(who));
+    }
     let mut refusal: Option<TokenError> = None;
     let log = (*(*r).connection).log;
     let mut attempt = |method: AuthMethod, token: &[u8]| -> Option<Authenticated> {

@@ -8,6 +8,7 @@ use ngx::ffi::ngx_http_request_t;
 use sso_core::decide::{AuthMethod, Credentials};
 use sso_core::identity::Identity;
 use sso_core::jwt::Verified;
+use sso_core::session::Session;
 
 /// Who the request was authenticated as.
 pub enum Authenticated {
@@ -17,6 +18,8 @@ pub enum Authenticated {
         verified: Arc<Verified>,
         raw: RawToken,
     },
+    /// A sealed session cookie.
+    Session(Arc<Session>),
 }
 
 /// The token as it sits in the request's header memory (which outlives the request context:
@@ -47,12 +50,14 @@ impl Authenticated {
     pub fn identity(&self) -> &Identity {
         match self {
             Authenticated::Token { verified, .. } => &verified.identity,
+            Authenticated::Session(s) => &s.identity,
         }
     }
 
     pub fn method(&self) -> AuthMethod {
         match self {
             Authenticated::Token { method, .. } => *method,
+            Authenticated::Session(_) => AuthMethod::Session,
         }
     }
 
@@ -66,6 +71,7 @@ impl Authenticated {
     pub fn raw_token(&self) -> Option<&str> {
         match self {
             Authenticated::Token { raw, .. } => raw.as_str(),
+            Authenticated::Session(s) => s.id_token.as_deref(),
         }
     }
 
@@ -73,6 +79,7 @@ impl Authenticated {
     pub fn claim(&self, name: &str) -> Option<String> {
         match self {
             Authenticated::Token { verified, .. } => verified.claim(name),
+            Authenticated::Session(s) => s.claim(name),
         }
     }
 }

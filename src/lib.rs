@@ -10,6 +10,7 @@ mod context;
 mod endpoints;
 mod guard;
 mod headers;
+mod sessions;
 mod tokens;
 mod variables;
 
@@ -33,7 +34,7 @@ pub const VERSION: &str = env!("CARGO_PKG_VERSION");
 
 const ANY_CONF: u32 = NGX_HTTP_MAIN_CONF | NGX_HTTP_SRV_CONF | NGX_HTTP_LOC_CONF;
 
-static mut COMMANDS: [ngx_command_t; 19] = [
+static mut COMMANDS: [ngx_command_t; 27] = [
     command(
         ngx_string!("sso_protect"),
         ANY_CONF | NGX_CONF_FLAG,
@@ -123,6 +124,46 @@ static mut COMMANDS: [ngx_command_t; 19] = [
         ngx_string!("sso_leeway"),
         ANY_CONF | NGX_CONF_TAKE1,
         token::set_leeway,
+    ),
+    command(
+        ngx_string!("sso_backchannel_url"),
+        ANY_CONF | NGX_CONF_TAKE1,
+        provider::set_backchannel_url,
+    ),
+    command(
+        ngx_string!("sso_trusted_certificate"),
+        ANY_CONF | NGX_CONF_TAKE1,
+        provider::set_trusted_certificate,
+    ),
+    command(
+        ngx_string!("sso_scopes"),
+        ANY_CONF | NGX_CONF_1MORE,
+        provider::set_scopes,
+    ),
+    command(
+        ngx_string!("sso_redirect_uri"),
+        ANY_CONF | NGX_CONF_TAKE1,
+        provider::set_redirect_uri,
+    ),
+    command(
+        ngx_string!("sso_post_logout_redirect_uri"),
+        ANY_CONF | NGX_CONF_TAKE1,
+        provider::set_post_logout_redirect_uri,
+    ),
+    command(
+        ngx_string!("sso_session_secret_file"),
+        ANY_CONF | NGX_CONF_TAKE1,
+        session::set_session_secret_file,
+    ),
+    command(
+        ngx_string!("sso_session_cookie"),
+        ANY_CONF | NGX_CONF_TAKE1,
+        session::set_session_cookie,
+    ),
+    command(
+        ngx_string!("sso_session_lifetime"),
+        ANY_CONF | NGX_CONF_TAKE1,
+        session::set_session_lifetime,
     ),
     ngx_command_t::empty(),
 ];

@@ -129,6 +129,17 @@ pub struct Session {
 }
 
 impl Session {
+    /// `$sso_claim_NAME` for a session: the claim of the ID token the session was minted
+    /// from (verified at login, and sealed since). None when no ID token was kept.
+    pub fn claim(&self, name: &str) -> Option<String> {
+        let token = self.id_token.as_deref()?;
+        let payload = token.split('.').nth(1)?;
+        let bytes = URL_SAFE_NO_PAD.decode(payload).ok()?;
+        let claims: serde_json::Map<String, serde_json::Value> =
+            serde_json::from_slice(&bytes).ok()?;
+        crate::identity::claim_variable(&claims, name)
+    }
+
     /// A session issued at `now_unix` for `lifetime_secs`; an ID token longer than
     /// [`MAX_ID_TOKEN_LEN`] is not kept.
     pub fn new(

@@ -17,9 +17,11 @@ use std::sync::Arc;
 use ngx::core::{NGX_CONF_ERROR, NGX_CONF_OK};
 use ngx::ffi::{ngx_command_t, ngx_conf_t, ngx_str_t, NGX_LOG_EMERG};
 use ngx::ngx_conf_log_error;
+use sso_core::flow::BackchannelOrigin;
 use sso_core::jwks::{KeySet, Secret};
 use sso_core::jwt::Verifier;
 use sso_core::paths::PatternSet;
+use sso_core::session::SessionKeys;
 
 use crate::guard;
 
@@ -39,6 +41,11 @@ pub struct LocConf {
     pub issuer: Option<String>,
     pub client_id: Option<String>,
     pub client_secret: Option<Arc<Secret>>,
+    pub backchannel: Option<Arc<BackchannelOrigin>>,
+    pub trusted_certificate: Option<String>,
+    pub scopes: Option<String>,
+    pub redirect_uri: Option<String>,
+    pub post_logout_redirect_uri: Option<String>,
     // token.rs
     pub jwks_file: Option<Arc<KeySet>>,
     pub bearer: Option<bool>,
@@ -47,6 +54,9 @@ pub struct LocConf {
     pub leeway: Option<u64>,
     // session.rs
     pub cookie_domain: Option<String>,
+    pub session_keys_file: Option<Arc<SessionKeys>>,
+    pub session_cookie: Option<String>,
+    pub session_lifetime: Option<u64>,
 
     // Resolved at merge time, never inherited as such.
     /// The effective login URL: `sso_login_url`, else `<prefix>/start`.
@@ -56,6 +66,9 @@ pub struct LocConf {
     /// The token checks of this context (issuer, audiences, leeway), with the static keys
     /// (`sso_jwks_file` and the client secret as an HMAC key) and their cache context.
     pub tokens: Option<Arc<TokenContext>>,
+    /// The keys sealing sessions: `sso_session_secret_file`, else derived from the client
+    /// secret; None when neither is configured (no sessions, no login).
+    pub session_keys: Option<Arc<SessionKeys>>,
 }
 
 /// How tokens are verified in one context; shared by the locations that inherit it.
@@ -83,6 +96,23 @@ impl LocConf {
 
     pub fn leeway(&self) -> u64 {
         self.leeway.unwrap_or(30)
+    }
+
+    pub fn session_cookie(&self) -> &str {
+        self.session_cookie.as_deref().unwrap_or("sso_session")
+    }
+
+    pub fn session_lifetime(&self) -> u64 {
+        self.session_lifetime.unwrap_or(24 * 3600)
+    }
+
+    pub fn scopes(&self) -> &str {
+        self.scopes.as_deref().unwrap_or("openid profile email")
+    }
+
+    /// The OAuth client id, also the app a session cookie is bound to.
+    pub fn client_id(&self) -> &str {
+        self.client_id.as_deref().unwrap_or("")
     }
 
     pub fn require_groups(&self) -> &[String] {
@@ -119,6 +149,17 @@ impl LocConf {
         inherit(&mut self.token_cookie, &prev.token_cookie);
         inherit(&mut self.audience, &prev.audience);
         inherit(&mut self.leeway, &prev.leeway);
+        inherit(&mut self.backchannel, &prev.backchannel);
+        inherit(&mut self.trusted_certificate, &prev.trusted_certificate);
+        inherit(&mut self.scopes, &prev.scopes);
+        inherit(&mut self.redirect_uri, &prev.redirect_uri);
+        inherit(
+            &mut self.post_logout_redirect_uri,
+            &prev.post_logout_redirect_uri,
+        );
+        inherit(&mut self.session_keys_file, &prev.session_keys_file);
+        inherit(&mut self.session_cookie, &prev.session_cookie);
+        inherit(&mut self.session_lifetime, &prev.session_lifetime);
 
         self.effective_login_url = match &self.login_url {
             Some(url) => url.clone(),
@@ -126,7 +167,31 @@ impl LocConf {
         };
         self.login_url_absolute = sso_core::decide::is_absolute_url(&self.effective_login_url);
         self.tokens = self.token_context(prev)?;
+        self.session_keys = self.session_keys(prev)?;
         Ok(())
+    }
+
+    fn session_keys(&self, prev: &LocConf) -> Result<Option<Arc<SessionKeys>>, String> {
+        if let Some(keys) = &self.session_keys_file {
+            return Ok(Some(Arc::clone(keys)));
+        }
+        let Some(secret) = &self.client_secret else {
+            return Ok(None);
+        };
+        // Derived keys are shared with the parent when the secret is the same one.
+        if prev.session_keys_file.is_none()
+            && prev
+                .client_secret
+                .as_ref()
+                .is_some_and(|p| Arc::ptr_eq(p, secret))
+        {
+            if let Some(keys) = &prev.session_keys {
+                return Ok(Some(Arc::clone(keys)));
+            }
+        }
+        SessionKeys::derive_from_client_secret(secret.expose())
+            .map(|k| Some(Arc::new(k)))
+            .map_err(|e| format!("sso_client_secret: {e}"))
     }
 
     /// The token context: the parent's when nothing token-related changed here (so

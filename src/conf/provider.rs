@@ -50,3 +50,71 @@ fn client_secret_file(d: &Directive<'_>, conf: &mut LocConf) -> Result<(), Strin
         .map_err(|_| "is duplicate (or sso_client_secret is set too)".to_owned())
 }
 directive_handler!(set_client_secret_file, client_secret_file);
+
+fn backchannel_url(d: &Directive<'_>, conf: &mut LocConf) -> Result<(), String> {
+    let v = one_arg(d)?;
+    let origin = sso_core::flow::parse_backchannel_origin(v)
+        .map_err(|e| format!("invalid URL \"{}\": {e}", v.escape_debug()))?;
+    set_once(&mut conf.backchannel, Arc::new(origin))
+}
+directive_handler!(set_backchannel_url, backchannel_url);
+
+fn trusted_certificate(d: &Directive<'_>, conf: &mut LocConf) -> Result<(), String> {
+    let path = one_arg(d)?;
+    let pem = read_config_file(path)?;
+    if !pem.windows(27).any(|w| w == b"-----BEGIN CERTIFICATE-----") {
+        return Err(format!("\"{path}\" holds no PEM certificate"));
+    }
+    set_once(&mut conf.trusted_certificate, path.to_owned())
+}
+directive_handler!(set_trusted_certificate, trusted_certificate);
+
+fn scopes(d: &Directive<'_>, conf: &mut LocConf) -> Result<(), String> {
+    if d.args.is_empty() {
+        return Err("takes one or more scopes".to_owned());
+    }
+    for s in &d.args {
+        // RFC 6749 §3.3 scope-token: %x21 / %x23-5B / %x5D-7E
+        if s.is_empty()
+            || !s
+                .bytes()
+                .all(|b| b == 0x21 || (0x23..=0x7e).contains(&b) && b != b'\\')
+        {
+            return Err(format!("invalid scope \"{}\"", s.escape_debug()));
+        }
+    }
+    if !d.args.contains(&"openid") {
+        return Err("the scopes must include \"openid\"".to_owned());
+    }
+    set_once(&mut conf.scopes, d.args.join(" "))
+}
+directive_handler!(set_scopes, scopes);
+
+/// An absolute http(s) URL or a path starting with exactly one `/`.
+fn url_or_path(v: &str) -> Result<(), String> {
+    let absolute = sso_core::decide::is_absolute_url(v);
+    if (!absolute && (!v.starts_with('/') || v.starts_with("//")))
+        || v.bytes()
+            .any(|b| b.is_ascii_control() || b == b' ' || b == b'#')
+    {
+        return Err(format!(
+            "invalid URI \"{}\", it must be an http(s) URL or a path starting with \"/\"",
+            v.escape_debug()
+        ));
+    }
+    Ok(())
+}
+
+fn redirect_uri(d: &Directive<'_>, conf: &mut LocConf) -> Result<(), String> {
+    let v = one_arg(d)?;
+    url_or_path(v)?;
+    set_once(&mut conf.redirect_uri, v.to_owned())
+}
+directive_handler!(set_redirect_uri, redirect_uri);
+
+fn post_logout_redirect_uri(d: &Directive<'_>, conf: &mut LocConf) -> Result<(), String> {
+    let v = one_arg(d)?;
+    url_or_path(v)?;
+    set_once(&mut conf.post_logout_redirect_uri, v.to_owned())
+}
+directive_handler!(set_post_logout_redirect_uri, post_logout_redirect_uri);

@@ -1,7 +1,14 @@
-//! Sessions: `sso_cookie_domain` (more with the login flow: secret files, cookie name,
-//! lifetime).
+//! Sessions: `sso_session_secret_file`, `sso_session_cookie`, `sso_session_lifetime`,
+//! `sso_cookie_domain`.
 
-use super::{directive_handler, one_arg, set_once, Directive, LocConf};
+use std::sync::Arc;
+
+use sso_core::session::SessionKeys;
+
+use super::token::is_cookie_name;
+use super::{
+    directive_handler, one_arg, parse_time_secs, read_config_file, set_once, Directive, LocConf,
+};
 
 fn cookie_domain(d: &Directive<'_>, conf: &mut LocConf) -> Result<(), String> {
     let v = one_arg(d)?;
@@ -19,3 +26,30 @@ fn cookie_domain(d: &Directive<'_>, conf: &mut LocConf) -> Result<(), String> {
     set_once(&mut conf.cookie_domain, domain)
 }
 directive_handler!(set_cookie_domain, cookie_domain);
+
+fn session_secret_file(d: &Directive<'_>, conf: &mut LocConf) -> Result<(), String> {
+    let path = one_arg(d)?;
+    let bytes = read_config_file(path)?;
+    let keys = SessionKeys::parse(&bytes).map_err(|e| format!("\"{path}\": {e}"))?;
+    set_once(&mut conf.session_keys_file, Arc::new(keys))
+}
+directive_handler!(set_session_secret_file, session_secret_file);
+
+fn session_cookie(d: &Directive<'_>, conf: &mut LocConf) -> Result<(), String> {
+    let v = one_arg(d)?;
+    if !is_cookie_name(v) {
+        return Err(format!("invalid cookie name \"{}\"", v.escape_debug()));
+    }
+    set_once(&mut conf.session_cookie, v.to_owned())
+}
+directive_handler!(set_session_cookie, session_cookie);
+
+fn session_lifetime(d: &Directive<'_>, conf: &mut LocConf) -> Result<(), String> {
+    let v = one_arg(d)?;
+    let secs = parse_time_secs(v)?;
+    if secs < 60 {
+        return Err(format!("\"{v}\" is shorter than 1m"));
+    }
+    set_once(&mut conf.session_lifetime, secs)
+}
+directive_handler!(set_session_lifetime, session_lifetime);

@@ -1,0 +1,47 @@
+//! Session cookies on the request path: reading the (possibly chunked) sealed cookie and
+//! writing it after login.
+
+use std::sync::Arc;
+
+use ngx::ffi::{ngx_http_request_t, NGX_LOG_INFO};
+use ngx::ngx_log_error;
+use sso_core::session::{chunk_cookie_name, Session, CHUNK_LEN, MAX_CHUNKS};
+
+use crate::conf::LocConf;
+use crate::headers;
+
+/// The session of this request, when its cookie opens (any failure is "no credentials").
+///
+/// A chunk is followed by another only when it is full ([`CHUNK_LEN`] bytes), so a
+/// single-chunk session (the common case) costs one cookie lookup and no name formatting,
+/// and a stale `NAME_1` left by an older, larger session is never read.
+///
+/// # Safety
+/// `r` must be a valid request.
+pub unsafe fn open(r: *const ngx_http_request_t, conf: &LocConf) -> Option<Arc<Session>> {
+    let keys = conf.session_keys.as_deref()?;
+    let name = conf.session_cookie();
+    let first = headers::find_cookie(r, name.as_bytes())?;
+    let mut chunks: [&[u8]; MAX_CHUNKS] = [&[]; MAX_CHUNKS];
+    chunks[0] = first;
+    let mut n = 1;
+    while chunks[n - 1].len() == CHUNK_LEN && n < MAX_CHUNKS {
+        let next = headers::find_cookie(r, chunk_cookie_name(name, n).as_bytes())?;
+        chunks[n] = next;
+        n += 1;
+    }
+    let now = ngx::ffi::ngx_time().max(0) as u64;
+    match keys.open(&chunks[..n], conf.client_id(), now) {
+        Ok(session) => Some(Arc::new(session)),
+        Err(err) => {
+            ngx_log_error!(
+                NGX_LOG_INFO,
+                (*(*r).connection).log,
+                "sso: session cookie \"{}\" not accepted, reason: \"{}\"",
+                name,
+                err.reason()
+            );
+            None
+        }
+    }
+}
