@@ -40,3 +40,66 @@ mod tests {
         assert_eq!(find(b"x=1;;; a = 2 ", b"a"), Some(&b"2"[..]));
     }
 }
+
+/// Attributes of a cookie the module sets.
+#[derive(Debug, Clone, Copy)]
+pub struct Attributes<'a> {
+    pub path: &'a str,
+    /// `Domain=` (domain-level SSO); None: a host-only cookie.
+    pub domain: Option<&'a str>,
+    /// `Max-Age=`; 0 expires the cookie.
+    pub max_age: u64,
+    /// `Secure`, on https.
+    pub secure: bool,
+}
+
+/// A `Set-Cookie` value: always `HttpOnly` and `SameSite=Lax` (the login callback is a
+/// top-level GET from the provider, which Lax lets through).
+pub fn set_cookie(name: &str, value: &str, a: &Attributes<'_>) -> String {
+    let mut out = String::with_capacity(name.len() + value.len() + 96);
+    out.push_str(name);
+    out.push('=');
+    out.push_str(value);
+    out.push_str("; Path=");
+    out.push_str(a.path);
+    if let Some(d) = a.domain {
+        out.push_str("; Domain=");
+        out.push_str(d);
+    }
+    out.push_str("; Max-Age=");
+    out.push_str(&a.max_age.to_string());
+    out.push_str("; HttpOnly; SameSite=Lax");
+    if a.secure {
+        out.push_str("; Secure");
+    }
+    out
+}
+
+#[cfg(test)]
+mod set_tests {
+    use super::*;
+
+    #[test]
+    fn attributes() {
+        let a = Attributes {
+            path: "/",
+            domain: Some("example.com"),
+            max_age: 86400,
+            secure: true,
+        };
+        assert_eq!(
+            set_cookie("sso_session", "abc", &a),
+            "sso_session=abc; Path=/; Domain=example.com; Max-Age=86400; HttpOnly; SameSite=Lax; Secure"
+        );
+        let a = Attributes {
+            path: "/",
+            domain: None,
+            max_age: 0,
+            secure: false,
+        };
+        assert_eq!(
+            set_cookie("x", "", &a),
+            "x=; Path=/; Max-Age=0; HttpOnly; SameSite=Lax"
+        );
+    }
+}
