@@ -20,7 +20,7 @@ DEBIAN_NGINX_OBJS := build/debian/nginx-objs
 BUILD_DEPS := libclang-dev libpcre2-dev libssl-dev zlib1g-dev make gcc pkg-config
 DEBIAN_DEPS := nginx nginx-dev
 
-.PHONY: all build build-debian test test-unit test-nginx deps deps-debian clean
+.PHONY: all build build-debian test demo demo-check provider-deps deps deps-debian clean
 
 all: build build-debian
 
@@ -51,8 +51,20 @@ build-debian: deps-debian $(DEBIAN_NGINX_OBJS)/ngx_auto_config.h
 	@mkdir -p build/debian
 	install -m 0644 $(DEBIAN_TARGET_DIR)/$(PROFILE)/libngx_http_sso_module.so build/debian/ngx_http_sso_module.so
 
-test: build build-debian
+provider-deps:
+	@./scripts/provider-deps
+
+test: build build-debian provider-deps
 	$(CARGO) test $(CARGO_PROFILE_FLAG) --workspace
+	cd tests/provider && npm test --silent
+
+# The README's first command: nginx + the module in front of a demo app, with a real local
+# OpenID provider. Ctrl-C stops everything.
+demo: build provider-deps
+	./scripts/demo-run
+
+demo-check: build provider-deps
+	./scripts/demo-run --check
 
 clean:
 	rm -rf build target
