@@ -6,6 +6,7 @@
 pub mod cache;
 pub mod decide;
 pub mod flow;
+pub mod http_client;
 pub mod identity;
 pub mod jwks;
 pub mod jwt;
