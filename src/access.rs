@@ -13,17 +13,14 @@ use ngx::ffi::{
     NGX_LOG_INFO,
 };
 use ngx::ngx_log_error;
-use sso_core::decide::{decide, login_location, Credentials, Decision, RequestView};
+use sso_core::decide::{decide, login_location, AuthMethod, Credentials, Decision, RequestView};
+use sso_core::identity::{is_identity_header, HeaderMeta};
+use sso_core::jwt::TokenError;
 
 use crate::conf::LocConf;
+use crate::context::{Authenticated, RawToken, RequestCtx};
 use crate::headers::{self, bytes};
-use crate::{endpoints, guard, loc_conf};
-
-/// True for a header name the upstream must only ever get from us: `X-authentik-*`.
-pub fn is_identity_header(name: &[u8]) -> bool {
-    const PREFIX: &[u8] = b"x-authentik-";
-    name.len() >= PREFIX.len() && name[..PREFIX.len()].eq_ignore_ascii_case(PREFIX)
-}
+use crate::{context, endpoints, guard, loc_conf, tokens};
 
 /// `Some(rest)` when `uri` is `prefix` followed by `/rest`.
 fn under_prefix<'a>(uri: &'a [u8], prefix: &str) -> Option<&'a [u8]> {
@@ -87,12 +84,113 @@ unsafe fn access(r: *mut ngx_http_request_t) -> ngx_int_t {
         accept: headers::find_in(r, b"accept"),
         requested_with: headers::find_in(r, b"x-requested-with"),
     };
-    let credentials = Credentials::Missing;
-    let no_groups: &[&str] = &[];
-    let decision = decide(&view, &credentials, no_groups, &[], || {
+    let (credentials, who) = check_credentials(r, conf);
+    let groups: &[String] = who.as_ref().map_or(&[], |w| w.identity().groups.as_slice());
+    let decision = decide(&view, &credentials, groups, conf.require_groups(), || {
         matches_unauthenticated(r, conf)
     });
+    let granted = matches!(decision, Decision::Allow { .. });
+    context::set(
+        r,
+        RequestCtx {
+            reason: decision.reason(),
+            method: match decision {
+                Decision::Allow { method } => Some(method),
+                _ => None,
+            },
+            who: if granted { who } else { None },
+        },
+    );
     apply(r, conf, &decision)
+}
+
+/// SPEC §3 step 3: a valid session cookie, else a valid bearer JWT, else a valid token
+/// cookie. When something was presented and refused, the first refusal is reported.
+unsafe fn check_credentials(
+    r: *mut ngx_http_request_t,
+    conf: &LocConf,
+) -> (Credentials, Option<Authenticated>) {
+    let mut refusal: Option<TokenError> = None;
+    let log = (*(*r).connection).log;
+    let mut attempt = |method: AuthMethod, token: &[u8]| -> Option<Authenticated> {
+        match tokens::verify(conf, token) {
+            Ok(verified) => Some(Authenticated::Token {
+                method,
+                verified,
+                // SAFETY: `token` is a slice of a request header value.
+                raw: unsafe { RawToken::new(token) },
+            }),
+            Err(err) => {
+                ngx_log_error!(
+                    NGX_LOG_INFO,
+                    log,
+                    "sso: {} token refused, reason: \"{}\": {}",
+                    method.as_str(),
+                    err.reason(),
+                    err.description()
+                );
+                refusal.get_or_insert(err);
+                None
+            }
+        }
+    };
+    if conf.bearer() {
+        if let Some(token) = tokens::bearer_token(r) {
+            if let Some(who) = attempt(AuthMethod::Bearer, token) {
+                return (who.credentials(), Some(who));
+            }
+        }
+    }
+    if let Some(name) = &conf.token_cookie {
+        if let Some(token) = headers::find_cookie(r, name.as_bytes()) {
+            if let Some(who) = attempt(AuthMethod::TokenCookie, token) {
+                return (who.credentials(), Some(who));
+            }
+        }
+    }
+    match refusal {
+        Some(err) => (
+            Credentials::Rejected {
+                reason: err.reason(),
+                description: err.description(),
+            },
+            None,
+        ),
+        None => (Credentials::Missing, None),
+    }
+}
+
+/// Hands the upstream the SPEC §4 headers of `who`. Client-sent headers of the same names
+/// (`X-authentik-*` went in PREACCESS; the user's `additionalHeaders` names go here) are
+/// removed first, so only ours arrive.
+unsafe fn set_identity_headers(
+    r: *mut ngx_http_request_t,
+    conf: &LocConf,
+    who: &Authenticated,
+) -> bool {
+    let identity = who.identity();
+    if !identity.additional_headers.is_empty() {
+        headers::remove_in(r, |name| {
+            identity
+                .additional_headers
+                .iter()
+                .any(|(n, _)| n.as_bytes().eq_ignore_ascii_case(name))
+        });
+    }
+    let server_name = String::from_utf8_lossy(bytes(&(*r).headers_in.server));
+    let app = conf.app.as_deref().unwrap_or(&server_name);
+    let meta = HeaderMeta {
+        app,
+        provider: app,
+        outpost: "ngx_http_sso_module",
+        version: crate::VERSION,
+    };
+    for (name, value) in identity.headers(who.raw_token(), &meta) {
+        if !headers::add_in(r, name.as_bytes(), value.as_bytes()) {
+            return false;
+        }
+    }
+    true
 }
 
 /// `sso_unauthenticated_paths` against the decoded path (no query), then
@@ -136,7 +234,16 @@ pub unsafe fn full_url(r: *const ngx_http_request_t) -> String {
 
 unsafe fn apply(r: *mut ngx_http_request_t, conf: &LocConf, decision: &Decision) -> ngx_int_t {
     match decision {
-        Decision::Allow { .. } => Status::NGX_OK.into(),
+        Decision::Allow { .. } => {
+            if conf.identity_headers() {
+                if let Some(who) = context::get(r).and_then(|c| c.who.as_ref()) {
+                    if !set_identity_headers(r, conf, who) {
+                        return NGX_HTTP_INTERNAL_SERVER_ERROR as ngx_int_t;
+                    }
+                }
+            }
+            Status::NGX_OK.into()
+        }
         // Like `auth_basic off`: no requirement here, but no grant either (so `satisfy any`
         // with `deny` still denies).
         Decision::AllowUnauthenticated => Status::NGX_DECLINED.into(),

@@ -61,6 +61,20 @@ pub unsafe fn each_in<'a>(r: *const ngx_http_request_t, name: &[u8], mut f: impl
     });
 }
 
+/// The value of the first cookie called `name` in the request's `Cookie` headers.
+///
+/// # Safety
+/// `r` must be a valid request.
+pub unsafe fn find_cookie<'a>(r: *const ngx_http_request_t, name: &[u8]) -> Option<&'a [u8]> {
+    let mut found = None;
+    each_in(r, b"cookie", |value| {
+        if found.is_none() {
+            found = sso_core::cookie::find(value, name);
+        }
+    });
+    found
+}
+
 /// Removes every request header for which `remove(lowercase name)` is true. Returns whether
 /// anything was removed.
 ///

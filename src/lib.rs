@@ -6,9 +6,12 @@
 
 mod access;
 mod conf;
+mod context;
 mod endpoints;
 mod guard;
 mod headers;
+mod tokens;
+mod variables;
 
 use std::ffi::c_void;
 use std::ptr;
@@ -23,14 +26,14 @@ use ngx::ffi::{
 use ngx::http::{HttpModuleMainConf, NgxHttpCoreModule};
 use ngx::ngx_string;
 
-use crate::conf::{command, gate, session, LocConf};
+use crate::conf::{command, gate, provider, session, token, LocConf};
 
 /// The module's version, reported in `X-authentik-meta-version`.
 pub const VERSION: &str = env!("CARGO_PKG_VERSION");
 
 const ANY_CONF: u32 = NGX_HTTP_MAIN_CONF | NGX_HTTP_SRV_CONF | NGX_HTTP_LOC_CONF;
 
-static mut COMMANDS: [ngx_command_t; 8] = [
+static mut COMMANDS: [ngx_command_t; 19] = [
     command(
         ngx_string!("sso_protect"),
         ANY_CONF | NGX_CONF_FLAG,
@@ -66,11 +69,66 @@ static mut COMMANDS: [ngx_command_t; 8] = [
         ANY_CONF | NGX_CONF_TAKE1,
         session::set_cookie_domain,
     ),
+    command(
+        ngx_string!("sso_app"),
+        ANY_CONF | NGX_CONF_TAKE1,
+        gate::set_app,
+    ),
+    command(
+        ngx_string!("sso_require_group"),
+        ANY_CONF | NGX_CONF_1MORE,
+        gate::set_require_group,
+    ),
+    command(
+        ngx_string!("sso_issuer"),
+        ANY_CONF | NGX_CONF_TAKE1,
+        provider::set_issuer,
+    ),
+    command(
+        ngx_string!("sso_client_id"),
+        ANY_CONF | NGX_CONF_TAKE1,
+        provider::set_client_id,
+    ),
+    command(
+        ngx_string!("sso_client_secret"),
+        ANY_CONF | NGX_CONF_TAKE1,
+        provider::set_client_secret,
+    ),
+    command(
+        ngx_string!("sso_client_secret_file"),
+        ANY_CONF | NGX_CONF_TAKE1,
+        provider::set_client_secret_file,
+    ),
+    command(
+        ngx_string!("sso_jwks_file"),
+        ANY_CONF | NGX_CONF_TAKE1,
+        token::set_jwks_file,
+    ),
+    command(
+        ngx_string!("sso_bearer"),
+        ANY_CONF | NGX_CONF_FLAG,
+        token::set_bearer,
+    ),
+    command(
+        ngx_string!("sso_token_cookie"),
+        ANY_CONF | NGX_CONF_TAKE1,
+        token::set_token_cookie,
+    ),
+    command(
+        ngx_string!("sso_audience"),
+        ANY_CONF | NGX_CONF_1MORE,
+        token::set_audience,
+    ),
+    command(
+        ngx_string!("sso_leeway"),
+        ANY_CONF | NGX_CONF_TAKE1,
+        token::set_leeway,
+    ),
     ngx_command_t::empty(),
 ];
 
 static MODULE_CTX: ngx_http_module_t = ngx_http_module_t {
-    preconfiguration: None,
+    preconfiguration: Some(preconfiguration),
     postconfiguration: Some(postconfiguration),
     create_main_conf: None,
     init_main_conf: None,
@@ -109,6 +167,18 @@ unsafe extern "C" fn create_loc_conf(cf: *mut ngx_conf_t) -> *mut c_void {
     let pool = Pool::from_ngx_pool((*cf).pool);
     // allocate() registers a pool cleanup that drops the value with the configuration.
     pool.allocate(LocConf::default()) as *mut c_void
+}
+
+unsafe extern "C" fn preconfiguration(cf: *mut ngx_conf_t) -> ngx_int_t {
+    guard::catch(
+        (*cf).log,
+        "preconfiguration",
+        Status::NGX_ERROR.into(),
+        || {
+            // SAFETY: called by nginx with a valid cf before http{} is parsed.
+            unsafe { variables::register(cf) }
+        },
+    )
 }
 
 unsafe extern "C" fn postconfiguration(cf: *mut ngx_conf_t) -> ngx_int_t {

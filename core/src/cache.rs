@@ -1,1 +1,480 @@
-//! (in progress)
+//! A bounded cache of verified tokens, so a JWT presented on every request is verified once.
+//!
+//! - Keyed by the token AND a context id ([`crate::jwt::Verifier::context_id`]: issuer,
+//!   audiences, leeway and the key set's fingerprint), so a token accepted in one location is
+//!   never served from the cache in another, and a key rotation invalidates what the old keys
+//!   verified.
+//! - An entry never outlives the token's `exp` (nor [`CacheConfig::max_ttl_secs`]); the
+//!   cache is stricter than the verifier here, which grants `exp` a leeway.
+//! - Bounded: at most [`CacheConfig::max_entries`] entries and about
+//!   [`CacheConfig::max_bytes`] bytes (an estimate per entry: three times the token plus
+//!   512); tokens longer than [`CacheConfig::max_token_len`] are never cached. Only verified
+//!   tokens are ever inserted, so a flood of invalid tokens cannot grow or churn it.
+//! - Eviction is FIFO (oldest insertion first), after dropping expired entries (a full sweep
+//!   at most once per second, when the cache is full). FIFO needs no bookkeeping on a hit, so
+//!   a hit stays a keyed hash, one map probe, a constant-time token comparison and an `Arc`
+//!   clone: no allocation.
+//! - One per nginx worker; a `parking_lot::Mutex` makes it `Send + Sync` regardless.
+
+use std::collections::{HashMap, VecDeque};
+use std::hash::BuildHasher;
+use std::sync::Arc;
+
+use parking_lot::Mutex;
+
+use crate::jwks::{process_hasher, KeySet};
+use crate::jwt::{TokenError, Verified, Verifier};
+
+/// Limits of a [`TokenCache`].
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct CacheConfig {
+    /// Most entries held (0 disables the cache). Default 10 000.
+    pub max_entries: usize,
+    /// Most bytes held, by estimate. Default 32 MiB.
+    pub max_bytes: usize,
+    /// Longer tokens are verified every time, never cached. Default 8 KiB.
+    pub max_token_len: usize,
+    /// Longest time an entry is kept, whatever its `exp`. Default 3600 s.
+    pub max_ttl_secs: u64,
+}
+
+impl Default for CacheConfig {
+    fn default() -> Self {
+        CacheConfig {
+            max_entries: 10_000,
+            max_bytes: 32 * 1024 * 1024,
+            max_token_len: 8 * 1024,
+            max_ttl_secs: 3600,
+        }
+    }
+}
+
+/// Counters, for a debug log line.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct CacheStats {
+    pub entries: usize,
+    pub bytes: usize,
+    pub hits: u64,
+    pub misses: u64,
+    pub evictions: u64,
+}
+
+struct Entry {
+    context: u64,
+    token: Box<str>,
+    value: Arc<Verified>,
+    expires_at: u64,
+    seq: u64,
+    cost: usize,
+}
+
+#[derive(Default)]
+struct Inner {
+    map: HashMap<u64, Entry>,
+    /// Insertion order: (slot, seq). Stale pairs (slot reused or removed) are skipped.
+    order: VecDeque<(u64, u64)>,
+    bytes: usize,
+    next_seq: u64,
+    last_sweep: u64,
+    hits: u64,
+    misses: u64,
+    evictions: u64,
+}
+
+impl Inner {
+    fn remove(&mut self, slot: u64) {
+        if let Some(old) = self.map.remove(&slot) {
+            self.bytes = self.bytes.saturating_sub(old.cost);
+        }
+    }
+
+    fn sweep_expired(&mut self, now: u64) {
+        let before = self.map.len();
+        let mut freed = 0usize;
+        self.map.retain(|_, e| {
+            let keep = e.expires_at > now;
+            if !keep {
+                freed += e.cost;
+            }
+            keep
+        });
+        self.bytes = self.bytes.saturating_sub(freed);
+        self.evictions += (before - self.map.len()) as u64;
+        self.last_sweep = now;
+    }
+
+    /// Drops the oldest live entry; false when there is none.
+    fn evict_oldest(&mut self) -> bool {
+        while let Some((slot, seq)) = self.order.pop_front() {
+            if self.map.get(&slot).is_some_and(|e| e.seq == seq) {
+                self.remove(slot);
+                self.evictions += 1;
+                return true;
+            }
+        }
+        false
+    }
+
+    fn compact_order(&mut self) {
+        let map = &self.map;
+        self.order
+            .retain(|(slot, seq)| map.get(slot).is_some_and(|e| e.seq == *seq));
+    }
+}
+
+/// The cache. See the module documentation.
+pub struct TokenCache {
+    config: CacheConfig,
+    inner: Mutex<Inner>,
+}
+
+impl Default for TokenCache {
+    fn default() -> Self {
+        TokenCache::new(CacheConfig::default())
+    }
+}
+
+impl std::fmt::Debug for TokenCache {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("TokenCache")
+            .field("config", &self.config)
+            .field("stats", &self.stats())
+            .finish()
+    }
+}
+
+fn slot_of(context: u64, token: &str) -> u64 {
+    process_hasher().hash_one((context, token))
+}
+
+fn entry_cost(token: &str) -> usize {
+    token.len().saturating_mul(3).saturating_add(512)
+}
+
+impl TokenCache {
+    pub fn new(config: CacheConfig) -> TokenCache {
+        TokenCache {
+            config,
+            inner: Mutex::new(Inner::default()),
+        }
+    }
+
+    pub fn config(&self) -> CacheConfig {
+        self.config
+    }
+
+    /// The verified token, if cached for this context and not expired at `now`.
+    pub fn get(&self, context: u64, token: &str, now: u64) -> Option<Arc<Verified>> {
+        if token.len() > self.config.max_token_len || self.config.max_entries == 0 {
+            return None;
+        }
+        let slot = slot_of(context, token);
+        let mut inner = self.inner.lock();
+        let found = match inner.map.get(&slot) {
+            Some(e)
+                if e.context == context
+                    && aws_lc_rs::constant_time::verify_slices_are_equal(
+                        e.token.as_bytes(),
+                        token.as_bytes(),
+                    )
+                    .is_ok() =>
+            {
+                if now < e.expires_at {
+                    Some(Arc::clone(&e.value))
+                } else {
+                    None
+                }
+            }
+            _ => None,
+        };
+        match found {
+            Some(value) => {
+                inner.hits += 1;
+                Some(value)
+            }
+            None => {
+                inner.misses += 1;
+                // An expired entry under this slot is of no use any more.
+                if inner.map.get(&slot).is_some_and(|e| now >= e.expires_at) {
+                    inner.remove(slot);
+                    inner.evictions += 1;
+                }
+                None
+            }
+        }
+    }
+
+    /// Caches a token verified in `context`; false when it is not cached (too long, already
+    /// expired at `now`, over the byte budget alone, cache disabled).
+    pub fn insert(&self, context: u64, token: &str, value: Arc<Verified>, now: u64) -> bool {
+        let config = &self.config;
+        if token.len() > config.max_token_len || config.max_entries == 0 {
+            return false;
+        }
+        let expires_at = value.exp.min(now.saturating_add(config.max_ttl_secs));
+        if expires_at <= now {
+            return false;
+        }
+        let cost = entry_cost(token);
+        if cost > config.max_bytes {
+            return false;
+        }
+        let slot = slot_of(context, token);
+        let mut inner = self.inner.lock();
+        inner.remove(slot);
+        let full = |i: &Inner| {
+            i.map.len() >= config.max_entries || i.bytes.saturating_add(cost) > config.max_bytes
+        };
+        if full(&inner) && inner.last_sweep != now {
+            inner.sweep_expired(now);
+        }
+        while full(&inner) {
+            if !inner.evict_oldest() {
+                break;
+            }
+        }
+        let seq = inner.next_seq;
+        inner.next_seq = seq.wrapping_add(1);
+        inner.map.insert(
+            slot,
+            Entry {
+                context,
+                token: token.into(),
+                value,
+                expires_at,
+                seq,
+                cost,
+            },
+        );
+        inner.bytes = inner.bytes.saturating_add(cost);
+        inner.order.push_back((slot, seq));
+        if inner.order.len() > inner.map.len().saturating_mul(2).max(64) {
+            inner.compact_order();
+        }
+        true
+    }
+
+    /// Verifies through the cache: a hit returns the cached result, a miss verifies with
+    /// `verifier` and `keys` and caches success. `context` must be
+    /// `verifier.context_id(keys)` (computed once per location and key set by the caller).
+    pub fn verify(
+        &self,
+        verifier: &Verifier,
+        keys: &KeySet,
+        context: u64,
+        token: &str,
+        now: u64,
+    ) -> Result<Arc<Verified>, TokenError> {
+        if let Some(hit) = self.get(context, token, now) {
+            return Ok(hit);
+        }
+        let verified = Arc::new(verifier.verify(keys, token, now)?);
+        self.insert(context, token, Arc::clone(&verified), now);
+        Ok(verified)
+    }
+
+    /// Drops every entry expired at `now` (the glue may call it from a timer; inserting into a
+    /// full cache does it too, at most once per second).
+    pub fn purge_expired(&self, now: u64) {
+        let mut inner = self.inner.lock();
+        inner.sweep_expired(now);
+        inner.compact_order();
+    }
+
+    /// Drops everything (e.g. on reconfiguration).
+    pub fn clear(&self) {
+        let mut inner = self.inner.lock();
+        inner.map.clear();
+        inner.order.clear();
+        inner.bytes = 0;
+    }
+
+    pub fn len(&self) -> usize {
+        self.inner.lock().map.len()
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.len() == 0
+    }
+
+    pub fn stats(&self) -> CacheStats {
+        let inner = self.inner.lock();
+        CacheStats {
+            entries: inner.map.len(),
+            bytes: inner.bytes,
+            hits: inner.hits,
+            misses: inner.misses,
+            evictions: inner.evictions,
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::identity::Identity;
+    use crate::jwks::Alg;
+    use crate::jwt::tests::{good_claims, mint, test_keys, verifier, NOW};
+    use serde_json::{json, Map};
+
+    fn verified(exp: u64) -> Arc<Verified> {
+        Arc::new(Verified {
+            claims: Map::new(),
+            identity: Identity::default(),
+            exp,
+            alg: Alg::HS256,
+            kid: None,
+        })
+    }
+
+    #[test]
+    fn is_send_and_sync() {
+        fn check<T: Send + Sync>() {}
+        check::<TokenCache>();
+    }
+
+    #[test]
+    fn hit_and_context_separation() {
+        let cache = TokenCache::default();
+        assert!(cache.insert(1, "tok-a", verified(NOW + 100), NOW));
+        let hit = cache.get(1, "tok-a", NOW + 1).expect("hit");
+        assert_eq!(hit.exp, NOW + 100);
+        assert!(cache.get(2, "tok-a", NOW + 1).is_none(), "another context");
+        assert!(cache.get(1, "tok-b", NOW + 1).is_none(), "another token");
+        assert!(cache.get(1, "tok-a ", NOW + 1).is_none());
+        let s = cache.stats();
+        assert_eq!((s.hits, s.misses, s.entries), (1, 3, 1));
+    }
+
+    #[test]
+    fn never_outlives_exp_or_ttl() {
+        let cache = TokenCache::new(CacheConfig {
+            max_ttl_secs: 50,
+            ..CacheConfig::default()
+        });
+        assert!(cache.insert(1, "t", verified(NOW + 10), NOW));
+        assert!(cache.get(1, "t", NOW + 9).is_some());
+        assert!(cache.get(1, "t", NOW + 10).is_none(), "at exp");
+        assert_eq!(cache.len(), 0, "the expired entry is dropped on lookup");
+        assert!(cache.insert(1, "u", verified(NOW + 1000), NOW));
+        assert!(cache.get(1, "u", NOW + 49).is_some());
+        assert!(cache.get(1, "u", NOW + 50).is_none(), "ttl");
+        assert!(!cache.insert(1, "v", verified(NOW), NOW), "already expired");
+        assert!(!cache.insert(1, "w", verified(NOW - 5), NOW));
+    }
+
+    #[test]
+    fn bounded_entries_fifo() {
+        let cache = TokenCache::new(CacheConfig {
+            max_entries: 100,
+            ..CacheConfig::default()
+        });
+        for i in 0..10_000u64 {
+            assert!(cache.insert(7, &format!("token-{i}"), verified(NOW + 100), NOW));
+            assert!(cache.len() <= 100);
+        }
+        assert_eq!(cache.len(), 100);
+        assert!(cache.get(7, "token-0", NOW).is_none(), "oldest evicted");
+        assert!(cache.get(7, "token-9999", NOW).is_some());
+        assert!(cache.get(7, "token-9900", NOW).is_some());
+        let inner = cache.inner.lock();
+        assert!(inner.order.len() <= 200, "order queue stays bounded");
+    }
+
+    #[test]
+    fn expired_entries_go_first() {
+        let cache = TokenCache::new(CacheConfig {
+            max_entries: 3,
+            ..CacheConfig::default()
+        });
+        assert!(cache.insert(1, "old-long", verified(NOW + 1000), NOW));
+        assert!(cache.insert(1, "short-1", verified(NOW + 5), NOW));
+        assert!(cache.insert(1, "short-2", verified(NOW + 5), NOW));
+        assert!(cache.insert(1, "new", verified(NOW + 1000), NOW + 10));
+        assert!(
+            cache.get(1, "old-long", NOW + 10).is_some(),
+            "kept: not expired"
+        );
+        assert!(cache.get(1, "new", NOW + 10).is_some());
+        assert_eq!(cache.len(), 2);
+    }
+
+    #[test]
+    fn bounded_bytes_and_token_size() {
+        let cache = TokenCache::new(CacheConfig {
+            max_bytes: 10 * 1024,
+            max_token_len: 2048,
+            ..CacheConfig::default()
+        });
+        assert!(!cache.insert(1, &"x".repeat(2049), verified(NOW + 100), NOW));
+        assert!(cache.get(1, &"x".repeat(2049), NOW).is_none());
+        for i in 0..100 {
+            let token = format!("{i:04}{}", "y".repeat(1000));
+            assert!(cache.insert(1, &token, verified(NOW + 100), NOW));
+            assert!(cache.stats().bytes <= 10 * 1024);
+        }
+        assert!(cache.len() <= 3);
+        let disabled = TokenCache::new(CacheConfig {
+            max_entries: 0,
+            ..CacheConfig::default()
+        });
+        assert!(!disabled.insert(1, "t", verified(NOW + 100), NOW));
+    }
+
+    #[test]
+    fn reinsert_replaces() {
+        let cache = TokenCache::default();
+        for _ in 0..1000 {
+            assert!(cache.insert(1, "same", verified(NOW + 100), NOW));
+        }
+        assert_eq!(cache.len(), 1);
+        assert_eq!(cache.stats().bytes, entry_cost("same"));
+        assert!(cache.inner.lock().order.len() <= 64);
+        cache.clear();
+        assert!(cache.is_empty());
+    }
+
+    #[test]
+    fn verify_through_the_cache() {
+        let cache = TokenCache::default();
+        let keys = test_keys();
+        let v = verifier();
+        let ctx = v.context_id(&keys);
+        let token = mint(json!({"alg":"HS256"}), good_claims());
+        let first = cache.verify(&v, &keys, ctx, &token, NOW).expect("valid");
+        let second = cache
+            .verify(&v, &keys, ctx, &token, NOW + 1)
+            .expect("cached");
+        assert!(Arc::ptr_eq(&first, &second));
+        assert_eq!(cache.stats().hits, 1);
+        // Invalid tokens are not cached.
+        let bad = format!("{token}x");
+        assert!(cache.verify(&v, &keys, ctx, &bad, NOW).is_err());
+        assert_eq!(cache.len(), 1);
+        // Past exp the cache no longer answers, and the verifier refuses too.
+        assert_eq!(
+            cache
+                .verify(&v, &keys, ctx, &token, NOW + 400)
+                .map(|_| ())
+                .map_err(|e| e.reason()),
+            Err("expired")
+        );
+        // Another location (other audience) must verify for itself, and refuses.
+        let other = Verifier::new(v.issuer().map(str::to_owned), vec!["other".into()], 30);
+        let other_ctx = other.context_id(&keys);
+        assert!(cache
+            .verify(&other, &keys, other_ctx, &token, NOW + 1)
+            .is_err());
+    }
+
+    #[test]
+    fn purge() {
+        let cache = TokenCache::default();
+        for i in 0..50u64 {
+            cache.insert(1, &format!("t{i}"), verified(NOW + i), NOW);
+        }
+        cache.purge_expired(NOW + 25);
+        assert_eq!(cache.len(), 24);
+        assert_eq!(cache.stats().bytes, 24 * entry_cost("t10"));
+    }
+}

@@ -1,6 +1,9 @@
 //! Claims -> the identity of SPEC §4 (headers) and §6 (variables), sanitised.
 
+use std::borrow::Cow;
+
 use serde::{Deserialize, Serialize};
+use serde_json::{Map, Value};
 
 /// Who the caller is, as taken from verified claims (a JWT, or an ID token at login).
 ///
@@ -27,4 +30,510 @@ pub struct Identity {
     /// `ak_proxy.backend_override`
     #[serde(default, rename = "b", skip_serializing_if = "String::is_empty")]
     pub backend_override: String,
+}
+
+/// Most entries taken from `additionalHeaders` (the rest are skipped).
+pub const MAX_ADDITIONAL_HEADERS: usize = 32;
+
+/// Header names `additionalHeaders` may not set: message framing and hop-by-hop headers
+/// (setting them on the upstream request could desynchronise it), and our own
+/// `X-authentik-*` headers (see [`is_identity_header`]).
+const FORBIDDEN_ADDITIONAL: &[&str] = &[
+    "host",
+    "content-length",
+    "transfer-encoding",
+    "connection",
+    "keep-alive",
+    "proxy-connection",
+    "te",
+    "trailer",
+    "upgrade",
+    "expect",
+];
+
+/// Values for the `X-authentik-meta-*` headers.
+#[derive(Debug, Clone, Copy, Default)]
+pub struct HeaderMeta<'a> {
+    /// `X-authentik-meta-app` (`sso_app`, default the server name).
+    pub app: &'a str,
+    /// `X-authentik-meta-provider`.
+    pub provider: &'a str,
+    /// `X-authentik-meta-outpost`.
+    pub outpost: &'a str,
+    /// The module's version; `X-authentik-meta-version` is `ngx_http_sso_module/<version>`.
+    pub version: &'a str,
+}
+
+impl Identity {
+    /// The identity of SPEC §4 from verified claims (a JWT's, or an ID token's at login).
+    ///
+    /// `preferred_username`, `email`, `name` are taken when strings; `sub` when a string (or an
+    /// integer, as decimal); `groups` and `entitlements` when arrays (non-string entries
+    /// skipped) or a single string; `ak_proxy.user_attributes.additionalHeaders` entries whose
+    /// name is an RFC 7230 token (and not a framing/hop-by-hop or `X-authentik-*` header) and
+    /// whose value is a string or an integer; `ak_proxy.backend_override` when a string.
+    /// Every text is passed through [`sanitize_header_value`].
+    pub fn from_claims(claims: &Map<String, Value>) -> Identity {
+        let text = |name: &str| match claims.get(name) {
+            Some(Value::String(s)) => clean(s),
+            _ => String::new(),
+        };
+        let uid = match claims.get("sub") {
+            Some(Value::String(s)) => clean(s),
+            Some(Value::Number(n)) if n.is_i64() || n.is_u64() => n.to_string(),
+            _ => String::new(),
+        };
+        let ak_proxy = claims.get("ak_proxy");
+        let additional_headers = ak_proxy
+            .and_then(|p| p.get("user_attributes"))
+            .and_then(|a| a.get("additionalHeaders"))
+            .and_then(Value::as_object)
+            .map(additional_headers)
+            .unwrap_or_default();
+        let backend_override = match ak_proxy.and_then(|p| p.get("backend_override")) {
+            Some(Value::String(s)) => clean(s),
+            _ => String::new(),
+        };
+        Identity {
+            username: text("preferred_username"),
+            email: text("email"),
+            name: text("name"),
+            uid,
+            groups: string_list(claims.get("groups")),
+            entitlements: string_list(claims.get("entitlements")),
+            additional_headers,
+            backend_override,
+        }
+    }
+
+    /// `$sso_groups` and `X-authentik-groups`: the groups joined with `|`.
+    pub fn groups_joined(&self) -> String {
+        clean(&self.groups.join("|"))
+    }
+
+    /// `$sso_entitlements` and `X-authentik-entitlements`: joined with `|`.
+    pub fn entitlements_joined(&self) -> String {
+        clean(&self.entitlements.join("|"))
+    }
+
+    /// `sso_require_group`: is the user in any of `required`? (Exact, case-sensitive names.)
+    pub fn in_any_group(&self, required: &[String]) -> bool {
+        required.iter().any(|g| self.groups.contains(g))
+    }
+
+    /// The SPEC §4 request headers, in order: username, groups, entitlements, email, name,
+    /// uid, jwt (only when `raw_jwt` is given), meta-app, meta-provider, meta-outpost,
+    /// meta-version, then the `additionalHeaders`. Every header is listed even when its value
+    /// is empty (authentik's outpost does the same; the glue may skip empty ones). Every value
+    /// is sanitised ([`sanitize_header_value`]): no control character ever comes out.
+    pub fn headers(
+        &self,
+        raw_jwt: Option<&str>,
+        meta: &HeaderMeta<'_>,
+    ) -> Vec<(Cow<'static, str>, String)> {
+        let mut out: Vec<(Cow<'static, str>, String)> =
+            Vec::with_capacity(11 + self.additional_headers.len());
+        let mut push = |name: &'static str, value: &str| {
+            out.push((Cow::Borrowed(name), clean(value)));
+        };
+        push("X-authentik-username", &self.username);
+        push("X-authentik-groups", &self.groups.join("|"));
+        push("X-authentik-entitlements", &self.entitlements.join("|"));
+        push("X-authentik-email", &self.email);
+        push("X-authentik-name", &self.name);
+        push("X-authentik-uid", &self.uid);
+        if let Some(jwt) = raw_jwt {
+            push("X-authentik-jwt", jwt);
+        }
+        push("X-authentik-meta-app", meta.app);
+        push("X-authentik-meta-provider", meta.provider);
+        push("X-authentik-meta-outpost", meta.outpost);
+        push(
+            "X-authentik-meta-version",
+            &format!("ngx_http_sso_module/{}", meta.version),
+        );
+        for (name, value) in &self.additional_headers {
+            // Re-checked: an Identity may come from a (sealed, but older) session cookie.
+            if additional_header_allowed(name) {
+                out.push((Cow::Owned(name.clone()), clean(value)));
+            }
+        }
+        out
+    }
+}
+
+/// `$sso_claim_NAME`: the top-level claim `name`, rendered ([`render_claim`]).
+pub fn claim_variable(claims: &Map<String, Value>, name: &str) -> Option<String> {
+    claims.get(name).map(render_claim)
+}
+
+/// A claim as text: strings as they are, numbers and booleans as JSON text, `null` empty,
+/// arrays as their elements joined with `|` (each rendered the same way, nested arrays and
+/// objects as JSON), objects as compact JSON. Sanitised like a header value, since nginx
+/// variables end up in headers (`proxy_set_header`).
+pub fn render_claim(value: &Value) -> String {
+    let text = match value {
+        Value::Array(items) => {
+            let mut out = String::new();
+            for (i, item) in items.iter().enumerate() {
+                if i > 0 {
+                    out.push('|');
+                }
+                out.push_str(&render_scalar(item));
+            }
+            out
+        }
+        other => render_scalar(other),
+    };
+    clean(&text)
+}
+
+fn render_scalar(value: &Value) -> String {
+    match value {
+        Value::String(s) => s.clone(),
+        Value::Null => String::new(),
+        Value::Bool(b) => b.to_string(),
+        Value::Number(n) => n.to_string(),
+        // serde_json escapes control characters inside strings, so JSON text has none raw.
+        Value::Array(_) | Value::Object(_) => serde_json::to_string(value).unwrap_or_default(),
+    }
+}
+
+/// Makes a header value safe: every control character (C0 including NUL, CR, LF; DEL; C1) is
+/// dropped, except HTAB which becomes a space; leading and trailing spaces are trimmed. Other
+/// characters (UTF-8 included) are kept. Borrowed when nothing had to change.
+///
+/// Dropping rather than replacing keeps values readable (`a\r\nb` becomes `ab`); either way no
+/// control character can reach nginx's header list.
+pub fn sanitize_header_value(value: &str) -> Cow<'_, str> {
+    let clean_already =
+        !value.chars().any(char::is_control) && !value.starts_with(' ') && !value.ends_with(' ');
+    if clean_already {
+        return Cow::Borrowed(value);
+    }
+    let mut out = String::with_capacity(value.len());
+    for c in value.chars() {
+        if c == '\t' {
+            out.push(' ');
+        } else if !c.is_control() {
+            out.push(c);
+        }
+    }
+    Cow::Owned(out.trim_matches(' ').to_owned())
+}
+
+fn clean(value: &str) -> String {
+    sanitize_header_value(value).into_owned()
+}
+
+/// True for the headers this module owns (`X-authentik-*`, any case): the glue removes every
+/// client-sent one before the upstream sees the request (SPEC §3 step 2).
+pub fn is_identity_header(name: &[u8]) -> bool {
+    const PREFIX: &[u8] = b"x-authentik-";
+    name.get(..PREFIX.len())
+        .is_some_and(|head| head.eq_ignore_ascii_case(PREFIX))
+}
+
+/// An RFC 7230 `token` (a valid header field name): one or more `tchar`s.
+pub fn is_header_token(name: &str) -> bool {
+    !name.is_empty()
+        && name.bytes().all(|b| {
+            b.is_ascii_alphanumeric()
+                || matches!(
+                    b,
+                    b'!' | b'#'
+                        | b'$'
+                        | b'%'
+                        | b'&'
+                        | b'\''
+                        | b'*'
+                        | b'+'
+                        | b'-'
+                        | b'.'
+                        | b'^'
+                        | b'_'
+                        | b'`'
+                        | b'|'
+                        | b'~'
+                )
+        })
+}
+
+fn additional_header_allowed(name: &str) -> bool {
+    is_header_token(name)
+        && !is_identity_header(name.as_bytes())
+        && !FORBIDDEN_ADDITIONAL
+            .iter()
+            .any(|f| f.eq_ignore_ascii_case(name))
+}
+
+fn additional_headers(map: &Map<String, Value>) -> Vec<(String, String)> {
+    let mut out = Vec::new();
+    for (name, value) in map {
+        if out.len() >= MAX_ADDITIONAL_HEADERS {
+            break;
+        }
+        if !additional_header_allowed(name) {
+            continue;
+        }
+        let value = match value {
+            Value::String(s) => clean(s),
+            Value::Number(n) if n.is_i64() || n.is_u64() => n.to_string(),
+            _ => continue,
+        };
+        out.push((name.clone(), value));
+    }
+    out
+}
+
+fn string_list(value: Option<&Value>) -> Vec<String> {
+    match value {
+        Some(Value::Array(items)) => items
+            .iter()
+            .filter_map(Value::as_str)
+            .map(clean)
+            .filter(|s| !s.is_empty())
+            .collect(),
+        Some(Value::String(s)) if !s.is_empty() => vec![clean(s)],
+        _ => Vec::new(),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use serde_json::json;
+
+    fn obj(v: Value) -> Map<String, Value> {
+        match v {
+            Value::Object(m) => m,
+            _ => Map::new(),
+        }
+    }
+
+    fn authentik_claims() -> Map<String, Value> {
+        obj(json!({
+            "iss": "https://auth.example.com/application/o/app/",
+            "sub": "a1b2c3",
+            "preferred_username": "akadmin",
+            "email": "root@example.com",
+            "name": "authentik Default Admin",
+            "groups": ["authentik Admins", "ops", 7],
+            "entitlements": ["billing"],
+            "ak_proxy": {
+                "user_attributes": {
+                    "additionalHeaders": {
+                        "X-Tenant": "acme",
+                        "X-Level": 3,
+                        "X-Big": 18446744073709551615u64,
+                        "X-Float": 1.5,
+                        "X-Bool": true,
+                        "X-List": ["a"],
+                        "Bad Name": "x",
+                        "X-Évil": "x",
+                        "": "x",
+                        "Content-Length": "0",
+                        "x-authentik-username": "root",
+                        "X-Inject": "a\r\nX-Admin: 1"
+                    }
+                },
+                "backend_override": "http://10.0.0.2:8080"
+            }
+        }))
+    }
+
+    #[test]
+    fn from_authentik_claims() {
+        let id = Identity::from_claims(&authentik_claims());
+        assert_eq!(id.username, "akadmin");
+        assert_eq!(id.email, "root@example.com");
+        assert_eq!(id.name, "authentik Default Admin");
+        assert_eq!(id.uid, "a1b2c3");
+        assert_eq!(id.groups, ["authentik Admins", "ops"]);
+        assert_eq!(id.entitlements, ["billing"]);
+        assert_eq!(id.backend_override, "http://10.0.0.2:8080");
+        let mut headers = id.additional_headers.clone();
+        headers.sort();
+        assert_eq!(
+            headers,
+            [
+                ("X-Big".to_string(), "18446744073709551615".to_string()),
+                ("X-Inject".into(), "aX-Admin: 1".into()),
+                ("X-Level".into(), "3".into()),
+                ("X-Tenant".into(), "acme".into()),
+            ]
+        );
+        assert!(id.in_any_group(&["nope".into(), "ops".into()]));
+        assert!(!id.in_any_group(&["Ops".into()]));
+        assert!(!id.in_any_group(&[]));
+    }
+
+    #[test]
+    fn missing_and_odd_claims() {
+        let id = Identity::from_claims(&obj(json!({
+            "sub": 42, "groups": "solo", "email": 5, "ak_proxy": "nope"
+        })));
+        assert_eq!(id.uid, "42");
+        assert_eq!(id.groups, ["solo"]);
+        assert_eq!(id.email, "");
+        assert!(id.additional_headers.is_empty());
+        assert_eq!(Identity::from_claims(&Map::new()), Identity::default());
+    }
+
+    #[test]
+    fn headers_in_spec_order() {
+        let id = Identity::from_claims(&authentik_claims());
+        let meta = HeaderMeta {
+            app: "app",
+            provider: "prov",
+            outpost: "nginx",
+            version: "0.1.0",
+        };
+        let headers = id.headers(Some("eyJ.a.b"), &meta);
+        let names: Vec<&str> = headers.iter().map(|(n, _)| n.as_ref()).collect();
+        assert_eq!(
+            names.get(..11).unwrap_or_default(),
+            [
+                "X-authentik-username",
+                "X-authentik-groups",
+                "X-authentik-entitlements",
+                "X-authentik-email",
+                "X-authentik-name",
+                "X-authentik-uid",
+                "X-authentik-jwt",
+                "X-authentik-meta-app",
+                "X-authentik-meta-provider",
+                "X-authentik-meta-outpost",
+                "X-authentik-meta-version",
+            ]
+        );
+        assert_eq!(headers.len(), 11 + 4);
+        assert_eq!(headers[1].1, "authentik Admins|ops");
+        assert_eq!(headers[6].1, "eyJ.a.b");
+        assert_eq!(headers[10].1, "ngx_http_sso_module/0.1.0");
+        let without_jwt = id.headers(None, &meta);
+        assert_eq!(without_jwt.len(), 10 + 4);
+        assert!(without_jwt.iter().all(|(n, _)| n != "X-authentik-jwt"));
+        // A forbidden name smuggled in through a deserialised identity is dropped too.
+        let mut forged = id.clone();
+        forged
+            .additional_headers
+            .push(("Transfer-Encoding".into(), "chunked".into()));
+        forged
+            .additional_headers
+            .push(("X-authentik-uid".into(), "0".into()));
+        assert_eq!(forged.headers(None, &meta).len(), 14);
+    }
+
+    #[test]
+    fn sanitiser_every_char_0_to_255() {
+        for code in 0u32..=255 {
+            let Some(c) = char::from_u32(code) else {
+                continue;
+            };
+            let value = format!("a{c}b{c}");
+            let claims = obj(json!({
+                "preferred_username": value,
+                "groups": [value, value],
+                "name": value,
+                "x": value,
+                "ak_proxy": {"user_attributes": {"additionalHeaders": {"X-V": value}}},
+            }));
+            let id = Identity::from_claims(&claims);
+            let headers = id.headers(
+                Some(&value),
+                &HeaderMeta {
+                    app: &value,
+                    provider: &value,
+                    outpost: &value,
+                    version: &value,
+                },
+            );
+            assert_eq!(headers.len(), 11 + 1, "char {code}");
+            let mut values: Vec<String> = headers.into_iter().map(|(_, v)| v).collect();
+            values.push(claim_variable(&claims, "x").unwrap_or_default());
+            values.push(claim_variable(&claims, "groups").unwrap_or_default());
+            values.push(id.groups_joined());
+            for v in values {
+                assert!(
+                    !v.chars().any(char::is_control),
+                    "char {code} leaked into {v:?}"
+                );
+                assert!(
+                    !v.bytes().any(|b| b < 0x20 || b == 0x7f),
+                    "char {code} leaked into {v:?}"
+                );
+                assert!(!v.starts_with(' ') && !v.ends_with(' '));
+                if !c.is_control() && c != ' ' && !v.is_empty() {
+                    assert!(v.contains(c), "char {code} was lost from {v:?}");
+                }
+            }
+        }
+    }
+
+    #[test]
+    fn sanitiser_table() {
+        for (input, expected) in [
+            ("plain", "plain"),
+            ("a\r\nb", "ab"),
+            ("a\0b", "ab"),
+            ("tab\there", "tab here"),
+            (" padded ", "padded"),
+            ("\u{7f}del", "del"),
+            ("c1\u{85}\u{9f}", "c1"),
+            ("héllo wörld", "héllo wörld"),
+            ("\r\n", ""),
+        ] {
+            assert_eq!(sanitize_header_value(input), expected, "{input:?}");
+        }
+        assert!(matches!(sanitize_header_value("fine"), Cow::Borrowed(_)));
+    }
+
+    #[test]
+    fn claim_rendering() {
+        let claims = obj(json!({
+            "s": "text", "n": 12, "f": 1.5, "b": false, "z": null,
+            "a": ["x", 1, true, null, ["y"], {"k": "v"}],
+            "o": {"k": "v\nw", "n": [1, 2]},
+        }));
+        let r = |name: &str| claim_variable(&claims, name);
+        assert_eq!(r("s").as_deref(), Some("text"));
+        assert_eq!(r("n").as_deref(), Some("12"));
+        assert_eq!(r("f").as_deref(), Some("1.5"));
+        assert_eq!(r("b").as_deref(), Some("false"));
+        assert_eq!(r("z").as_deref(), Some(""));
+        assert_eq!(r("a").as_deref(), Some(r#"x|1|true||["y"]|{"k":"v"}"#));
+        assert_eq!(r("o").as_deref(), Some(r#"{"k":"v\nw","n":[1,2]}"#));
+        assert_eq!(r("missing"), None);
+    }
+
+    #[test]
+    fn identity_header_names() {
+        assert!(is_identity_header(b"X-authentik-username"));
+        assert!(is_identity_header(b"x-AUTHENTIK-anything"));
+        assert!(is_identity_header(b"X-Authentik-"));
+        assert!(!is_identity_header(b"X-authentik"));
+        assert!(!is_identity_header(b"X-authentikusername"));
+        assert!(!is_identity_header(b""));
+        assert!(!is_identity_header(b"Authorization"));
+        assert!(is_header_token("X-Custom_1.2~"));
+        assert!(!is_header_token("X Custom"));
+        assert!(!is_header_token("X:Custom"));
+        assert!(!is_header_token(""));
+    }
+
+    #[test]
+    fn serde_stays_compact_and_compatible() {
+        let id = Identity::from_claims(&authentik_claims());
+        let text = serde_json::to_string(&id).unwrap_or_default();
+        assert!(text.starts_with(r#"{"u":"akadmin""#), "{text}");
+        let back: Identity = serde_json::from_str(&text).unwrap_or_default();
+        assert_eq!(back, id);
+        assert_eq!(
+            serde_json::to_string(&Identity::default()).ok().as_deref(),
+            Some("{}")
+        );
+        let old: Identity = serde_json::from_str(r#"{"u":"x","future":1}"#).unwrap_or_default();
+        assert_eq!(old.username, "x");
+    }
 }

@@ -4,6 +4,7 @@
 //! core decides, the glue applies. Everything here is unit-tested with `cargo test -p sso-core`.
 
 pub mod cache;
+pub mod cookie;
 pub mod decide;
 pub mod flow;
 pub mod http_client;

@@ -83,3 +83,22 @@ fn login_url(d: &Directive<'_>, conf: &mut LocConf) -> Result<(), String> {
     set_once(&mut conf.login_url, v.to_owned())
 }
 directive_handler!(set_login_url, login_url);
+
+fn app(d: &Directive<'_>, conf: &mut LocConf) -> Result<(), String> {
+    let v = one_arg(d)?;
+    if v.bytes().any(|b| b.is_ascii_control()) {
+        return Err(format!("invalid name \"{}\"", v.escape_debug()));
+    }
+    set_once(&mut conf.app, v.to_owned())
+}
+directive_handler!(set_app, app);
+
+fn require_group(d: &Directive<'_>, conf: &mut LocConf) -> Result<(), String> {
+    if d.args.is_empty() || d.args.iter().any(|a| a.is_empty()) {
+        return Err("takes one or more group names".to_owned());
+    }
+    let list = conf.require_groups.get_or_insert_with(Vec::new);
+    list.extend(d.args.iter().map(|s| (*s).to_owned()));
+    Ok(())
+}
+directive_handler!(set_require_group, require_group);

@@ -6,7 +6,9 @@
 //! `[emerg] <directive>: <reason> in <file>:<line>`.
 
 pub mod gate;
+pub mod provider;
 pub mod session;
+pub mod token;
 
 use std::ffi::{c_char, c_void};
 use std::ptr;
@@ -15,6 +17,8 @@ use std::sync::Arc;
 use ngx::core::{NGX_CONF_ERROR, NGX_CONF_OK};
 use ngx::ffi::{ngx_command_t, ngx_conf_t, ngx_str_t, NGX_LOG_EMERG};
 use ngx::ngx_conf_log_error;
+use sso_core::jwks::{KeySet, Secret};
+use sso_core::jwt::Verifier;
 use sso_core::paths::PatternSet;
 
 use crate::guard;
@@ -29,6 +33,18 @@ pub struct LocConf {
     pub outpost_prefix: Option<String>,
     pub login_url: Option<String>,
     pub identity_headers: Option<bool>,
+    pub app: Option<String>,
+    pub require_groups: Option<Vec<String>>,
+    // provider.rs
+    pub issuer: Option<String>,
+    pub client_id: Option<String>,
+    pub client_secret: Option<Arc<Secret>>,
+    // token.rs
+    pub jwks_file: Option<Arc<KeySet>>,
+    pub bearer: Option<bool>,
+    pub token_cookie: Option<String>,
+    pub audience: Option<Vec<String>>,
+    pub leeway: Option<u64>,
     // session.rs
     pub cookie_domain: Option<String>,
 
@@ -37,6 +53,17 @@ pub struct LocConf {
     pub effective_login_url: String,
     /// Whether the effective login URL is absolute (domain-level SSO).
     pub login_url_absolute: bool,
+    /// The token checks of this context (issuer, audiences, leeway), with the static keys
+    /// (`sso_jwks_file` and the client secret as an HMAC key) and their cache context.
+    pub tokens: Option<Arc<TokenContext>>,
+}
+
+/// How tokens are verified in one context; shared by the locations that inherit it.
+pub struct TokenContext {
+    pub verifier: Verifier,
+    pub keys: KeySet,
+    /// `verifier.context_id(&keys)`: the verified-token cache key space of this context.
+    pub cache_context: u64,
 }
 
 pub const DEFAULT_OUTPOST_PREFIX: &str = "/outpost.goauthentik.io";
@@ -48,6 +75,18 @@ impl LocConf {
 
     pub fn identity_headers(&self) -> bool {
         self.identity_headers.unwrap_or(true)
+    }
+
+    pub fn bearer(&self) -> bool {
+        self.bearer.unwrap_or(true)
+    }
+
+    pub fn leeway(&self) -> u64 {
+        self.leeway.unwrap_or(30)
+    }
+
+    pub fn require_groups(&self) -> &[String] {
+        self.require_groups.as_deref().unwrap_or(&[])
     }
 
     pub fn outpost_prefix(&self) -> &str {
@@ -70,19 +109,59 @@ impl LocConf {
         inherit(&mut self.login_url, &prev.login_url);
         inherit(&mut self.identity_headers, &prev.identity_headers);
         inherit(&mut self.cookie_domain, &prev.cookie_domain);
+        inherit(&mut self.app, &prev.app);
+        inherit(&mut self.require_groups, &prev.require_groups);
+        inherit(&mut self.issuer, &prev.issuer);
+        inherit(&mut self.client_id, &prev.client_id);
+        inherit(&mut self.client_secret, &prev.client_secret);
+        inherit(&mut self.jwks_file, &prev.jwks_file);
+        inherit(&mut self.bearer, &prev.bearer);
+        inherit(&mut self.token_cookie, &prev.token_cookie);
+        inherit(&mut self.audience, &prev.audience);
+        inherit(&mut self.leeway, &prev.leeway);
 
         self.effective_login_url = match &self.login_url {
             Some(url) => url.clone(),
             None => format!("{}/start", self.outpost_prefix()),
         };
         self.login_url_absolute = sso_core::decide::is_absolute_url(&self.effective_login_url);
+        self.tokens = self.token_context(prev)?;
         Ok(())
+    }
+
+    /// The token context: the parent's when nothing token-related changed here (so
+    /// locations share one verifier and one cache key space), else a new one.
+    fn token_context(&self, prev: &LocConf) -> Result<Option<Arc<TokenContext>>, String> {
+        let audiences = match (&self.audience, &self.client_id) {
+            (Some(list), _) => list.clone(),
+            (None, Some(id)) => vec![id.clone()],
+            (None, None) => Vec::new(),
+        };
+        let verifier = Verifier::new(self.issuer.clone(), audiences, self.leeway());
+        // The client secret verifies HS256/384/512 tokens (authentik providers without a
+        // signing key sign with it) only when no key set is configured: otherwise anyone who
+        // holds the secret could mint tokens next to the provider's real signing keys.
+        let mut keys = self.jwks_file.as_deref().cloned().unwrap_or_default();
+        if let (None, Some(secret)) = (&self.jwks_file, &self.client_secret) {
+            keys.add_client_secret(secret)
+                .map_err(|e| format!("sso_client_secret: {e}"))?;
+        }
+        if let Some(parent) = &prev.tokens {
+            if parent.verifier == verifier && parent.keys.fingerprint() == keys.fingerprint() {
+                return Ok(Some(Arc::clone(parent)));
+            }
+        }
+        let cache_context = verifier.context_id(&keys);
+        Ok(Some(Arc::new(TokenContext {
+            verifier,
+            keys,
+            cache_context,
+        })))
     }
 }
 
-/// What a directive handler gets: the directive's name and its arguments as UTF-8.
+/// What a directive handler gets: the directive's arguments as UTF-8.
 pub struct Directive<'a> {
-    pub name: &'a str,
     pub args: Vec<&'a str>,
 }
 
@@ -116,7 +195,7 @@ pub fn run_directive(
             Some((n, a)) => (*n, a.to_vec()),
             None => return Err("no directive name".to_owned()),
         };
-        f(&Directive { name, args }, conf).map_err(|e| format!("{name}: {e}"))
+        f(&Directive { args }, conf).map_err(|e| format!("{name}: {e}"))
     });
     match result {
         Ok(()) => NGX_CONF_OK,
@@ -191,6 +270,31 @@ pub unsafe extern "C" fn merge_loc_conf(
             NGX_CONF_ERROR
         }
     }
+}
+
+/// A time in nginx syntax (`30s`, `5m`, `1h`, `24h`, `1d`), in seconds.
+pub fn parse_time_secs(v: &str) -> Result<u64, String> {
+    let mut raw = ngx_str_t {
+        len: v.len(),
+        data: v.as_ptr() as *mut u8,
+    };
+    // SAFETY: ngx_parse_time only reads `len` bytes of `data`.
+    let t = unsafe { ngx::ffi::ngx_parse_time(&mut raw, 1) };
+    if t < 0 {
+        return Err(format!("invalid time \"{}\"", v.escape_debug()));
+    }
+    Ok(t as u64)
+}
+
+/// Reads a file named by a directive (relative paths are taken from the working
+/// directory, as nginx does not resolve them for us here); errors name the path.
+pub fn read_config_file(path: &str) -> Result<Vec<u8>, String> {
+    const MAX: u64 = 1 << 20;
+    let meta = std::fs::metadata(path).map_err(|e| format!("cannot read \"{path}\": {e}"))?;
+    if meta.len() > MAX {
+        return Err(format!("\"{path}\" is larger than 1 MiB"));
+    }
+    std::fs::read(path).map_err(|e| format!("cannot read \"{path}\": {e}"))
 }
 
 /// An entry of the module's command table.

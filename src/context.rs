@@ -1,0 +1,114 @@
+//! The per-request state the access handler leaves for variables and logging.
+
+use std::ptr;
+use std::sync::Arc;
+
+use ngx::core::Pool;
+use ngx::ffi::ngx_http_request_t;
+use sso_core::decide::{AuthMethod, Credentials};
+use sso_core::identity::Identity;
+use sso_core::jwt::Verified;
+
+/// Who the request was authenticated as.
+pub enum Authenticated {
+    /// A bearer JWT or a token cookie; the raw token is kept for `X-authentik-jwt`.
+    Token {
+        method: AuthMethod,
+        verified: Arc<Verified>,
+        raw: RawToken,
+    },
+}
+
+/// The token as it sits in the request's header memory (which outlives the request context:
+/// both belong to the request pool), so keeping it costs no copy.
+pub struct RawToken {
+    ptr: *const u8,
+    len: usize,
+}
+
+impl RawToken {
+    /// # Safety
+    /// `token` must live as long as the request (a slice of a request header value).
+    pub unsafe fn new(token: &[u8]) -> RawToken {
+        RawToken {
+            ptr: token.as_ptr(),
+            len: token.len(),
+        }
+    }
+
+    fn as_str(&self) -> Option<&str> {
+        // SAFETY: see `new`; the bytes were verified as a JWT, so they are ASCII.
+        let b = unsafe { std::slice::from_raw_parts(self.ptr, self.len) };
+        std::str::from_utf8(b).ok()
+    }
+}
+
+impl Authenticated {
+    pub fn identity(&self) -> &Identity {
+        match self {
+            Authenticated::Token { verified, .. } => &verified.identity,
+        }
+    }
+
+    pub fn method(&self) -> AuthMethod {
+        match self {
+            Authenticated::Token { method, .. } => *method,
+        }
+    }
+
+    pub fn credentials(&self) -> Credentials {
+        Credentials::Valid {
+            method: self.method(),
+        }
+    }
+
+    /// The raw JWT, for `X-authentik-jwt`.
+    pub fn raw_token(&self) -> Option<&str> {
+        match self {
+            Authenticated::Token { raw, .. } => raw.as_str(),
+        }
+    }
+
+    /// `$sso_claim_NAME`.
+    pub fn claim(&self, name: &str) -> Option<String> {
+        match self {
+            Authenticated::Token { verified, .. } => verified.claim(name),
+        }
+    }
+}
+
+/// What the ACCESS phase found, for `$sso_*` variables.
+pub struct RequestCtx {
+    /// `$sso_reason`.
+    pub reason: &'static str,
+    /// `$sso_auth_method` (None: empty).
+    pub method: Option<AuthMethod>,
+    /// Set only when access was granted on credentials.
+    pub who: Option<Authenticated>,
+}
+
+fn index() -> usize {
+    // SAFETY: the module struct is initialised by nginx before any request.
+    unsafe { (*ptr::addr_of!(crate::ngx_http_sso_module)).ctx_index }
+}
+
+/// Stores `ctx` on the request (dropped with the request pool).
+///
+/// # Safety
+/// `r` must be a valid request.
+pub unsafe fn set(r: *mut ngx_http_request_t, ctx: RequestCtx) {
+    let pool = Pool::from_ngx_pool((*r).pool);
+    let p = pool.allocate(ctx);
+    if !p.is_null() {
+        *(*r).ctx.add(index()) = p.cast();
+    }
+}
+
+/// The request's context, when the access handler has run.
+///
+/// # Safety
+/// `r` must be a valid request.
+pub unsafe fn get<'a>(r: *const ngx_http_request_t) -> Option<&'a RequestCtx> {
+    let p = *(*r).ctx.add(index()) as *const RequestCtx;
+    p.as_ref()
+}

@@ -1,0 +1,53 @@
+//! Bearer JWTs and token cookies: finding them on the request and verifying them through the
+//! worker's verified-token cache.
+
+use std::sync::{Arc, OnceLock};
+
+use ngx::ffi::ngx_http_request_t;
+use sso_core::cache::{CacheConfig, TokenCache};
+use sso_core::jwt::{TokenError, Verified};
+
+use crate::conf::LocConf;
+use crate::headers::bytes;
+
+/// One cache per worker process (each worker is one thread; the lock is never contended).
+fn cache() -> &'static TokenCache {
+    static CACHE: OnceLock<TokenCache> = OnceLock::new();
+    CACHE.get_or_init(|| TokenCache::new(CacheConfig::default()))
+}
+
+/// The token of an `Authorization: Bearer <token>` header (scheme case-insensitive).
+///
+/// # Safety
+/// `r` must be a valid request.
+pub unsafe fn bearer_token<'a>(r: *const ngx_http_request_t) -> Option<&'a [u8]> {
+    let h = (*r).headers_in.authorization;
+    if h.is_null() {
+        return None;
+    }
+    let value = bytes(&(*h).value);
+    const SCHEME: &[u8] = b"bearer ";
+    if value.len() <= SCHEME.len() || !value[..SCHEME.len()].eq_ignore_ascii_case(SCHEME) {
+        return None;
+    }
+    let token = value[SCHEME.len()..].trim_ascii();
+    (!token.is_empty()).then_some(token)
+}
+
+/// Verifies a token with this context's checks and keys; a hit in the cache costs a hash
+/// lookup and an `Arc` clone.
+pub fn verify(conf: &LocConf, token: &[u8]) -> Result<Arc<Verified>, TokenError> {
+    let Some(tokens) = conf.tokens.as_deref() else {
+        return Err(TokenError::NoKeys);
+    };
+    let token =
+        std::str::from_utf8(token).map_err(|_| TokenError::Malformed("the token is not ASCII"))?;
+    let now = ngx::ffi::ngx_time().max(0) as u64;
+    cache().verify(
+        &tokens.verifier,
+        &tokens.keys,
+        tokens.cache_context,
+        token,
+        now,
+    )
+}
