@@ -222,6 +222,10 @@ unsafe fn register_handlers(cf: *mut ngx_conf_t) -> ngx_int_t {
     let n = acc.nelts;
     ptr::copy(elts, elts.add(1), n - 1);
     *elts = Some(access::access_handler);
+    #[cfg(feature = "selftest")]
+    if net::selftest::postconfiguration(cf, cmcf) != Status::NGX_OK.0 {
+        return Status::NGX_ERROR.into();
+    }
     Status::NGX_OK.into()
 }
 

@@ -54,10 +54,11 @@ use ngx::ngx_log_error;
 
 use crate::guard;
 
-/// Most pool threads per worker.
-pub const MAX_THREADS: usize = 4;
+/// Most pool threads per worker. The jobs wait on the network, not the CPU: this bounds how
+/// many provider calls (login callbacks) one worker has in flight; more queue up.
+pub const MAX_THREADS: usize = 16;
 /// Most jobs waiting for a pool thread; beyond that [`spawn`] refuses ([`SpawnError::Busy`]).
-pub const MAX_QUEUED: usize = 256;
+pub const MAX_QUEUED: usize = 512;
 /// An idle pool thread ends after this long.
 const IDLE_EXIT: Duration = Duration::from_secs(60);
 /// How often the shutdown-delaying timer re-checks for pending jobs, in ms.
@@ -207,7 +208,9 @@ impl Pool {
             return Err(SpawnError::Busy);
         }
         st.tasks.push_back(task);
-        if st.idle == 0 && st.threads < MAX_THREADS {
+        // Idle threads (including ones woken but not yet running) each take one queued task;
+        // start another thread when the queue outgrows them.
+        if st.tasks.len() > st.idle && st.threads < MAX_THREADS {
             let pool = self.clone();
             let spawned = std::thread::Builder::new()
                 .name("sso-net".into())
