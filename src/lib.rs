@@ -10,6 +10,9 @@ mod context;
 mod endpoints;
 mod guard;
 mod headers;
+mod keys;
+mod login;
+mod net;
 mod sessions;
 mod tokens;
 mod variables;
@@ -187,6 +190,8 @@ pub static mut ngx_http_sso_module: ngx_module_t = ngx_module_t {
     ctx: ptr::addr_of!(MODULE_CTX) as _,
     commands: ptr::addr_of_mut!(COMMANDS) as *mut ngx_command_t,
     type_: NGX_HTTP_MODULE as _,
+    init_process: Some(init_process),
+    exit_process: Some(exit_process),
     ..ngx_module_t::default()
 };
 
@@ -259,5 +264,30 @@ unsafe fn register_handlers(cf: *mut ngx_conf_t) -> ngx_int_t {
     let n = acc.nelts;
     ptr::copy(elts, elts.add(1), n - 1);
     *elts = Some(access::access_handler);
+    #[cfg(feature = "selftest")]
+    if net::selftest::postconfiguration(cf, cmcf) != Status::NGX_OK.0 {
+        return Status::NGX_ERROR.into();
+    }
     Status::NGX_OK.into()
+}
+
+/// Worker start (also single-process mode; never the master, never `nginx -t`): the
+/// background-job notifier, then one key fetcher per provider.
+unsafe extern "C" fn init_process(cycle: *mut ngx::ffi::ngx_cycle_t) -> ngx_int_t {
+    guard::catch((*cycle).log, "init_process", Status::NGX_OK.into(), || {
+        // SAFETY: nginx calls init_process on its thread with the worker's cycle.
+        unsafe {
+            let rc = net::wake::init_process(cycle);
+            keys::init_process(cycle);
+            rc
+        }
+    })
+}
+
+unsafe extern "C" fn exit_process(cycle: *mut ngx::ffi::ngx_cycle_t) {
+    guard::catch((*cycle).log, "exit_process", (), || {
+        keys::exit_process();
+        // SAFETY: nginx calls exit_process on its thread.
+        unsafe { net::wake::exit_process() };
+    })
 }
