@@ -212,7 +212,7 @@ unsafe fn matches_unauthenticated(r: *mut ngx_http_request_t, conf: &LocConf) ->
 }
 
 /// `https` when the client connection is TLS.
-unsafe fn scheme(r: *const ngx_http_request_t) -> &'static str {
+pub unsafe fn scheme(r: *const ngx_http_request_t) -> &'static str {
     if (*(*r).connection).ssl.is_null() {
         "http"
     } else {
@@ -229,11 +229,15 @@ pub unsafe fn host<'a>(r: *const ngx_http_request_t) -> &'a [u8] {
     bytes(&(*r).headers_in.server)
 }
 
+/// `scheme://host[:port]` of the request.
+pub unsafe fn request_origin(r: *const ngx_http_request_t) -> String {
+    format!("{}://{}", scheme(r), String::from_utf8_lossy(host(r)))
+}
+
 /// `scheme://host/original-uri?query`, as the client sent it.
 pub unsafe fn full_url(r: *const ngx_http_request_t) -> String {
-    let host = String::from_utf8_lossy(host(r));
     let uri = String::from_utf8_lossy(bytes(&(*r).unparsed_uri));
-    format!("{}://{}{}", scheme(r), host, uri)
+    format!("{}{}", request_origin(r), uri)
 }
 
 unsafe fn apply(r: *mut ngx_http_request_t, conf: &LocConf, decision: &Decision) -> ngx_int_t {

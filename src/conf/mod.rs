@@ -18,10 +18,13 @@ use ngx::core::{NGX_CONF_ERROR, NGX_CONF_OK};
 use ngx::ffi::{ngx_command_t, ngx_conf_t, ngx_str_t, NGX_LOG_EMERG};
 use ngx::ngx_conf_log_error;
 use sso_core::flow::BackchannelOrigin;
+use sso_core::http_client::Trust;
 use sso_core::jwks::{KeySet, Secret};
 use sso_core::jwt::Verifier;
 use sso_core::paths::PatternSet;
 use sso_core::session::SessionKeys;
+
+use crate::keys::{self, Provider, ProviderConfig};
 
 use crate::guard;
 
@@ -69,6 +72,9 @@ pub struct LocConf {
     /// The keys sealing sessions: `sso_session_secret_file`, else derived from the client
     /// secret; None when neither is configured (no sessions, no login).
     pub session_keys: Option<Arc<SessionKeys>>,
+    /// The provider's discovery/JWKS fetcher, shared by every context with the same issuer,
+    /// backchannel and trust settings.
+    pub provider: Option<Arc<Provider>>,
 }
 
 /// How tokens are verified in one context; shared by the locations that inherit it.
@@ -126,7 +132,7 @@ impl LocConf {
     }
 
     /// Fills unset values from the enclosing context and resolves derived values.
-    fn merge(&mut self, prev: &LocConf) -> Result<(), String> {
+    fn merge(&mut self, prev: &LocConf, cf: *mut ngx_conf_t) -> Result<(), String> {
         fn inherit<T: Clone>(this: &mut Option<T>, prev: &Option<T>) {
             if this.is_none() {
                 this.clone_from(prev);
@@ -168,7 +174,32 @@ impl LocConf {
         self.login_url_absolute = sso_core::decide::is_absolute_url(&self.effective_login_url);
         self.tokens = self.token_context(prev)?;
         self.session_keys = self.session_keys(prev)?;
+        self.provider = self.provider(prev, cf);
         Ok(())
+    }
+
+    /// Registers (or shares) the fetcher of this context's provider. Nothing is fetched at
+    /// configuration time; the workers fetch in the background.
+    fn provider(&self, prev: &LocConf, cf: *mut ngx_conf_t) -> Option<Arc<Provider>> {
+        let issuer = self.issuer.clone()?;
+        let config = ProviderConfig {
+            issuer,
+            backchannel: self.backchannel.as_deref().cloned(),
+            trust: match &self.trusted_certificate {
+                Some(path) => Trust::CaFile(path.into()),
+                None => Trust::System,
+            },
+        };
+        if let Some(p) = &prev.provider {
+            if *p.config() == config {
+                return Some(Arc::clone(p));
+            }
+        }
+        if let Some(warning) = config.plain_http_warning() {
+            ngx_conf_log_error!(ngx::ffi::NGX_LOG_WARN, cf, "{}", warning);
+        }
+        // SAFETY: cf is the configuration being merged.
+        Some(keys::register(unsafe { (*cf).cycle }, config))
     }
 
     fn session_keys(&self, prev: &LocConf) -> Result<Option<Arc<SessionKeys>>, String> {
@@ -326,7 +357,7 @@ pub unsafe extern "C" fn merge_loc_conf(
         // SAFETY: both point at LocConf values created by create_loc_conf.
         let prev = unsafe { &*(prev as *const LocConf) };
         let conf = unsafe { &mut *(conf as *mut LocConf) };
-        conf.merge(prev)
+        conf.merge(prev, cf)
     });
     match result {
         Ok(()) => ptr::null_mut(),

@@ -1,0 +1,231 @@
+//! The login callback's background work: the code exchange at the token endpoint, the ID
+//! token checks of OIDC Core 3.1.3.7, the userinfo call when claims are missing, and sealing
+//! the session. Runs on a background thread: no nginx type or call in here.
+
+use std::sync::Arc;
+use std::time::{Duration, SystemTime, UNIX_EPOCH};
+
+use serde_json::{Map, Value};
+use sso_core::flow::{self, Discovery, FlowState};
+use sso_core::http_client::{HttpClient, Method, Request};
+use sso_core::identity::Identity;
+use sso_core::jwks::{KeySet, Secret};
+use sso_core::jwt::{Verified, Verifier};
+use sso_core::session::{Session, SessionKeys};
+
+use crate::keys::Provider;
+
+/// Everything the exchange needs, moved onto the background thread.
+pub struct Exchange {
+    pub provider: Arc<Provider>,
+    pub discovery: Arc<Discovery>,
+    pub keys: Arc<SessionKeys>,
+    pub client_id: String,
+    pub client_secret: Option<Arc<Secret>>,
+    pub redirect_uri: String,
+    pub leeway: u64,
+    pub lifetime: u64,
+    pub flow: FlowState,
+    pub code: String,
+}
+
+/// What the event loop does with the result.
+pub enum Outcome {
+    /// Set these session cookie chunks and send the browser to `rd`.
+    Session {
+        chunks: Vec<String>,
+        rd: String,
+        user: String,
+    },
+    /// Answer `status` with `page`; `log` says why (no secrets).
+    Failed {
+        status: u16,
+        page: String,
+        log: String,
+    },
+}
+
+fn failed(status: u16, log: impl Into<String>) -> Outcome {
+    Outcome::Failed {
+        status,
+        page: flow::error_page(
+            "Sign-in failed",
+            "The sign-in could not be completed. Please try again.",
+        ),
+        log: log.into(),
+    }
+}
+
+fn now() -> u64 {
+    SystemTime::now()
+        .duration_since(UNIX_EPOCH)
+        .map_or(0, |d| d.as_secs())
+}
+
+/// How long an ID token naming an unknown `kid` waits for a JWKS re-fetch.
+const REFETCH_WAIT: Duration = Duration::from_secs(5);
+
+pub fn exchange(x: Exchange) -> Outcome {
+    let issuer = x.provider.config().issuer.clone();
+    let secret = match x
+        .client_secret
+        .as_deref()
+        .map(|s| std::str::from_utf8(s.expose()))
+    {
+        None => None,
+        Some(Ok(s)) => Some(s),
+        Some(Err(_)) => return failed(500, "the client secret is not UTF-8"),
+    };
+    let Some(call) = x.provider.server_call(&x.discovery.token_endpoint) else {
+        return failed(502, "the provider's token_endpoint is not an http(s) URL");
+    };
+    let client = match x.provider.http_client() {
+        Ok(c) => c,
+        Err(e) => return failed(502, format!("cannot build the HTTP client: {e}")),
+    };
+    let auth = flow::choose_client_auth(
+        &x.discovery.token_endpoint_auth_methods_supported,
+        secret.is_some(),
+    );
+    let req = flow::token_request(
+        &x.code,
+        &x.redirect_uri,
+        &x.flow.code_verifier,
+        &x.client_id,
+        secret,
+        auth,
+    );
+    let resp = match client.post_form(
+        &call.url,
+        call.host.as_deref(),
+        req.body.as_bytes(),
+        req.authorization.as_deref(),
+    ) {
+        Ok(r) => r,
+        Err(e) => return failed(502, format!("token endpoint \"{}\": {e}", call.url)),
+    };
+    let tokens = match flow::parse_token_response(resp.status, &resp.body) {
+        Ok(t) => t,
+        Err(e) => {
+            return Outcome::Failed {
+                status: 502,
+                page: e.html_page(),
+                log: format!("token endpoint \"{}\": {e}", call.url),
+            }
+        }
+    };
+
+    let verified = match verify_id_token(&x, &issuer, &tokens.id_token) {
+        Ok(v) => v,
+        Err(log) => return failed(502, log),
+    };
+    let nonce = verified.claims.get("nonce").and_then(Value::as_str);
+    if !flow::nonce_matches(&x.flow.nonce, nonce) {
+        return failed(400, "the ID token's nonce does not match this login");
+    }
+
+    let mut claims = verified.claims.clone();
+    if lacks_identity_claims(&claims) {
+        if let Some(endpoint) = &x.discovery.userinfo_endpoint {
+            if let Err(log) =
+                merge_userinfo(&x, &client, endpoint, &tokens.access_token, &mut claims)
+            {
+                return failed(502, log);
+            }
+        }
+    }
+    let identity = Identity::from_claims(&claims);
+    let user = if identity.username.is_empty() {
+        identity.uid.clone()
+    } else {
+        identity.username.clone()
+    };
+    let session = Session::new(identity, now(), x.lifetime, Some(tokens.id_token));
+    match x.keys.seal(&session, &x.client_id) {
+        Ok(chunks) => Outcome::Session {
+            chunks,
+            rd: x.flow.rd,
+            user,
+        },
+        Err(e) => failed(500, format!("cannot seal the session: {e:?}")),
+    }
+}
+
+/// OIDC Core 3.1.3.7: signature (with the provider's keys; HS256 with the client secret
+/// only when the provider publishes no keys, as authentik does without a signing key),
+/// `iss`, `aud` (and `azp` when there are several audiences), `exp`, `iat`.
+fn verify_id_token(x: &Exchange, issuer: &str, id_token: &str) -> Result<Verified, String> {
+    let verifier = Verifier::new(Some(issuer.to_owned()), vec![x.client_id.clone()], x.leeway);
+    let keyset = |snapshot_keys: Option<&KeySet>| -> KeySet {
+        let mut keys = snapshot_keys.cloned().unwrap_or_default();
+        if keys.is_empty() {
+            if let Some(s) = x.client_secret.as_deref() {
+                let _ = keys.add_client_secret(s);
+            }
+        }
+        keys
+    };
+    let snap = x.provider.snapshot();
+    let mut result = verifier.verify(&keyset(snap.keys.as_deref()), id_token, now());
+    if let Err(e) = &result {
+        if e.is_unknown_kid() {
+            let snap = x.provider.refetch_and_wait(REFETCH_WAIT);
+            result = verifier.verify(&keyset(snap.keys.as_deref()), id_token, now());
+        }
+    }
+    let verified =
+        result.map_err(|e| format!("ID token refused ({}): {}", e.reason(), e.description()))?;
+    if let Some(Value::Array(auds)) = verified.claims.get("aud") {
+        if auds.len() > 1 {
+            let azp = verified.claims.get("azp").and_then(Value::as_str);
+            if azp != Some(x.client_id.as_str()) {
+                return Err("ID token has several audiences and no matching azp".to_owned());
+            }
+        }
+    }
+    Ok(verified)
+}
+
+fn lacks_identity_claims(claims: &Map<String, Value>) -> bool {
+    !claims.contains_key("preferred_username")
+        || !claims.contains_key("email")
+        || !claims.contains_key("groups")
+}
+
+/// Adds the userinfo claims the ID token lacked (never overriding it); `sub` must match.
+fn merge_userinfo(
+    x: &Exchange,
+    client: &HttpClient,
+    endpoint: &str,
+    access_token: &str,
+    claims: &mut Map<String, Value>,
+) -> Result<(), String> {
+    let Some(call) = x.provider.server_call(endpoint) else {
+        return Err("the provider's userinfo_endpoint is not an http(s) URL".to_owned());
+    };
+    let bearer = format!("Bearer {access_token}");
+    let resp = client
+        .send(&Request {
+            method: Method::Get,
+            url: &call.url,
+            host: call.host.as_deref(),
+            headers: &[("Accept", "application/json"), ("Authorization", &bearer)],
+            body: None,
+        })
+        .map_err(|e| format!("userinfo \"{}\": {e}", call.url))?;
+    if !(200..300).contains(&resp.status) {
+        return Err(format!(
+            "userinfo \"{}\" answered {}",
+            call.url, resp.status
+        ));
+    }
+    let info: Map<String, Value> = serde_json::from_slice(&resp.body)
+        .map_err(|_| format!("userinfo \"{}\" is not a JSON object", call.url))?;
+    if info.get("sub") != claims.get("sub") {
+        return Err("userinfo is about another subject".to_owned());
+    }
+    for (k, v) in info {
+        claims.entry(k).or_insert(v);
+    }
+    Ok(())
+}
