@@ -7,4 +7,5 @@ mod harness;
 mod provider;
 
 mod gate;
+mod login;
 mod tokens;
