@@ -59,18 +59,17 @@ pub struct CacheStats {
     pub evictions: u64,
 }
 
-struct Entry {
+struct Entry<V> {
     context: u64,
     token: Box<str>,
-    value: Arc<Verified>,
+    value: Arc<V>,
     expires_at: u64,
     seq: u64,
     cost: usize,
 }
 
-#[derive(Default)]
-struct Inner {
-    map: HashMap<u64, Entry>,
+struct Inner<V> {
+    map: HashMap<u64, Entry<V>>,
     /// Insertion order: (slot, seq). Stale pairs (slot reused or removed) are skipped.
     order: VecDeque<(u64, u64)>,
     bytes: usize,
@@ -81,7 +80,22 @@ struct Inner {
     evictions: u64,
 }
 
-impl Inner {
+impl<V> Default for Inner<V> {
+    fn default() -> Self {
+        Inner {
+            map: HashMap::new(),
+            order: VecDeque::new(),
+            bytes: 0,
+            next_seq: 0,
+            last_sweep: 0,
+            hits: 0,
+            misses: 0,
+            evictions: 0,
+        }
+    }
+}
+
+impl<V> Inner<V> {
     fn remove(&mut self, slot: u64) {
         if let Some(old) = self.map.remove(&slot) {
             self.bytes = self.bytes.saturating_sub(old.cost);
@@ -122,21 +136,25 @@ impl Inner {
     }
 }
 
-/// The cache. See the module documentation.
-pub struct TokenCache {
+/// The cache. See the module documentation. Generic over what is cached for a string key
+/// (a verified token, an opened session cookie); [`TokenCache`] is the token one.
+pub struct Cache<V> {
     config: CacheConfig,
-    inner: Mutex<Inner>,
+    inner: Mutex<Inner<V>>,
 }
 
-impl Default for TokenCache {
+/// Verified tokens, keyed by the token and the verifying context.
+pub type TokenCache = Cache<Verified>;
+
+impl<V> Default for Cache<V> {
     fn default() -> Self {
-        TokenCache::new(CacheConfig::default())
+        Cache::new(CacheConfig::default())
     }
 }
 
-impl std::fmt::Debug for TokenCache {
+impl<V> std::fmt::Debug for Cache<V> {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_struct("TokenCache")
+        f.debug_struct("Cache")
             .field("config", &self.config)
             .field("stats", &self.stats())
             .finish()
@@ -151,9 +169,9 @@ fn entry_cost(token: &str) -> usize {
     token.len().saturating_mul(3).saturating_add(512)
 }
 
-impl TokenCache {
-    pub fn new(config: CacheConfig) -> TokenCache {
-        TokenCache {
+impl<V> Cache<V> {
+    pub fn new(config: CacheConfig) -> Cache<V> {
+        Cache {
             config,
             inner: Mutex::new(Inner::default()),
         }
@@ -164,7 +182,7 @@ impl TokenCache {
     }
 
     /// The verified token, if cached for this context and not expired at `now`.
-    pub fn get(&self, context: u64, token: &str, now: u64) -> Option<Arc<Verified>> {
+    pub fn get(&self, context: u64, token: &str, now: u64) -> Option<Arc<V>> {
         if token.len() > self.config.max_token_len || self.config.max_entries == 0 {
             return None;
         }
@@ -204,14 +222,22 @@ impl TokenCache {
         }
     }
 
-    /// Caches a token verified in `context`; false when it is not cached (too long, already
-    /// expired at `now`, over the byte budget alone, cache disabled).
-    pub fn insert(&self, context: u64, token: &str, value: Arc<Verified>, now: u64) -> bool {
+    /// Caches `value` for `token` in `context` until `exp` (at most `max_ttl_secs`); false
+    /// when it is not cached (too long, already expired at `now`, over the byte budget alone,
+    /// cache disabled).
+    pub fn insert_until(
+        &self,
+        context: u64,
+        token: &str,
+        value: Arc<V>,
+        exp: u64,
+        now: u64,
+    ) -> bool {
         let config = &self.config;
         if token.len() > config.max_token_len || config.max_entries == 0 {
             return false;
         }
-        let expires_at = value.exp.min(now.saturating_add(config.max_ttl_secs));
+        let expires_at = exp.min(now.saturating_add(config.max_ttl_secs));
         if expires_at <= now {
             return false;
         }
@@ -222,7 +248,7 @@ impl TokenCache {
         let slot = slot_of(context, token);
         let mut inner = self.inner.lock();
         inner.remove(slot);
-        let full = |i: &Inner| {
+        let full = |i: &Inner<V>| {
             i.map.len() >= config.max_entries || i.bytes.saturating_add(cost) > config.max_bytes
         };
         if full(&inner) && inner.last_sweep != now {
@@ -252,25 +278,6 @@ impl TokenCache {
             inner.compact_order();
         }
         true
-    }
-
-    /// Verifies through the cache: a hit returns the cached result, a miss verifies with
-    /// `verifier` and `keys` and caches success. `context` must be
-    /// `verifier.context_id(keys)` (computed once per location and key set by the caller).
-    pub fn verify(
-        &self,
-        verifier: &Verifier,
-        keys: &KeySet,
-        context: u64,
-        token: &str,
-        now: u64,
-    ) -> Result<Arc<Verified>, TokenError> {
-        if let Some(hit) = self.get(context, token, now) {
-            return Ok(hit);
-        }
-        let verified = Arc::new(verifier.verify(keys, token, now)?);
-        self.insert(context, token, Arc::clone(&verified), now);
-        Ok(verified)
     }
 
     /// Drops every entry expired at `now` (the glue may call it from a timer; inserting into a
@@ -306,6 +313,33 @@ impl TokenCache {
             misses: inner.misses,
             evictions: inner.evictions,
         }
+    }
+}
+
+impl Cache<Verified> {
+    /// Caches a token verified in `context` until its `exp`; see [`Cache::insert_until`].
+    pub fn insert(&self, context: u64, token: &str, value: Arc<Verified>, now: u64) -> bool {
+        let exp = value.exp;
+        self.insert_until(context, token, value, exp, now)
+    }
+
+    /// Verifies through the cache: a hit returns the cached result, a miss verifies with
+    /// `verifier` and `keys` and caches success. `context` must be
+    /// `verifier.context_id(keys)` (computed once per location and key set by the caller).
+    pub fn verify(
+        &self,
+        verifier: &Verifier,
+        keys: &KeySet,
+        context: u64,
+        token: &str,
+        now: u64,
+    ) -> Result<Arc<Verified>, TokenError> {
+        if let Some(hit) = self.get(context, token, now) {
+            return Ok(hit);
+        }
+        let verified = Arc::new(verifier.verify(keys, token, now)?);
+        self.insert(context, token, Arc::clone(&verified), now);
+        Ok(verified)
     }
 }
 
