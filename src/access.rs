@@ -52,7 +52,9 @@ unsafe fn preaccess(r: *mut ngx_http_request_t) -> ngx_int_t {
     if !conf.protect() {
         return Status::NGX_DECLINED.into();
     }
-    headers::remove_in(r, is_identity_header);
+    if headers::remove_in(r, is_identity_header).is_err() {
+        return NGX_HTTP_INTERNAL_SERVER_ERROR as ngx_int_t;
+    }
     if let Some(endpoint) = under_prefix(bytes(&(*r).uri), conf.outpost_prefix()) {
         return endpoints::serve(r, conf, endpoint);
     }
@@ -174,12 +176,15 @@ unsafe fn set_identity_headers(
 ) -> bool {
     let identity = who.identity();
     if !identity.additional_headers.is_empty() {
-        headers::remove_in(r, |name| {
+        let removed = headers::remove_in(r, |name| {
             identity
                 .additional_headers
                 .iter()
                 .any(|(n, _)| n.as_bytes().eq_ignore_ascii_case(name))
         });
+        if removed.is_err() {
+            return false;
+        }
     }
     let server_name = String::from_utf8_lossy(bytes(&(*r).headers_in.server));
     let app = conf.app.as_deref().unwrap_or(&server_name);

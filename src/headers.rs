@@ -75,8 +75,9 @@ pub unsafe fn find_cookie<'a>(r: *const ngx_http_request_t, name: &[u8]) -> Opti
     found
 }
 
-/// Removes every request header for which `remove(lowercase name)` is true. Returns whether
-/// anything was removed.
+/// Removes every request header for which `remove(name)` is true. Returns whether anything
+/// was removed, or `Err(())` when the request pool is out of memory (the caller must refuse
+/// the request: the headers are still there).
 ///
 /// nginx lists cannot delete in place, and modules keep pointers to some elements (Host,
 /// Cookie, ...). When something must go, the kept elements are copied, in order, into one
@@ -86,7 +87,10 @@ pub unsafe fn find_cookie<'a>(r: *const ngx_http_request_t, name: &[u8]) -> Opti
 ///
 /// # Safety
 /// `r` must be a valid request.
-pub unsafe fn remove_in(r: *mut ngx_http_request_t, remove: impl Fn(&[u8]) -> bool) -> bool {
+pub unsafe fn remove_in(
+    r: *mut ngx_http_request_t,
+    remove: impl Fn(&[u8]) -> bool,
+) -> Result<bool, ()> {
     let list = ptr::addr_of_mut!((*r).headers_in.headers);
     let mut total = 0usize;
     let mut doomed = 0usize;
@@ -97,22 +101,14 @@ pub unsafe fn remove_in(r: *mut ngx_http_request_t, remove: impl Fn(&[u8]) -> bo
         }
     });
     if doomed == 0 {
-        return false;
+        return Ok(false);
     }
     let kept = total - doomed;
     let capacity = kept.max((*list).nalloc).max(1);
     let size = std::mem::size_of::<ngx_table_elt_t>();
     let array = ngx_palloc((*r).pool, capacity * size) as *mut ngx_table_elt_t;
     if array.is_null() {
-        // Out of memory: fall back to neutralising the headers' names in place so that they
-        // cannot be mistaken for identity headers (fail closed).
-        for_each(list, |h| {
-            if remove(bytes(&(*h).key)) {
-                (*h).key.len = 0;
-                (*h).hash = 0;
-            }
-        });
-        return true;
+        return Err(());
     }
     let mut n = 0usize;
     for_each(list, |h| {
@@ -126,7 +122,7 @@ pub unsafe fn remove_in(r: *mut ngx_http_request_t, remove: impl Fn(&[u8]) -> bo
     (*list).part.next = ptr::null_mut();
     (*list).nalloc = capacity;
     (*list).last = ptr::addr_of_mut!((*list).part);
-    true
+    Ok(true)
 }
 
 unsafe fn pool_copy(pool: *mut ngx_pool_t, data: &[u8]) -> Option<ngx_str_t> {
