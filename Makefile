@@ -20,7 +20,7 @@ DEBIAN_NGINX_OBJS := build/debian/nginx-objs
 BUILD_DEPS := libclang-dev libpcre2-dev libssl-dev zlib1g-dev make gcc pkg-config
 DEBIAN_DEPS := nginx nginx-dev
 
-.PHONY: all build build-debian test demo demo-check provider-deps deps deps-debian clean
+.PHONY: all build build-debian test demo demo-check provider-deps browser-deps deps deps-debian clean
 
 all: build build-debian
 
@@ -54,7 +54,11 @@ build-debian: deps-debian $(DEBIAN_NGINX_OBJS)/ngx_auto_config.h
 provider-deps:
 	@./scripts/provider-deps
 
-test: build build-debian provider-deps
+# Debian's chromium + tests/browser's playwright-core, for the headless-Chromium login test.
+browser-deps: provider-deps
+	@./scripts/browser-deps
+
+test: build build-debian provider-deps browser-deps
 	$(CARGO) test $(CARGO_PROFILE_FLAG) --workspace
 	cd tests/provider && npm test --silent
 

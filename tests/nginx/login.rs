@@ -17,7 +17,7 @@ use crate::provider::{
 const CLIENT_ID: &str = "app";
 const SECRET: &str = "app-secret-0123456789-abcdefghij";
 
-fn sso(provider_issuer: &str, extra: &str) -> String {
+pub(crate) fn sso(provider_issuer: &str, extra: &str) -> String {
     format!(
         r#"
         sso_issuer {provider_issuer};
@@ -28,7 +28,7 @@ fn sso(provider_issuer: &str, extra: &str) -> String {
     )
 }
 
-fn app_server(up: &Upstream, sso: &str, server_extra: &str) -> String {
+pub(crate) fn app_server(up: &Upstream, sso: &str, server_extra: &str) -> String {
     format!(
         r#"
     server {{
@@ -47,12 +47,12 @@ fn app_server(up: &Upstream, sso: &str, server_extra: &str) -> String {
     )
 }
 
-fn start_provider(users: Vec<Value>) -> Provider {
+pub(crate) fn start_provider(users: Vec<Value>) -> Provider {
     Provider::start(config(vec![client(CLIENT_ID, SECRET, ANY_CALLBACK)], users))
 }
 
 /// Waits until the worker has fetched discovery (the `start` endpoint stops answering 503).
-fn wait_ready(n: &Nginx, host: &str) {
+pub(crate) fn wait_ready(n: &Nginx, host: &str) {
     let deadline = Instant::now() + Duration::from_secs(20);
     loop {
         let r = n.get(
@@ -73,7 +73,7 @@ fn wait_ready(n: &Nginx, host: &str) {
     }
 }
 
-fn url(n: &Nginx, path: &str) -> String {
+pub(crate) fn url(n: &Nginx, path: &str) -> String {
     format!("http://localhost:{}{path}", n.port)
 }
 

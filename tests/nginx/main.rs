@@ -6,6 +6,7 @@ mod harness;
 #[allow(dead_code)]
 mod provider;
 
+mod browser;
 mod gate;
 mod login;
 mod tokens;
