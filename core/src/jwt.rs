@@ -465,19 +465,7 @@ fn check_signature<'t>(keys: &KeySet, token: &'t str) -> Result<Signed<'t>, Toke
         .ok_or(TokenError::Malformed("not three dot-separated parts"))?;
 
     // Header.
-    if header_b64.is_empty() {
-        return Err(TokenError::Malformed("the header is empty"));
-    }
-    let header_len = header_b64.len() / 4 * 3 + (header_b64.len() % 4).saturating_sub(1);
-    if header_len > MAX_HEADER_LEN {
-        return Err(TokenError::TooLarge {
-            what: "header",
-            len: header_len,
-            max: MAX_HEADER_LEN,
-        });
-    }
-    let header_json = b64url_decode_strict(header_b64.as_bytes())
-        .ok_or(TokenError::Malformed("the header is not base64url"))?;
+    let header_json = decode_part(header_b64, "header", MAX_HEADER_LEN)?;
     if !json_depth_within(&header_json, MAX_JSON_DEPTH) {
         return Err(TokenError::TooDeep { what: "header" });
     }
@@ -506,19 +494,7 @@ fn check_signature<'t>(keys: &KeySet, token: &'t str) -> Result<Signed<'t>, Toke
     // jku, x5u, jwk, x5c: deliberately ignored.
 
     // Signature.
-    if signature_b64.is_empty() {
-        return Err(TokenError::Malformed("the signature is empty"));
-    }
-    let signature_len = signature_b64.len() / 4 * 3 + (signature_b64.len() % 4).saturating_sub(1);
-    if signature_len > MAX_SIGNATURE_LEN {
-        return Err(TokenError::TooLarge {
-            what: "signature",
-            len: signature_len,
-            max: MAX_SIGNATURE_LEN,
-        });
-    }
-    let signature = b64url_decode_strict(signature_b64.as_bytes())
-        .ok_or(TokenError::Malformed("the signature is not base64url"))?;
+    let signature = decode_part(signature_b64, "signature", MAX_SIGNATURE_LEN)?;
 
     // The payload must at least be base64url before any crypto is spent on it.
     if payload_b64.is_empty() || !plausible_b64_len(payload_b64) {
@@ -665,6 +641,23 @@ impl<'de> Deserialize<'de> for StrictObject {
         }
         deserializer.deserialize_map(ObjectVisitor)
     }
+}
+
+/// Decodes one part of a compact JWS (`header` or `signature`): non-empty, at most `max`
+/// bytes once decoded (checked before decoding), strict base64url.
+fn decode_part(b64: &str, what: &'static str, max: usize) -> Result<Vec<u8>, TokenError> {
+    let (empty, not_b64) = match what {
+        "header" => ("the header is empty", "the header is not base64url"),
+        _ => ("the signature is empty", "the signature is not base64url"),
+    };
+    if b64.is_empty() {
+        return Err(TokenError::Malformed(empty));
+    }
+    let len = b64.len() / 4 * 3 + (b64.len() % 4).saturating_sub(1);
+    if len > max {
+        return Err(TokenError::TooLarge { what, len, max });
+    }
+    b64url_decode_strict(b64.as_bytes()).ok_or(TokenError::Malformed(not_b64))
 }
 
 #[cfg(test)]
