@@ -77,6 +77,29 @@ pub(crate) fn url(n: &Nginx, path: &str) -> String {
     format!("http://localhost:{}{path}", n.port)
 }
 
+/// The usual setup: the provider with `users`, an upstream, nginx protecting it with the
+/// provider's client, discovery loaded.
+pub(crate) struct Site {
+    pub provider: Provider,
+    /// Kept so the site owns everything it started.
+    pub _up: Upstream,
+    pub n: Nginx,
+}
+
+impl Site {
+    pub(crate) fn start(build: Build, users: Vec<Value>) -> Site {
+        let provider = start_provider(users);
+        let up = Upstream::start();
+        let n = Nginx::start(build, &app_server(&up, &sso(&provider.issuer, ""), ""));
+        wait_ready(&n, &format!("localhost:{}", n.port));
+        Site {
+            provider,
+            _up: up,
+            n,
+        }
+    }
+}
+
 fn full_login_logout(build: Build) {
     let provider = start_provider(vec![demo_user()]);
     let up = Upstream::start();
@@ -208,10 +231,8 @@ fn full_login_logout(build: Build) {
 }
 
 fn rd_cannot_escape(build: Build) {
-    let provider = start_provider(vec![demo_user()]);
-    let up = Upstream::start();
-    let n = Nginx::start(build, &app_server(&up, &sso(&provider.issuer, ""), ""));
-    wait_ready(&n, &format!("localhost:{}", n.port));
+    let site = Site::start(build, vec![demo_user()]);
+    let n = &site.n;
     for rd in [
         "https://evil.example/",
         "//evil.example/x",
@@ -233,10 +254,8 @@ fn rd_cannot_escape(build: Build) {
 }
 
 fn provider_error_is_a_page_not_a_loop(build: Build) {
-    let provider = start_provider(vec![demo_user()]);
-    let up = Upstream::start();
-    let n = Nginx::start(build, &app_server(&up, &sso(&provider.issuer, ""), ""));
-    wait_ready(&n, &format!("localhost:{}", n.port));
+    let site = Site::start(build, vec![demo_user()]);
+    let n = &site.n;
     let mut jar = CookieJar::new();
     let r = jar.request(
         "GET",
@@ -275,10 +294,8 @@ fn provider_error_is_a_page_not_a_loop(build: Build) {
 }
 
 fn several_tabs_log_in_at_once(build: Build) {
-    let provider = start_provider(vec![demo_user()]);
-    let up = Upstream::start();
-    let n = Nginx::start(build, &app_server(&up, &sso(&provider.issuer, ""), ""));
-    wait_ready(&n, &format!("localhost:{}", n.port));
+    let site = Site::start(build, vec![demo_user()]);
+    let n = &site.n;
     let mut jar = CookieJar::new();
     // tab 1 and tab 2 both start a login before either finishes
     let tab1 = jar.request(
@@ -318,10 +335,8 @@ fn two_hundred_groups_fit(build: Build) {
         .map(|i| format!("department-{i:03}-team-{}", "x".repeat(i % 17)))
         .collect();
     user["groups"] = json!(groups);
-    let provider = start_provider(vec![user]);
-    let up = Upstream::start();
-    let n = Nginx::start(build, &app_server(&up, &sso(&provider.issuer, ""), ""));
-    wait_ready(&n, &format!("localhost:{}", n.port));
+    let site = Site::start(build, vec![user]);
+    let n = &site.n;
     let mut jar = CookieJar::new();
     let end = browser_login(&mut jar, &url(&n, "/big"), "demo", "demo");
     assert_eq!(
@@ -342,10 +357,8 @@ fn two_hundred_groups_fit(build: Build) {
 }
 
 fn slow_provider_does_not_block_the_worker(build: Build) {
-    let provider = start_provider(vec![demo_user()]);
-    let up = Upstream::start();
-    let n = Nginx::start(build, &app_server(&up, &sso(&provider.issuer, ""), ""));
-    wait_ready(&n, &format!("localhost:{}", n.port));
+    let site = Site::start(build, vec![demo_user()]);
+    let (provider, n) = (&site.provider, &site.n);
     let mut jar = CookieJar::new();
     let first = jar.browse(&url(&n, "/slow"));
     let form = crate::provider::find_login_form(&first.response.text(), &first.url).unwrap();
@@ -387,10 +400,8 @@ fn slow_provider_does_not_block_the_worker(build: Build) {
 }
 
 fn bearer_with_provider_jwks(build: Build) {
-    let provider = start_provider(vec![demo_user()]);
-    let up = Upstream::start();
-    let n = Nginx::start(build, &app_server(&up, &sso(&provider.issuer, ""), ""));
-    wait_ready(&n, &format!("localhost:{}", n.port));
+    let site = Site::start(build, vec![demo_user()]);
+    let (provider, n) = (&site.provider, &site.n);
     let claims = json!({"aud": CLIENT_ID, "sub": "svc", "preferred_username": "robot"});
     for alg in ["RS256", "ES256", "EdDSA"] {
         let token = provider.sign(json!({"claims": claims, "alg": alg}));
