@@ -20,7 +20,7 @@ DEBIAN_NGINX_OBJS := build/debian/nginx-objs
 BUILD_DEPS := libclang-dev libpcre2-dev libssl-dev zlib1g-dev make gcc pkg-config
 DEBIAN_DEPS := nginx nginx-dev
 
-.PHONY: all build build-debian test demo demo-check provider-deps browser-deps deps deps-debian clean
+.PHONY: all build build-debian test demo demo-check provider-deps browser-deps deps deps-debian bench clean
 
 all: build build-debian
 
@@ -69,6 +69,12 @@ demo: build provider-deps
 
 demo-check: build provider-deps
 	./scripts/demo-run --check
+
+# Benchmarks (see bench/run.sh): plain nginx, the module and auth_request side by side on the
+# release build, core micro-benchmarks, worker memory; writes bench/RESULTS.md.
+bench: build
+	@./scripts/apt-ensure wrk curl
+	./bench/run.sh
 
 clean:
 	rm -rf build target
