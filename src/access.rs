@@ -6,15 +6,17 @@
 //! and the endpoints must answer whatever `allow`/`deny` say (step 1). PREACCESS runs for every
 //! request, before ACCESS.
 
+use std::ptr;
+
 use ngx::core::Status;
 use ngx::ffi::{
-    ngx_http_request_t, ngx_int_t, NGX_HTTP_FORBIDDEN, NGX_HTTP_GET, NGX_HTTP_HEAD,
+    ngx_http_request_t, ngx_int_t, ngx_str_t, NGX_HTTP_FORBIDDEN, NGX_HTTP_GET, NGX_HTTP_HEAD,
     NGX_HTTP_INTERNAL_SERVER_ERROR, NGX_HTTP_MOVED_TEMPORARILY, NGX_HTTP_UNAUTHORIZED,
     NGX_LOG_INFO,
 };
 use ngx::ngx_log_error;
 use sso_core::decide::{decide, login_location, AuthMethod, Credentials, Decision, RequestView};
-use sso_core::identity::{is_identity_header, HeaderMeta};
+use sso_core::identity::{is_identity_header, sanitize_header_value, BLOCK_BASE_HEADERS};
 use sso_core::jwt::TokenError;
 
 use crate::conf::LocConf;
@@ -169,6 +171,10 @@ unsafe fn check_credentials(
 /// Hands the upstream the SPEC §4 headers of `who`. Client-sent headers of the same names
 /// (`X-authentik-*` went in PREACCESS; the user's `additionalHeaders` names go here) are
 /// removed first, so only ours arrive.
+///
+/// The headers come rendered ([`sso_core::header_block`]): the identity's once per cached
+/// token or session, the meta ones once per location. A request copies the two blocks into
+/// its pool and adds list elements pointing into the copies.
 unsafe fn set_identity_headers(
     r: *mut ngx_http_request_t,
     conf: &LocConf,
@@ -186,20 +192,58 @@ unsafe fn set_identity_headers(
             return false;
         }
     }
-    let server_name = String::from_utf8_lossy(bytes(&(*r).headers_in.server));
-    let app = conf.app.as_deref().unwrap_or(&server_name);
-    let meta = HeaderMeta {
-        app,
-        provider: app,
-        outpost: "ngx_http_sso_module",
-        version: crate::VERSION,
+    let block = identity.header_block();
+    let meta = &conf.meta_headers;
+    let (Some(own), Some(meta_copy)) =
+        (headers::copy_block(r, block), headers::copy_block(r, meta))
+    else {
+        return false;
     };
-    for (name, value) in identity.headers(who.raw_token(), &meta) {
-        if !headers::add_in(r, name.as_bytes(), value.as_bytes()) {
+    let items = block.items();
+    let (base, additional) = items.split_at(BLOCK_BASE_HEADERS.min(items.len()));
+    for item in base {
+        if !headers::add_block_item(r, own, item, None) {
+            return false;
+        }
+    }
+    if let Some(jwt) = who.raw_token() {
+        if !headers::add_in(r, b"X-authentik-jwt", sanitize_header_value(jwt).as_bytes()) {
+            return false;
+        }
+    }
+    // Without `sso_app`, app and provider are the host the client asked for.
+    let host = if conf.app.is_none() {
+        Some(app_from_host(r))
+    } else {
+        None
+    };
+    for (i, item) in meta.items().iter().enumerate() {
+        let value = if i < 2 { host } else { None };
+        if !headers::add_block_item(r, meta_copy, item, value) {
+            return false;
+        }
+    }
+    for item in additional {
+        if !headers::add_block_item(r, own, item, None) {
             return false;
         }
     }
     true
+}
+
+/// The server name of the request (its validated `Host`), as a header value: used as is
+/// unless it holds a control character, which a sanitised copy then drops.
+unsafe fn app_from_host(r: *mut ngx_http_request_t) -> ngx_str_t {
+    let server = (*r).headers_in.server;
+    let raw = bytes(&server);
+    if !raw.iter().any(|c| c.is_ascii_control()) {
+        return server;
+    }
+    let clean = sanitize_header_value(&String::from_utf8_lossy(raw)).into_owned();
+    headers::pool_str(r, clean.as_bytes()).unwrap_or(ngx_str_t {
+        len: 0,
+        data: ptr::null_mut(),
+    })
 }
 
 /// `sso_unauthenticated_paths` against the decoded path (no query), then

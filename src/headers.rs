@@ -7,6 +7,7 @@ use ngx::ffi::{
     ngx_hash_strlow, ngx_http_request_t, ngx_list_push, ngx_list_t, ngx_palloc, ngx_pnalloc,
     ngx_pool_t, ngx_str_t, ngx_table_elt_t,
 };
+use sso_core::header_block::{HeaderBlock, Item};
 
 /// Bytes of an `ngx_str_t` (empty for a null/zero-length one).
 ///
@@ -176,6 +177,58 @@ pub unsafe fn push(
         (*h).hash = 1;
     }
     Some(h)
+}
+
+/// `data` copied into the request pool.
+///
+/// # Safety
+/// `r` must be a valid request.
+pub unsafe fn pool_str(r: *mut ngx_http_request_t, data: &[u8]) -> Option<ngx_str_t> {
+    pool_copy((*r).pool, data)
+}
+
+/// Copies a rendered [`HeaderBlock`] into the request pool, once per request; the items are
+/// then added with [`add_block_item`]. None when the pool is out of memory.
+///
+/// # Safety
+/// `r` must be a valid request.
+pub unsafe fn copy_block(r: *mut ngx_http_request_t, block: &HeaderBlock) -> Option<*mut u8> {
+    let bytes = block.bytes();
+    let p = ngx_pnalloc((*r).pool, bytes.len().max(1)) as *mut u8;
+    if p.is_null() {
+        return None;
+    }
+    ptr::copy_nonoverlapping(bytes.as_ptr(), p, bytes.len());
+    Some(p)
+}
+
+/// Adds one item of a block copied by [`copy_block`] to the request headers: name, lowercase
+/// name and nginx's hash as rendered, no further copy. `value` replaces the item's value
+/// (memory that lives as long as the request).
+///
+/// # Safety
+/// `r` must be a valid request and `copy` the result of `copy_block(r, block)` for the block
+/// `item` belongs to.
+pub unsafe fn add_block_item(
+    r: *mut ngx_http_request_t,
+    copy: *mut u8,
+    item: &Item,
+    value: Option<ngx_str_t>,
+) -> bool {
+    let h = ngx_list_push(ptr::addr_of_mut!((*r).headers_in.headers)) as *mut ngx_table_elt_t;
+    if h.is_null() {
+        return false;
+    }
+    let part = |range: std::ops::Range<usize>| ngx_str_t {
+        len: range.len(),
+        data: copy.add(range.start),
+    };
+    ptr::write_bytes(h, 0, 1);
+    (*h).key = part(item.name());
+    (*h).value = value.unwrap_or_else(|| part(item.value()));
+    (*h).lowcase_key = copy.add(item.lowercase().start);
+    (*h).hash = item.hash();
+    true
 }
 
 /// Adds a request header (for the upstream).

@@ -34,6 +34,8 @@ use crate::conf::{command, gate, provider, session, token, LocConf};
 
 /// The module's version, reported in `X-authentik-meta-version`.
 pub const VERSION: &str = env!("CARGO_PKG_VERSION");
+/// `X-authentik-meta-outpost`.
+pub const OUTPOST: &str = "ngx_http_sso_module";
 
 const ANY_CONF: u32 = NGX_HTTP_MAIN_CONF | NGX_HTTP_SRV_CONF | NGX_HTTP_LOC_CONF;
 

@@ -1,9 +1,13 @@
 //! Claims -> the identity of SPEC §4 (headers) and §6 (variables), sanitised.
 
 use std::borrow::Cow;
+use std::fmt;
+use std::sync::OnceLock;
 
 use serde::{Deserialize, Serialize};
 use serde_json::{Map, Value};
+
+use crate::header_block::HeaderBlock;
 
 /// Who the caller is, as taken from verified claims (a JWT, or an ID token at login).
 ///
@@ -30,7 +34,45 @@ pub struct Identity {
     /// `ak_proxy.backend_override`
     #[serde(default, rename = "b", skip_serializing_if = "String::is_empty")]
     pub backend_override: String,
+    /// [`Identity::header_block`], rendered on first use. Not part of the identity: never
+    /// serialised, empty in a clone, ignored by `==`.
+    /// (Public only so that `..Identity::default()` works outside this module.)
+    #[serde(skip)]
+    pub rendered: Rendered,
 }
+
+/// A lazily rendered [`HeaderBlock`] that does not count as data of its [`Identity`].
+#[derive(Default)]
+pub struct Rendered(OnceLock<HeaderBlock>);
+
+impl Clone for Rendered {
+    /// A clone starts unrendered, so a clone changed afterwards never shows stale headers.
+    fn clone(&self) -> Self {
+        Rendered::default()
+    }
+}
+
+impl PartialEq for Rendered {
+    fn eq(&self, _: &Self) -> bool {
+        true
+    }
+}
+
+impl Eq for Rendered {}
+
+impl fmt::Debug for Rendered {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(if self.0.get().is_some() {
+            "rendered"
+        } else {
+            "not rendered"
+        })
+    }
+}
+
+/// How many headers of [`Identity::header_block`] come before the `additionalHeaders`
+/// (username, groups, entitlements, email, name, uid).
+pub const BLOCK_BASE_HEADERS: usize = 6;
 
 /// Most entries taken from `additionalHeaders` (the rest are skipped).
 pub const MAX_ADDITIONAL_HEADERS: usize = 32;
@@ -103,6 +145,7 @@ impl Identity {
             entitlements: string_list(claims.get("entitlements")),
             additional_headers,
             backend_override,
+            rendered: Rendered::default(),
         }
     }
 
@@ -131,10 +174,43 @@ impl Identity {
         raw_jwt: Option<&str>,
         meta: &HeaderMeta<'_>,
     ) -> Vec<(Cow<'static, str>, String)> {
-        let mut out: Vec<(Cow<'static, str>, String)> =
-            Vec::with_capacity(11 + self.additional_headers.len());
+        let (base, additional) = self.own_headers();
+        let mut out = base;
+        if let Some(jwt) = raw_jwt {
+            out.push((Cow::Borrowed("X-authentik-jwt"), clean(jwt)));
+        }
+        out.extend(
+            meta_headers(meta)
+                .into_iter()
+                .map(|(n, v)| (Cow::Borrowed(n), v)),
+        );
+        out.extend(additional);
+        out
+    }
+
+    /// The headers of [`Identity::headers`] that depend on the identity alone: the first
+    /// [`BLOCK_BASE_HEADERS`] (username .. uid), then the `additionalHeaders`; without jwt and
+    /// meta, which the glue adds in between. Rendered on first use and kept: render only an
+    /// identity that will not change any more (a cached token's, an opened session's).
+    pub fn header_block(&self) -> &HeaderBlock {
+        self.rendered.0.get_or_init(|| {
+            let (mut base, additional) = self.own_headers();
+            base.extend(additional);
+            HeaderBlock::new(&base)
+        })
+    }
+
+    /// (username .. uid, the additionalHeaders), sanitised.
+    #[allow(clippy::type_complexity)]
+    fn own_headers(
+        &self,
+    ) -> (
+        Vec<(Cow<'static, str>, String)>,
+        Vec<(Cow<'static, str>, String)>,
+    ) {
+        let mut base: Vec<(Cow<'static, str>, String)> = Vec::with_capacity(16);
         let mut push = |name: &'static str, value: &str| {
-            out.push((Cow::Borrowed(name), clean(value)));
+            base.push((Cow::Borrowed(name), clean(value)));
         };
         push("X-authentik-username", &self.username);
         push("X-authentik-groups", &self.groups.join("|"));
@@ -142,24 +218,28 @@ impl Identity {
         push("X-authentik-email", &self.email);
         push("X-authentik-name", &self.name);
         push("X-authentik-uid", &self.uid);
-        if let Some(jwt) = raw_jwt {
-            push("X-authentik-jwt", jwt);
-        }
-        push("X-authentik-meta-app", meta.app);
-        push("X-authentik-meta-provider", meta.provider);
-        push("X-authentik-meta-outpost", meta.outpost);
-        push(
-            "X-authentik-meta-version",
-            &format!("ngx_http_sso_module/{}", meta.version),
-        );
-        for (name, value) in &self.additional_headers {
+        let additional = self
+            .additional_headers
+            .iter()
             // Re-checked: an Identity may come from a (sealed, but older) session cookie.
-            if additional_header_allowed(name) {
-                out.push((Cow::Owned(name.clone()), clean(value)));
-            }
-        }
-        out
+            .filter(|(name, _)| additional_header_allowed(name))
+            .map(|(name, value)| (Cow::Owned(name.clone()), clean(value)))
+            .collect();
+        (base, additional)
     }
+}
+
+/// The four `X-authentik-meta-*` headers, sanitised.
+pub fn meta_headers(meta: &HeaderMeta<'_>) -> [(&'static str, String); 4] {
+    [
+        ("X-authentik-meta-app", clean(meta.app)),
+        ("X-authentik-meta-provider", clean(meta.provider)),
+        ("X-authentik-meta-outpost", clean(meta.outpost)),
+        (
+            "X-authentik-meta-version",
+            clean(&format!("ngx_http_sso_module/{}", meta.version)),
+        ),
+    ]
 }
 
 /// `$sso_claim_NAME`: the top-level claim `name`, rendered ([`render_claim`]).
@@ -423,6 +503,49 @@ mod tests {
             .additional_headers
             .push(("X-authentik-uid".into(), "0".into()));
         assert_eq!(forged.headers(None, &meta).len(), 14);
+    }
+
+    #[test]
+    fn header_block_is_the_headers_without_jwt_and_meta() {
+        let id = Identity::from_claims(&authentik_claims());
+        let meta = HeaderMeta {
+            app: "app",
+            provider: "app",
+            outpost: "ngx_http_sso_module",
+            version: "0.1.0",
+        };
+        let expected: Vec<(String, String)> = id
+            .headers(None, &meta)
+            .into_iter()
+            .filter(|(n, _)| !n.starts_with("X-authentik-meta-"))
+            .map(|(n, v)| (n.into_owned(), v))
+            .collect();
+        let block = id.header_block();
+        let got: Vec<(String, String)> = (0..block.len())
+            .filter_map(|i| block.get(i))
+            .map(|(n, v)| {
+                (
+                    String::from_utf8_lossy(n).into_owned(),
+                    String::from_utf8_lossy(v).into_owned(),
+                )
+            })
+            .collect();
+        assert_eq!(got, expected);
+        assert_eq!(got[BLOCK_BASE_HEADERS - 1].0, "X-authentik-uid");
+        assert!(got.len() > BLOCK_BASE_HEADERS, "additionalHeaders follow");
+        // Rendered once, kept; a clone renders its own (possibly changed) fields.
+        assert!(std::ptr::eq(id.header_block(), block));
+        let mut changed = id.clone();
+        changed.username = "bob".into();
+        assert_eq!(
+            changed.header_block().get(0).map(|(_, v)| v),
+            Some(&b"bob"[..])
+        );
+        assert_eq!(changed, {
+            let mut c = id.clone();
+            c.username = "bob".into();
+            c
+        });
     }
 
     #[test]

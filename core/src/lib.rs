@@ -7,6 +7,7 @@ pub mod cache;
 pub mod cookie;
 pub mod decide;
 pub mod flow;
+pub mod header_block;
 pub mod http_client;
 pub mod identity;
 pub mod jwks;

@@ -128,6 +128,13 @@ pub struct Session {
     pub id_token: Option<String>,
 }
 
+impl crate::cache::Weigh for Session {
+    fn heap_bytes(&self) -> usize {
+        crate::cache::identity_bytes(&self.identity)
+            + self.id_token.as_ref().map_or(0, |t| t.len() + 24)
+    }
+}
+
 impl Session {
     /// `$sso_claim_NAME` for a session: the claim of the ID token the session was minted
     /// from (verified at login, and sealed since). None when no ID token was kept.

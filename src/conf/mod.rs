@@ -18,7 +18,9 @@ use ngx::core::{NGX_CONF_ERROR, NGX_CONF_OK};
 use ngx::ffi::{ngx_command_t, ngx_conf_t, ngx_str_t, NGX_LOG_EMERG};
 use ngx::ngx_conf_log_error;
 use sso_core::flow::BackchannelOrigin;
+use sso_core::header_block::HeaderBlock;
 use sso_core::http_client::Trust;
+use sso_core::identity::{meta_headers, HeaderMeta};
 use sso_core::jwks::{KeySet, Secret};
 use sso_core::jwt::Verifier;
 use sso_core::paths::PatternSet;
@@ -75,6 +77,9 @@ pub struct LocConf {
     /// The provider's discovery/JWKS fetcher, shared by every context with the same issuer,
     /// backchannel and trust settings.
     pub provider: Option<Arc<Provider>>,
+    /// The four `X-authentik-meta-*` headers, rendered once. Without `sso_app`, app and
+    /// provider are rendered empty and the request's host fills them in.
+    pub meta_headers: HeaderBlock,
 }
 
 /// How tokens are verified in one context; shared by the locations that inherit it.
@@ -175,6 +180,13 @@ impl LocConf {
         self.tokens = self.token_context(prev)?;
         self.session_keys = self.session_keys(prev)?;
         self.provider = self.provider(prev, cf);
+        let app = self.app.as_deref().unwrap_or("");
+        self.meta_headers = HeaderBlock::new(&meta_headers(&HeaderMeta {
+            app,
+            provider: app,
+            outpost: crate::OUTPOST,
+            version: crate::VERSION,
+        }));
         Ok(())
     }
 

@@ -237,6 +237,56 @@ fn every_algorithm_verifies_and_sets_identity(build: Build) {
     n.assert_no_crash();
 }
 
+/// `proxy_set_header` of an identity header replaces ours (nginx finds it by the hash the
+/// module gives the header, as for any client header); without `sso_app`, meta-app and
+/// meta-provider are the host the client asked for.
+fn proxy_set_header_overrides_and_meta_app_defaults_to_host(build: Build) {
+    let up = Upstream::start();
+    let conf = format!(
+        r#"
+    server {{
+        listen 127.0.0.1:%PORT%;
+        server_name app.example.com;
+        sso_protect on;
+        sso_issuer {ISSUER};
+        sso_client_id {CLIENT_ID};
+        sso_jwks_file {jwks};
+        location / {{
+            proxy_set_header X-authentik-email "set by nginx";
+            proxy_set_header X-authentik-groups "";
+            proxy_set_header X-Custom "mine";
+            proxy_pass http://{up};
+        }}
+    }}"#,
+        jwks = repo_root().join("tests/nginx/keys/jwks.json").display(),
+        up = up.addr()
+    );
+    let n = Nginx::start(build, &conf);
+    let token = mint(Algorithm::RS256, &claims(), None);
+    for host in ["app.example.com", "Other.Example.org:8443"] {
+        let r = n.get(
+            "/x",
+            &[
+                JSON_ACCEPT,
+                ("Host", host),
+                ("Authorization", &format!("Bearer {token}")),
+            ],
+        );
+        assert_eq!(r.status, 200, "{:?} {}", r.headers, n.error_log());
+        let got = r.upstream();
+        let h = |name: &str| -> Vec<String> { got.headers.get(name).cloned().unwrap_or_default() };
+        assert_eq!(h("x-authentik-email"), ["set by nginx"], "replaced, not added");
+        assert!(h("x-authentik-groups").is_empty(), "an empty value removes it");
+        assert_eq!(h("x-custom"), ["mine"], "additionalHeaders too");
+        assert_eq!(h("x-authentik-username"), ["jdoe"], "the others stay");
+        // nginx keeps the validated host: lowercase, without the port.
+        let expected = host.split(':').next().unwrap().to_ascii_lowercase();
+        assert_eq!(h("x-authentik-meta-app"), [expected.clone()]);
+        assert_eq!(h("x-authentik-meta-provider"), [expected]);
+    }
+    n.assert_no_crash();
+}
+
 fn attacks_and_bad_tokens_get_401_with_reason(build: Build) {
     let up = Upstream::start();
     // large header buffers, so an oversized token reaches the module instead of nginx's 400
@@ -576,6 +626,7 @@ fn bad_token_config_is_emerg(build: Build) {
 
 on_both_nginx!(
     every_algorithm_verifies_and_sets_identity,
+    proxy_set_header_overrides_and_meta_app_defaults_to_host,
     attacks_and_bad_tokens_get_401_with_reason,
     browser_with_bad_token_goes_to_login,
     leeway_applies,
