@@ -206,8 +206,10 @@ unsafe fn set_identity_headers(
             return false;
         }
     }
+    // A verified bearer/cookie token, or a session's ID token (kept by `Session` only in
+    // compact JWS form): base64url and dots, a safe header value as it is.
     if let Some(jwt) = who.raw_token() {
-        if !headers::add_in(r, b"X-authentik-jwt", sanitize_header_value(jwt).as_bytes()) {
+        if !headers::add_in(r, b"X-authentik-jwt", jwt.as_bytes()) {
             return false;
         }
     }

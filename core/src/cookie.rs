@@ -3,38 +3,30 @@
 /// The value of the first cookie called `name` in one `Cookie` header value. Quotes around a
 /// value are kept (JWTs and our sealed values never have them).
 ///
-/// On the hot path (every protected request): the name is searched for with `memchr`'s SIMD
-/// substring search instead of splitting the whole header, which is mostly one or two
+/// On the hot path (every protected request): pairs are found with `memchr`'s SIMD search for
+/// `;` instead of a byte-by-byte split of the whole header, which is mostly one or two
 /// 1-4 KB values. Same result as splitting at `;` and comparing trimmed names (the tests
 /// check both ways agree).
 pub fn find<'a>(header: &'a [u8], name: &[u8]) -> Option<&'a [u8]> {
-    if name.is_empty() {
-        return find_by_splitting(header, name);
-    }
-    let finder = memchr::memmem::Finder::new(name);
-    let mut from = 0;
-    while let Some(offset) = finder.find(&header[from..]) {
-        let at = from + offset;
-        from = at + 1;
-        // The name starts a pair: only spaces/tabs since the previous `;` (or the start).
-        let before = header[..at].iter().rposition(|&c| c != b' ' && c != b'\t');
-        if before.is_some_and(|b| header[b] != b';') {
-            continue;
-        }
-        // ... and ends at `=`, spaces/tabs allowed in between.
-        let after = &header[at + name.len()..];
-        let eq = after.iter().position(|&c| c != b' ' && c != b'\t');
-        let Some(eq) = eq.filter(|&e| after[e] == b'=') else {
+    let mut start = 0;
+    let ends = memchr::memchr_iter(b';', header).chain(std::iter::once(header.len()));
+    for end in ends {
+        let pair = &header[start..end];
+        start = end + 1;
+        let pair = trim(pair);
+        let Some(rest) = pair.strip_prefix(name) else {
             continue;
         };
-        let value = &after[eq + 1..];
-        let end = memchr::memchr(b';', value).unwrap_or(value.len());
-        return Some(trim(&value[..end]));
+        let rest = trim(rest);
+        if let Some(value) = rest.strip_prefix(b"=") {
+            return Some(trim(value));
+        }
     }
     None
 }
 
 /// The straightforward reading: split at `;`, trim, compare names.
+#[cfg(test)]
 fn find_by_splitting<'a>(header: &'a [u8], name: &[u8]) -> Option<&'a [u8]> {
     header.split(|&b| b == b';').find_map(|pair| {
         let pair = trim(pair);

@@ -286,8 +286,12 @@ fn render_scalar(value: &Value) -> String {
 /// Dropping rather than replacing keeps values readable (`a\r\nb` becomes `ab`); either way no
 /// control character can reach nginx's header list.
 pub fn sanitize_header_value(value: &str) -> Cow<'_, str> {
-    let clean_already =
-        !value.chars().any(char::is_control) && !value.starts_with(' ') && !value.ends_with(' ');
+    // Bytes, not chars (this runs on every value of every request that carries an ID token):
+    // in UTF-8, C0 and DEL are single bytes and every C1 control starts with 0xC2, a byte
+    // that only a few Latin-1 letters share (those take the slow path).
+    let clean_already = value.bytes().all(|b| b >= 0x20 && b != 0x7f && b != 0xc2)
+        || !value.chars().any(char::is_control);
+    let clean_already = clean_already && !value.starts_with(' ') && !value.ends_with(' ');
     if clean_already {
         return Cow::Borrowed(value);
     }

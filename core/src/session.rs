@@ -128,6 +128,14 @@ pub struct Session {
     pub id_token: Option<String>,
 }
 
+/// Base64url parts separated by dots, nothing else (a header-safe value).
+pub fn is_compact_jws(token: &str) -> bool {
+    !token.is_empty()
+        && token
+            .bytes()
+            .all(|b| b.is_ascii_alphanumeric() || matches!(b, b'-' | b'_' | b'.'))
+}
+
 impl crate::cache::Weigh for Session {
     fn heap_bytes(&self) -> usize {
         crate::cache::identity_bytes(&self.identity)
@@ -430,10 +438,20 @@ impl SessionKeys {
         now_unix: u64,
     ) -> Result<Session, SessionError> {
         let plain = self.open_value(Purpose::Session, app, chunks)?;
-        let session: Session =
+        let mut session: Session =
             serde_json::from_slice(&plain).map_err(|_| SessionError::Malformed)?;
         if now_unix >= session.exp {
             return Err(SessionError::Expired);
+        }
+        // The ID token goes out as a header value on every request (`X-authentik-jwt`) and
+        // into `id_token_hint`: only a compact JWS shape is kept, so neither needs checking
+        // again.
+        if session
+            .id_token
+            .as_deref()
+            .is_some_and(|t| !is_compact_jws(t))
+        {
+            session.id_token = None;
         }
         Ok(session)
     }
@@ -664,6 +682,25 @@ pub(crate) mod tests {
 
     pub(crate) fn keys() -> SessionKeys {
         SessionKeys::parse(K1.as_bytes()).unwrap()
+    }
+
+    #[test]
+    fn only_compact_jws_id_tokens_survive_opening() {
+        assert!(is_compact_jws("eyJh.eyJ-_0.c2ln"));
+        for bad in ["", "a b.c.d", "a.b.c\r\nX-Evil: 1", "a.b.c\u{85}", "a=.b.c"] {
+            assert!(!is_compact_jws(bad), "{bad:?}");
+        }
+        let keys = SessionKeys::from_raw_keys(&[[7u8; 32].as_slice()]).unwrap();
+        let now = 1_800_000_000;
+        for (id_token, kept) in [("eyJh.eyJi.c2ln", true), ("eyJh.eyJi.c2ln\r\nX: y", false)] {
+            let mut s = sample(now);
+            s.id_token = Some(id_token.into());
+            let chunks = keys.seal(&s, "app").unwrap();
+            let refs: Vec<&[u8]> = chunks.iter().map(|c| c.as_bytes()).collect();
+            let opened = keys.open(&refs, "app", now + 1).unwrap();
+            assert_eq!(opened.id_token.is_some(), kept, "{id_token:?}");
+            assert_eq!(opened.identity, s.identity);
+        }
     }
 
     fn sample(now: u64) -> Session {
