@@ -32,12 +32,12 @@ use std::fmt;
 use std::hash::{BuildHasher, Hash, Hasher};
 use std::sync::OnceLock;
 
+use aws_lc_rs::hmac;
 use aws_lc_rs::signature as lc_sig;
 use base64::alphabet;
 use base64::engine::general_purpose::{GeneralPurpose, GeneralPurposeConfig};
 use base64::engine::DecodePaddingMode;
 use base64::Engine;
-use jsonwebtoken::DecodingKey;
 use serde_json::Value;
 
 /// Largest JWKS document accepted, in bytes.
@@ -138,22 +138,28 @@ impl Alg {
         }
     }
 
-    pub(crate) fn to_jwt(self) -> jsonwebtoken::Algorithm {
-        use jsonwebtoken::Algorithm as A;
-        match self {
-            Alg::HS256 => A::HS256,
-            Alg::HS384 => A::HS384,
-            Alg::HS512 => A::HS512,
-            Alg::RS256 => A::RS256,
-            Alg::RS384 => A::RS384,
-            Alg::RS512 => A::RS512,
-            Alg::PS256 => A::PS256,
-            Alg::PS384 => A::PS384,
-            Alg::PS512 => A::PS512,
-            Alg::ES256 => A::ES256,
-            Alg::ES384 => A::ES384,
-            Alg::EdDSA => A::EdDSA,
-        }
+    /// The aws-lc RSA verification parameters and their slot in [`RsaMaterial::parsed`]
+    /// (moduli of 2048..=8192 bits; PSS with a salt as long as the hash, RFC 7518 §3.5).
+    fn rsa_params(self) -> Option<(usize, &'static lc_sig::RsaParameters)> {
+        Some(match self {
+            Alg::RS256 => (0, &lc_sig::RSA_PKCS1_2048_8192_SHA256),
+            Alg::RS384 => (1, &lc_sig::RSA_PKCS1_2048_8192_SHA384),
+            Alg::RS512 => (2, &lc_sig::RSA_PKCS1_2048_8192_SHA512),
+            Alg::PS256 => (3, &lc_sig::RSA_PSS_2048_8192_SHA256),
+            Alg::PS384 => (4, &lc_sig::RSA_PSS_2048_8192_SHA384),
+            Alg::PS512 => (5, &lc_sig::RSA_PSS_2048_8192_SHA512),
+            _ => return None,
+        })
+    }
+
+    /// The aws-lc HMAC algorithm and its slot in [`KeyMaterial::Hmac`].
+    fn hmac_algorithm(self) -> Option<(usize, hmac::Algorithm)> {
+        Some(match self {
+            Alg::HS256 => (0, hmac::HMAC_SHA256),
+            Alg::HS384 => (1, hmac::HMAC_SHA384),
+            Alg::HS512 => (2, hmac::HMAC_SHA512),
+            _ => return None,
+        })
     }
 }
 
@@ -203,9 +209,70 @@ impl KeyFamily {
     }
 }
 
-/// Key material for the verifier. Debug never shows it (HMAC keys are secrets).
+/// Key material, ready for aws-lc: public keys parsed once (not for every token), HMAC keys
+/// keyed once. Each parsed key is bound to one algorithm, so a key can only ever check the
+/// algorithms it was prepared for. Debug never shows it (HMAC keys are secrets).
 #[derive(Clone)]
-pub(crate) struct KeyMaterial(DecodingKey);
+pub(crate) enum KeyMaterial {
+    Rsa(Box<RsaMaterial>),
+    /// An EC (fixed-size `r || s` signatures) or Ed25519 public key, parsed at load for the
+    /// one algorithm its family admits.
+    Parsed {
+        alg: Alg,
+        key: lc_sig::ParsedPublicKey,
+    },
+    /// One aws-lc HMAC key per algorithm (HS256, HS384, HS512), keyed at load; `None` for an
+    /// algorithm the JWK's own `alg` excludes. The secret itself is not kept.
+    Hmac(Box<[Option<hmac::Key>; 3]>),
+}
+
+/// An RSA public key: its components and one parsed aws-lc key per algorithm
+/// ([`Alg::rsa_params`] slots), each built on first use (a provider signs with one or two of
+/// the six). The slot for the JWK's `alg` (RS256 without one) is built at load, which is where
+/// components aws-lc refuses are reported; a later build that fails stores `None`, which
+/// never verifies.
+#[derive(Clone)]
+pub(crate) struct RsaMaterial {
+    n: Box<[u8]>,
+    e: Box<[u8]>,
+    parsed: [OnceLock<Option<lc_sig::ParsedPublicKey>>; 6],
+}
+
+impl RsaMaterial {
+    /// `n` and `e` big-endian without leading zeros; `first` is the algorithm to build at once.
+    fn new(n: &[u8], e: &[u8], first: Alg) -> Option<RsaMaterial> {
+        let material = RsaMaterial {
+            n: n.into(),
+            e: e.into(),
+            parsed: Default::default(),
+        };
+        material.parsed(first)?;
+        Some(material)
+    }
+
+    fn parsed(&self, alg: Alg) -> Option<&lc_sig::ParsedPublicKey> {
+        let (slot, params) = alg.rsa_params()?;
+        self.parsed
+            .get(slot)?
+            .get_or_init(|| {
+                lc_sig::RsaPublicKeyComponents {
+                    n: &self.n[..],
+                    e: &self.e[..],
+                }
+                .to_parsed_public_key(params)
+                .ok()
+            })
+            .as_ref()
+    }
+}
+
+/// A key prepared for one algorithm ([`Key::prepared`]).
+pub(crate) enum Prepared<'k> {
+    /// An asymmetric public key parsed for that algorithm: `verify_sig` it.
+    Public(&'k lc_sig::ParsedPublicKey),
+    /// An HMAC key for that algorithm: `hmac::verify` it (constant time).
+    Hmac(&'k hmac::Key),
+}
 
 impl fmt::Debug for KeyMaterial {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
@@ -221,13 +288,29 @@ pub enum KeySource {
 }
 
 /// One verification key.
-#[derive(Debug, Clone)]
+#[derive(Clone)]
 pub struct Key {
     kid: Option<String>,
     family: KeyFamily,
     alg: Option<Alg>,
     source: KeySource,
     material: KeyMaterial,
+    /// A keyed hash of the key material (for [`KeySet::fingerprint`]; the secret of an HMAC key
+    /// is not kept).
+    material_id: u64,
+}
+
+impl fmt::Debug for Key {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        // Not the material, nor its keyed hash.
+        f.debug_struct("Key")
+            .field("kid", &self.kid)
+            .field("family", &self.family)
+            .field("alg", &self.alg)
+            .field("source", &self.source)
+            .field("material", &self.material)
+            .finish_non_exhaustive()
+    }
 }
 
 impl Key {
@@ -249,8 +332,20 @@ impl Key {
     pub fn allows(&self, alg: Alg) -> bool {
         alg.family() == self.family && self.alg.map_or(true, |own| own == alg)
     }
-    pub(crate) fn decoding_key(&self) -> &DecodingKey {
-        &self.material.0
+    /// The key prepared for `alg`, when this key may verify it ([`Key::allows`]) and aws-lc
+    /// accepted the material; `None` means the signature must be refused.
+    pub(crate) fn prepared(&self, alg: Alg) -> Option<Prepared<'_>> {
+        if !self.allows(alg) {
+            return None;
+        }
+        match &self.material {
+            KeyMaterial::Rsa(rsa) => rsa.parsed(alg).map(Prepared::Public),
+            KeyMaterial::Parsed { alg: own, key } => (*own == alg).then_some(Prepared::Public(key)),
+            KeyMaterial::Hmac(keys) => {
+                let (slot, _) = alg.hmac_algorithm()?;
+                keys.get(slot)?.as_ref().map(Prepared::Hmac)
+            }
+        }
     }
 }
 
@@ -411,7 +506,8 @@ impl KeySet {
             family: KeyFamily::Hmac,
             alg: None,
             source: KeySource::ClientSecret,
-            material: KeyMaterial(DecodingKey::from_secret(secret.expose())),
+            material: hmac_material(secret.expose(), None),
+            material_id: material_id(0, &[secret.expose()]),
         });
         self.refresh_fingerprint();
         Ok(())
@@ -494,20 +590,35 @@ impl KeySet {
             key.kid.hash(&mut h);
             key.family.hash(&mut h);
             key.alg.hash(&mut h);
-            match key.material.0.kind() {
-                jsonwebtoken::DecodingKeyKind::SecretOrDer(bytes) => {
-                    0u8.hash(&mut h);
-                    bytes.hash(&mut h);
-                }
-                jsonwebtoken::DecodingKeyKind::RsaModulusExponent { n, e } => {
-                    1u8.hash(&mut h);
-                    n.hash(&mut h);
-                    e.hash(&mut h);
-                }
-            }
+            key.material_id.hash(&mut h);
         }
         self.fingerprint = h.finish();
     }
+}
+
+/// A keyed hash (see [`process_hasher`]) of key material: a `tag` for its kind, then its parts.
+fn material_id(tag: u8, parts: &[&[u8]]) -> u64 {
+    let mut h = process_hasher().build_hasher();
+    tag.hash(&mut h);
+    for part in parts {
+        part.hash(&mut h);
+    }
+    h.finish()
+}
+
+/// HMAC keys for every algorithm `pinned` allows (all three without a pin).
+fn hmac_material(secret: &[u8], pinned: Option<Alg>) -> KeyMaterial {
+    let key = |alg: Alg| {
+        let (_, algorithm) = alg.hmac_algorithm()?;
+        pinned
+            .map_or(true, |pin| pin == alg)
+            .then(|| hmac::Key::new(algorithm, secret))
+    };
+    KeyMaterial::Hmac(Box::new([
+        key(Alg::HS256),
+        key(Alg::HS384),
+        key(Alg::HS512),
+    ]))
 }
 
 /// A per-process randomly keyed hasher (SipHash): fingerprints and context ids.
@@ -618,7 +729,7 @@ fn parse_jwk(jwk: &Value) -> Result<Key, String> {
         None => None,
     };
 
-    let (family, material) = match kty {
+    let (family, material, material_id) = match kty {
         "RSA" => {
             let n = jwk_bytes(jwk, "n")?;
             let e = jwk_bytes(jwk, "e")?;
@@ -636,13 +747,21 @@ fn parse_jwk(jwk: &Value) -> Result<Key, String> {
             if e_trimmed.is_empty() || e_trimmed.len() > 8 {
                 return Err("RSA exponent is invalid".into());
             }
+            // Only an `alg` of the family counts here; a contradicting one is refused below.
+            let first = alg
+                .filter(|a| a.family() == KeyFamily::Rsa)
+                .unwrap_or(Alg::RS256);
+            let material =
+                RsaMaterial::new(n_trimmed, e_trimmed, first).ok_or("RSA public key is invalid")?;
             (
                 KeyFamily::Rsa,
-                DecodingKey::from_rsa_raw_components(n_trimmed, e_trimmed),
+                KeyMaterial::Rsa(Box::new(material)),
+                material_id(1, &[n_trimmed, e_trimmed]),
             )
         }
         "EC" => {
             let crv = jwk_str(jwk, "crv")?.ok_or("\"crv\" is missing")?;
+            // JWS ECDSA signatures are the fixed-size `r || s` (RFC 7518 §3.4), never DER.
             let (family, size, algorithm): (_, _, &'static lc_sig::EcdsaVerificationAlgorithm) =
                 match crv {
                     "P-256" => (KeyFamily::EcP256, 32, &lc_sig::ECDSA_P256_SHA256_FIXED),
@@ -663,10 +782,21 @@ fn parse_jwk(jwk: &Value) -> Result<Key, String> {
             point.push(0x04);
             point.extend_from_slice(&x);
             point.extend_from_slice(&y);
-            if lc_sig::ParsedPublicKey::new(algorithm, &point).is_err() {
+            let Ok(key) = lc_sig::ParsedPublicKey::new(algorithm, &point) else {
                 return Err(format!("EC {crv} point is not on the curve"));
-            }
-            (family, DecodingKey::from_ec_der(&point))
+            };
+            (
+                family,
+                KeyMaterial::Parsed {
+                    alg: if family == KeyFamily::EcP256 {
+                        Alg::ES256
+                    } else {
+                        Alg::ES384
+                    },
+                    key,
+                },
+                material_id(0, &[&point]),
+            )
         }
         "OKP" => {
             let crv = jwk_str(jwk, "crv")?.ok_or("\"crv\" is missing")?;
@@ -674,10 +804,21 @@ fn parse_jwk(jwk: &Value) -> Result<Key, String> {
                 return Err(format!("OKP curve {} is not supported", printable(crv, 16)));
             }
             let x = jwk_bytes(jwk, "x")?;
-            if x.len() != 32 || lc_sig::ParsedPublicKey::new(&lc_sig::ED25519, &x).is_err() {
+            let parsed = match x.len() {
+                32 => lc_sig::ParsedPublicKey::new(&lc_sig::ED25519, &x).ok(),
+                _ => None,
+            };
+            let Some(key) = parsed else {
                 return Err("Ed25519 public key is invalid".into());
-            }
-            (KeyFamily::Ed25519, DecodingKey::from_ed_der(&x))
+            };
+            (
+                KeyFamily::Ed25519,
+                KeyMaterial::Parsed {
+                    alg: Alg::EdDSA,
+                    key,
+                },
+                material_id(0, &[&x]),
+            )
         }
         "oct" => {
             let mut k = jwk_bytes(jwk, "k")?;
@@ -685,9 +826,11 @@ fn parse_jwk(jwk: &Value) -> Result<Key, String> {
                 wipe(&mut k);
                 return Err(format!("oct key is shorter than {MIN_OCT_KEY_LEN} bytes"));
             }
-            let key = DecodingKey::from_secret(&k);
+            let pinned = alg.filter(|a| a.family() == KeyFamily::Hmac);
+            let material = hmac_material(&k, pinned);
+            let id = material_id(0, &[&k]);
             wipe(&mut k);
-            (KeyFamily::Hmac, key)
+            (KeyFamily::Hmac, material, id)
         }
         other => return Err(format!("kty {} is not supported", printable(other, 16))),
     };
@@ -706,7 +849,8 @@ fn parse_jwk(jwk: &Value) -> Result<Key, String> {
         family,
         alg,
         source: KeySource::Jwks,
-        material: KeyMaterial(material),
+        material,
+        material_id,
     })
 }
 
@@ -875,6 +1019,124 @@ mod tests {
         );
         assert_eq!(b64url_decode_strict(b"QQ"), Some(b"A".to_vec()));
         assert!(b64url_decode_strict(b"Q+").is_none());
+    }
+
+    fn verifies(key: &Key, alg: Alg, message: &[u8], signature: &[u8]) -> bool {
+        match key.prepared(alg) {
+            Some(Prepared::Public(public)) => public.verify_sig(message, signature).is_ok(),
+            Some(Prepared::Hmac(secret)) => hmac::verify(secret, message, signature).is_ok(),
+            None => false,
+        }
+    }
+
+    #[test]
+    fn keys_are_prepared_for_exactly_their_algorithms() {
+        use aws_lc_rs::rand::SystemRandom;
+        use aws_lc_rs::signature::{KeyPair, RsaKeyPair};
+
+        let pair = RsaKeyPair::generate(aws_lc_rs::rsa::KeySize::Rsa2048).expect("keygen");
+        let public = lc_sig::RsaPublicKeyComponents::<Vec<u8>>::from(pair.public_key());
+        let b64 = |bytes: &[u8]| B64URL_STRICT.encode(bytes);
+        let rsa_jwk =
+            serde_json::json!({"kty":"RSA","kid":"r","n":b64(&public.n),"e":b64(&public.e)});
+        let mut pinned_jwk = rsa_jwk.clone();
+        pinned_jwk["alg"] = serde_json::json!("PS384");
+        let set = KeySet::from_jwks(&jwks(&[
+            rsa_jwk,
+            pinned_jwk,
+            serde_json::json!({"kty":"oct","alg":"HS384","k":b64(&[7; 48])}),
+            serde_json::json!({"kty":"EC","crv":"P-256","x":A3_X,"y":A3_Y}),
+        ]))
+        .expect("usable");
+        let (rsa, pinned, hs384, ec) = (
+            &set.keys()[0],
+            &set.keys()[1],
+            &set.keys()[2],
+            &set.keys()[3],
+        );
+
+        let message = b"header.payload";
+        let rng = SystemRandom::new();
+        let encodings: [(Alg, &'static dyn lc_sig::RsaEncoding); 6] = [
+            (Alg::RS256, &lc_sig::RSA_PKCS1_SHA256),
+            (Alg::RS384, &lc_sig::RSA_PKCS1_SHA384),
+            (Alg::RS512, &lc_sig::RSA_PKCS1_SHA512),
+            (Alg::PS256, &lc_sig::RSA_PSS_SHA256),
+            (Alg::PS384, &lc_sig::RSA_PSS_SHA384),
+            (Alg::PS512, &lc_sig::RSA_PSS_SHA512),
+        ];
+        for (alg, encoding) in encodings {
+            let mut signature = vec![0; pair.public_modulus_len()];
+            pair.sign(encoding, &rng, message, &mut signature)
+                .expect("sign");
+            // Each parsed key checks its own algorithm and no other.
+            for (other, _) in encodings {
+                assert_eq!(
+                    verifies(rsa, other, message, &signature),
+                    other == alg,
+                    "{alg} as {other}"
+                );
+            }
+            assert_eq!(
+                verifies(pinned, alg, message, &signature),
+                alg == Alg::PS384,
+                "pinned, {alg}"
+            );
+            assert!(!verifies(rsa, alg, b"header.payloaD", &signature));
+        }
+        for alg in [Alg::HS256, Alg::ES256, Alg::EdDSA] {
+            assert!(rsa.prepared(alg).is_none(), "{alg}");
+        }
+        assert!(pinned.prepared(Alg::PS256).is_none());
+
+        let tag = hmac::sign(&hmac::Key::new(hmac::HMAC_SHA384, &[7; 48]), message);
+        assert!(verifies(hs384, Alg::HS384, message, tag.as_ref()));
+        assert!(
+            !verifies(hs384, Alg::HS384, message, &tag.as_ref()[..32]),
+            "truncated"
+        );
+        assert!(hs384.prepared(Alg::HS256).is_none() && hs384.prepared(Alg::HS512).is_none());
+        assert!(ec.prepared(Alg::ES256).is_some() && ec.prepared(Alg::ES384).is_none());
+        assert!(
+            !format!("{set:?}").contains("BwcH"),
+            "no key bytes in Debug"
+        );
+    }
+
+    #[test]
+    fn rsa_components_aws_lc_refuses_verify_nothing() {
+        // aws-lc refuses a component with a leading zero: refused at load, and a slot built
+        // later from such components stays empty.
+        assert!(RsaMaterial::new(&[0, 1, 2], &[1, 0, 1], Alg::RS256).is_none());
+        let broken = RsaMaterial {
+            n: vec![0, 1, 2].into(),
+            e: vec![1, 0, 1].into(),
+            parsed: Default::default(),
+        };
+        for alg in KeyFamily::Rsa.algorithms() {
+            assert!(broken.parsed(*alg).is_none(), "{alg}");
+        }
+        let key = Key {
+            kid: None,
+            family: KeyFamily::Rsa,
+            alg: None,
+            source: KeySource::Jwks,
+            material: KeyMaterial::Rsa(Box::new(broken)),
+            material_id: 0,
+        };
+        assert!(key.allows(Alg::RS256) && key.prepared(Alg::RS256).is_none());
+    }
+
+    #[test]
+    fn fingerprint_follows_secret_material() {
+        let oct = |k: &[u8]| {
+            KeySet::from_jwks(&jwks(&[
+                serde_json::json!({"kty":"oct","kid":"h","k":B64URL_STRICT.encode(k)}),
+            ]))
+            .expect("ok")
+        };
+        assert_eq!(oct(&[1; 32]).fingerprint(), oct(&[1; 32]).fingerprint());
+        assert_ne!(oct(&[1; 32]).fingerprint(), oct(&[2; 32]).fingerprint());
     }
 
     #[test]

@@ -573,15 +573,18 @@ fn select_keys<'k>(
     })
 }
 
-/// Checks one signature with aws-lc-rs (through jsonwebtoken's provider).
-fn verify_with(key: &Key, alg: Alg, message: &[u8], signature: &Vec<u8>) -> bool {
+/// Checks one signature with aws-lc-rs, with the key as prepared at load ([`Key::prepared`]:
+/// public keys parsed once per algorithm, HMAC keys keyed once). A key that may not verify
+/// `alg`, or whose material aws-lc refused, verifies nothing.
+fn verify_with(key: &Key, alg: Alg, message: &[u8], signature: &[u8]) -> bool {
+    use crate::jwks::Prepared;
     if !key.allows(alg) {
         return false;
     }
-    let provider = &jsonwebtoken::crypto::aws_lc::DEFAULT_PROVIDER;
-    match (provider.verifier_factory)(&alg.to_jwt(), key.decoding_key()) {
-        Ok(verifier) => verifier.verify(message, signature).is_ok(),
-        Err(_) => false,
+    match key.prepared(alg) {
+        Some(Prepared::Public(public)) => public.verify_sig(message, signature).is_ok(),
+        Some(Prepared::Hmac(secret)) => aws_lc_rs::hmac::verify(secret, message, signature).is_ok(),
+        None => false,
     }
 }
 
