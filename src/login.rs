@@ -119,12 +119,12 @@ pub fn exchange(x: Exchange) -> Outcome {
         Ok(v) => v,
         Err(log) => return failed(502, log),
     };
-    let nonce = verified.claims.get("nonce").and_then(Value::as_str);
+    let mut claims = verified.claims();
+    let nonce = claims.get("nonce").and_then(Value::as_str);
     if !flow::nonce_matches(&x.flow.nonce, nonce) {
         return failed(400, "the ID token's nonce does not match this login");
     }
 
-    let mut claims = verified.claims.clone();
     if lacks_identity_claims(&claims) {
         if let Some(endpoint) = &x.discovery.userinfo_endpoint {
             if let Err(log) =
@@ -175,9 +175,10 @@ fn verify_id_token(x: &Exchange, issuer: &str, id_token: &str) -> Result<Verifie
     }
     let verified =
         result.map_err(|e| format!("ID token refused ({}): {}", e.reason(), e.description()))?;
-    if let Some(Value::Array(auds)) = verified.claims.get("aud") {
+    let claims = verified.claims();
+    if let Some(Value::Array(auds)) = claims.get("aud") {
         if auds.len() > 1 {
-            let azp = verified.claims.get("azp").and_then(Value::as_str);
+            let azp = claims.get("azp").and_then(Value::as_str);
             if azp != Some(x.client_id.as_str()) {
                 return Err("ID token has several audiences and no matching azp".to_owned());
             }
