@@ -275,8 +275,15 @@ fn proxy_set_header_overrides_and_meta_app_defaults_to_host(build: Build) {
         assert_eq!(r.status, 200, "{:?} {}", r.headers, n.error_log());
         let got = r.upstream();
         let h = |name: &str| -> Vec<String> { got.headers.get(name).cloned().unwrap_or_default() };
-        assert_eq!(h("x-authentik-email"), ["set by nginx"], "replaced, not added");
-        assert!(h("x-authentik-groups").is_empty(), "an empty value removes it");
+        assert_eq!(
+            h("x-authentik-email"),
+            ["set by nginx"],
+            "replaced, not added"
+        );
+        assert!(
+            h("x-authentik-groups").is_empty(),
+            "an empty value removes it"
+        );
         assert_eq!(h("x-custom"), ["mine"], "additionalHeaders too");
         assert_eq!(h("x-authentik-username"), ["jdoe"], "the others stay");
         // nginx keeps the validated host: lowercase, without the port.
