@@ -388,7 +388,7 @@ Scenarios: 1 no \`sso_*\` directive in the server; 2 \`sso_protect on\` and a va
 cookie (the same one every request: the worker's opened-session cache); 3 \`Authorization: Bearer\`
 with the same RS256 token every request (the verified-token cache); 4 and 5 a pool of $POOL
 distinct valid tokens per algorithm, walked in order by one wrk thread (\`bench/wrk/tokens.lua\`):
-the pool is larger than the verified-token cache (10,000 entries, FIFO), so every request verifies
+the pool is larger than the verified-token cache (10,000 entries and 8 MiB, FIFO), so every request verifies
 a signature; 6 \`sso_protect on\` with \`sso_unauthenticated_paths\` (6 patterns) matching the path,
 no credentials; 7 no module directive, authentik's documented \`auth_request\` snippet (six
 \`auth_request_set\`, \`proxy_set_header\` of the identity headers when proxied) against a stub

@@ -585,7 +585,7 @@ fn main() {
         let cache = TokenCache::new(CacheConfig::default());
         let measured = r.memory(
             "token_cache_entry/HS256",
-            "one cached verified token (the token, its claims map, the identity), \
+            "one cached verified token (the token, its claims JSON, the identity), \
              the cache's own bookkeeping included",
             tokens.len(),
             |i| {
@@ -598,7 +598,7 @@ fn main() {
         let verified = verifier.verify(&keys, &tokens[0], now).expect("valid");
         r.memory(
             "verified_token",
-            "a Verified alone (claims map + identity), without the token text",
+            "a Verified alone (claims JSON + identity), without the token text",
             1_000,
             |_| verified.clone(),
         );
@@ -606,7 +606,7 @@ fn main() {
             name: "token_cache_accounting/HS256".into(),
             bytes: (token_len * 3 + 512) as f64,
             allocs: 0.0,
-            note: "what the cache's byte budget counts for that entry: 3 x token + 512",
+            note: "what the cache's byte budget counts for that entry (its Weigh estimate)",
         });
     }
 
