@@ -33,8 +33,8 @@ pub struct CacheConfig {
     /// Most entries held (0 disables the cache). Default 10 000.
     pub max_entries: usize,
     /// Most bytes held, by estimate ([`Weigh`]). Default 8 MiB: with the claims of a typical
-    /// authentik user (about 3 KB an entry, allocator overhead included) that is some 2,700
-    /// tokens per worker. The worker's resident memory grows by about twice the budget when
+    /// authentik user (counted about 4 KB an entry, a conservative estimate of some 2.8 KB
+    /// really held) that is some 2,000 tokens per worker. The worker's resident memory grows by about twice the budget when
     /// the cache is full (malloc keeps the holes that evicted entries leave; `make bench`
     /// measures it).
     pub max_bytes: usize,
