@@ -34,9 +34,10 @@ pub struct CacheConfig {
     pub max_entries: usize,
     /// Most bytes held, by estimate ([`Weigh`]). Default 8 MiB: with the claims of a typical
     /// authentik user (counted about 4 KB an entry, a conservative estimate of some 2.8 KB
-    /// really held) that is some 2,000 tokens per worker. The worker's resident memory grows by about twice the budget when
-    /// the cache is full (malloc keeps the holes that evicted entries leave; `make bench`
-    /// measures it).
+    /// really held) that is some 2,000 tokens per worker. The worker's resident memory grows
+    /// by more than the budget once the cache is full (malloc keeps holes; `make bench`
+    /// measured +31 MiB after a million distinct tokens with this default, +38 MiB with
+    /// 16 MiB: see bench/RESULTS.md).
     pub max_bytes: usize,
     /// Longer tokens are verified every time, never cached. Default 8 KiB.
     pub max_token_len: usize,
