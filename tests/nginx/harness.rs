@@ -291,6 +291,19 @@ impl Response {
         String::from_utf8_lossy(&self.body).into_owned()
     }
 
+    pub fn location(&self) -> Option<&str> {
+        self.header("location")
+    }
+
+    pub fn is_redirect(&self) -> bool {
+        (300..400).contains(&self.status) && self.location().is_some()
+    }
+
+    pub fn json(&self) -> serde_json::Value {
+        serde_json::from_slice(&self.body)
+            .unwrap_or_else(|e| panic!("not JSON ({e}): {} {}", self.status, self.text()))
+    }
+
     /// The upstream's report of what it received (see [`Upstream`]).
     pub fn upstream(&self) -> Received {
         let v: serde_json::Value = serde_json::from_slice(&self.body).unwrap_or_else(|e| {

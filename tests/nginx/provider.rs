@@ -303,47 +303,8 @@ pub fn config(clients: Vec<Value>, users: Vec<Value>) -> Value {
 
 // ------------------------------------------------------------------ HTTP client
 
-#[derive(Debug, Clone)]
-pub struct HttpResponse {
-    pub status: u16,
-    pub headers: Vec<(String, String)>,
-    pub body: Vec<u8>,
-}
-
-impl HttpResponse {
-    /// The first header of that name (case-insensitive).
-    pub fn header(&self, name: &str) -> Option<&str> {
-        self.headers
-            .iter()
-            .find(|(k, _)| k.eq_ignore_ascii_case(name))
-            .map(|(_, v)| v.as_str())
-    }
-
-    pub fn headers_named(&self, name: &str) -> Vec<&str> {
-        self.headers
-            .iter()
-            .filter(|(k, _)| k.eq_ignore_ascii_case(name))
-            .map(|(_, v)| v.as_str())
-            .collect()
-    }
-
-    pub fn location(&self) -> Option<&str> {
-        self.header("location")
-    }
-
-    pub fn is_redirect(&self) -> bool {
-        (300..400).contains(&self.status) && self.location().is_some()
-    }
-
-    pub fn text(&self) -> String {
-        String::from_utf8_lossy(&self.body).into_owned()
-    }
-
-    pub fn json(&self) -> Value {
-        serde_json::from_slice(&self.body)
-            .unwrap_or_else(|e| panic!("not JSON ({e}): {} {}", self.status, self.text()))
-    }
-}
+/// The harness's response type, with the redirect helpers the login flows need.
+pub use crate::harness::Response as HttpResponse;
 
 /// `(scheme, host, port, path_and_query)` of an absolute http(s) URL; the host keeps the
 /// brackets of an IPv6 literal.
