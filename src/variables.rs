@@ -3,12 +3,10 @@
 //! Values come from what the ACCESS handler left on the request ([`crate::context`]); before
 //! it runs, or in an unprotected location, they are empty.
 
-use std::ptr;
-
 use ngx::core::Status;
 use ngx::ffi::{
     ngx_conf_t, ngx_http_add_variable, ngx_http_request_t, ngx_http_variable_value_t, ngx_int_t,
-    ngx_pnalloc, ngx_str_t, NGX_HTTP_VAR_NOCACHEABLE, NGX_HTTP_VAR_PREFIX,
+    ngx_str_t, NGX_HTTP_VAR_NOCACHEABLE, NGX_HTTP_VAR_PREFIX,
 };
 use ngx::ngx_string;
 
@@ -72,19 +70,12 @@ pub unsafe fn register(cf: *mut ngx_conf_t) -> ngx_int_t {
 
 /// Copies `value` into the request pool and points the variable at it.
 unsafe fn set_value(r: *mut ngx_http_request_t, v: *mut ngx_http_variable_value_t, value: &[u8]) {
-    let data = if value.is_empty() {
-        ptr::null_mut()
-    } else {
-        let p = ngx_pnalloc((*r).pool, value.len()) as *mut u8;
-        if p.is_null() {
-            (*v).set_not_found(1);
-            return;
-        }
-        ptr::copy_nonoverlapping(value.as_ptr(), p, value.len());
-        p
+    let Some(copy) = crate::headers::pool_str(r, value) else {
+        (*v).set_not_found(1);
+        return;
     };
-    (*v).data = data;
-    (*v).set_len(value.len() as u32);
+    (*v).data = copy.data;
+    (*v).set_len(copy.len as u32);
     (*v).set_valid(1);
     (*v).set_no_cacheable(1);
     (*v).set_not_found(0);
