@@ -10,3 +10,5 @@ mod browser;
 mod gate;
 mod login;
 mod tokens;
+mod hardening;
+mod endpoints_hardening;

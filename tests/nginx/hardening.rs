@@ -1,0 +1,1 @@
+//! Regression tests of the request path against hostile requests (README "Security").
