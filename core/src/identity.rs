@@ -1,4 +1,10 @@
-//! Claims -> the identity of SPEC §4 (headers) and §6 (variables), sanitised.
+//! Claims -> the identity (README "Identity headers" and "Variables").
+//!
+//! An identity keeps the claims' values exactly as the provider signed them: authorization
+//! (`sso_require_group`) compares exact values. A value that cannot be sent safely as a
+//! header (a control character anywhere, or leading/trailing whitespace that HTTP would
+//! strip) is never rewritten into another one: it is omitted from the headers and the
+//! variables, and [`Identity::omitted`] says which (README "Security").
 
 use std::borrow::Cow;
 use std::fmt;
@@ -28,9 +34,15 @@ pub struct Identity {
     pub groups: Vec<String>,
     #[serde(default, rename = "t", skip_serializing_if = "Vec::is_empty")]
     pub entitlements: Vec<String>,
-    /// `ak_proxy.user_attributes.additionalHeaders`, already rendered to strings.
+    /// `ak_proxy.user_attributes.additionalHeaders`, already rendered to strings (exact
+    /// values; unsafe ones are omitted when rendered).
     #[serde(default, rename = "h", skip_serializing_if = "Vec::is_empty")]
     pub additional_headers: Vec<(String, String)>,
+    /// Names in `additionalHeaders` that are not rendered (a value that is neither a string
+    /// nor an integer, or past [`MAX_ADDITIONAL_HEADERS`]) but that a client must still not
+    /// be able to send in the user's name: stripped like the rendered ones.
+    #[serde(default, rename = "x", skip_serializing_if = "Vec::is_empty")]
+    pub unrendered_header_names: Vec<String>,
     /// `ak_proxy.backend_override`
     #[serde(default, rename = "b", skip_serializing_if = "String::is_empty")]
     pub backend_override: String,
@@ -41,9 +53,10 @@ pub struct Identity {
     pub rendered: Rendered,
 }
 
-/// A lazily rendered [`HeaderBlock`] that does not count as data of its [`Identity`].
+/// A lazily rendered [`HeaderBlock`] (and the names of the headers whose value was omitted)
+/// that does not count as data of its [`Identity`].
 #[derive(Default)]
-pub struct Rendered(OnceLock<HeaderBlock>);
+pub struct Rendered(OnceLock<(HeaderBlock, Vec<String>)>);
 
 impl Clone for Rendered {
     /// A clone starts unrendered, so a clone changed afterwards never shows stale headers.
@@ -114,26 +127,26 @@ impl Identity {
     /// skipped) or a single string; `ak_proxy.user_attributes.additionalHeaders` entries whose
     /// name is an RFC 7230 token (and not a framing/hop-by-hop or `X-authentik-*` header) and
     /// whose value is a string or an integer; `ak_proxy.backend_override` when a string.
-    /// Every text is passed through [`sanitize_header_value`].
+    /// Every text is kept exactly; see [`is_safe_header_value`] for what is sent.
     pub fn from_claims(claims: &Map<String, Value>) -> Identity {
         let text = |name: &str| match claims.get(name) {
-            Some(Value::String(s)) => clean(s),
+            Some(Value::String(s)) => s.clone(),
             _ => String::new(),
         };
         let uid = match claims.get("sub") {
-            Some(Value::String(s)) => clean(s),
+            Some(Value::String(s)) => s.clone(),
             Some(Value::Number(n)) if n.is_i64() || n.is_u64() => n.to_string(),
             _ => String::new(),
         };
         let ak_proxy = claims.get("ak_proxy");
-        let additional_headers = ak_proxy
+        let (additional_headers, unrendered_header_names) = ak_proxy
             .and_then(|p| p.get("user_attributes"))
             .and_then(|a| a.get("additionalHeaders"))
             .and_then(Value::as_object)
             .map(additional_headers)
             .unwrap_or_default();
         let backend_override = match ak_proxy.and_then(|p| p.get("backend_override")) {
-            Some(Value::String(s)) => clean(s),
+            Some(Value::String(s)) => s.clone(),
             _ => String::new(),
         };
         Identity {
@@ -144,40 +157,65 @@ impl Identity {
             groups: string_list(claims.get("groups")),
             entitlements: string_list(claims.get("entitlements")),
             additional_headers,
+            unrendered_header_names,
             backend_override,
             rendered: Rendered::default(),
         }
     }
 
-    /// `$sso_groups` and `X-authentik-groups`: the groups joined with `|`.
+    /// Every request header name a client must not send in this user's name (besides
+    /// `X-authentik-*`): each `additionalHeaders` name the module may set, rendered or not.
+    /// Compare with [`same_header_name`] (`-` and `_` alike).
+    pub fn strip_names(&self) -> impl Iterator<Item = &str> {
+        self.additional_headers
+            .iter()
+            .map(|(n, _)| n.as_str())
+            .chain(self.unrendered_header_names.iter().map(String::as_str))
+    }
+
+    /// The headers whose value was omitted because it cannot be sent safely (for the log).
+    pub fn omitted(&self) -> &[String] {
+        &self.rendered().1
+    }
+
+    fn rendered(&self) -> &(HeaderBlock, Vec<String>) {
+        self.rendered.0.get_or_init(|| {
+            let mut omitted = Vec::new();
+            let (mut base, additional) = self.own_headers(&mut omitted);
+            base.extend(additional);
+            (HeaderBlock::new(&base), omitted)
+        })
+    }
+
+    /// `$sso_groups` and `X-authentik-groups`: the groups joined with `|`, without the
+    /// ones that cannot be sent ([`list_value`]).
     pub fn groups_joined(&self) -> String {
-        clean(&self.groups.join("|"))
+        list_value(&self.groups).0
     }
 
-    /// `$sso_entitlements` and `X-authentik-entitlements`: joined with `|`.
+    /// `$sso_entitlements` and `X-authentik-entitlements`: joined with `|`, like groups.
     pub fn entitlements_joined(&self) -> String {
-        clean(&self.entitlements.join("|"))
-    }
-
-    /// `sso_require_group`: is the user in any of `required`? (Exact, case-sensitive names.)
-    pub fn in_any_group(&self, required: &[String]) -> bool {
-        required.iter().any(|g| self.groups.contains(g))
+        list_value(&self.entitlements).0
     }
 
     /// The SPEC §4 request headers, in order: username, groups, entitlements, email, name,
     /// uid, jwt (only when `raw_jwt` is given), meta-app, meta-provider, meta-outpost,
     /// meta-version, then the `additionalHeaders`. Every header is listed even when its value
-    /// is empty (authentik's outpost does the same; the glue may skip empty ones). Every value
-    /// is sanitised ([`sanitize_header_value`]): no control character ever comes out.
+    /// is empty (authentik's outpost does the same; the glue may skip empty ones). A value
+    /// that cannot be sent safely ([`is_safe_header_value`]) is omitted (empty): no control
+    /// character ever comes out, and no value is rewritten into another.
     pub fn headers(
         &self,
         raw_jwt: Option<&str>,
         meta: &HeaderMeta<'_>,
     ) -> Vec<(Cow<'static, str>, String)> {
-        let (base, additional) = self.own_headers();
+        let (base, additional) = self.own_headers(&mut Vec::new());
         let mut out = base;
         if let Some(jwt) = raw_jwt {
-            out.push((Cow::Borrowed("X-authentik-jwt"), clean(jwt)));
+            out.push((
+                Cow::Borrowed("X-authentik-jwt"),
+                header_value(jwt).unwrap_or_default().to_owned(),
+            ));
         }
         out.extend(
             meta_headers(meta)
@@ -193,43 +231,57 @@ impl Identity {
     /// meta, which the glue adds in between. Rendered on first use and kept: render only an
     /// identity that will not change any more (a cached token's, an opened session's).
     pub fn header_block(&self) -> &HeaderBlock {
-        self.rendered.0.get_or_init(|| {
-            let (mut base, additional) = self.own_headers();
-            base.extend(additional);
-            HeaderBlock::new(&base)
-        })
+        &self.rendered().0
     }
 
-    /// (username .. uid, the additionalHeaders), sanitised.
+    /// (username .. uid, the additionalHeaders), each value as it is when safe to send and
+    /// empty otherwise; the names of omitted values are added to `omitted`.
     #[allow(clippy::type_complexity)]
     fn own_headers(
         &self,
+        omitted: &mut Vec<String>,
     ) -> (
         Vec<(Cow<'static, str>, String)>,
         Vec<(Cow<'static, str>, String)>,
     ) {
         let mut base: Vec<(Cow<'static, str>, String)> = Vec::with_capacity(16);
-        let mut push = |name: &'static str, value: &str| {
-            base.push((Cow::Borrowed(name), clean(value)));
+        let mut scalar = |name: &'static str, value: &str, omitted: &mut Vec<String>| {
+            let sent = header_value(value).unwrap_or_else(|| {
+                omitted.push(name.to_owned());
+                ""
+            });
+            base.push((Cow::Borrowed(name), sent.to_owned()));
         };
-        push("X-authentik-username", &self.username);
-        push("X-authentik-groups", &self.groups.join("|"));
-        push("X-authentik-entitlements", &self.entitlements.join("|"));
-        push("X-authentik-email", &self.email);
-        push("X-authentik-name", &self.name);
-        push("X-authentik-uid", &self.uid);
-        let additional = self
-            .additional_headers
-            .iter()
-            // Re-checked: an Identity may come from a (sealed, but older) session cookie.
-            .filter(|(name, _)| additional_header_allowed(name))
-            .map(|(name, value)| (Cow::Owned(name.clone()), clean(value)))
-            .collect();
+        scalar("X-authentik-username", &self.username, omitted);
+        let (groups, dropped_groups) = list_value(&self.groups);
+        let (entitlements, dropped_entitlements) = list_value(&self.entitlements);
+        scalar("X-authentik-groups", &groups, omitted);
+        scalar("X-authentik-entitlements", &entitlements, omitted);
+        scalar("X-authentik-email", &self.email, omitted);
+        scalar("X-authentik-name", &self.name, omitted);
+        scalar("X-authentik-uid", &self.uid, omitted);
+        if dropped_groups {
+            omitted.push("X-authentik-groups (some groups)".to_owned());
+        }
+        if dropped_entitlements {
+            omitted.push("X-authentik-entitlements (some entitlements)".to_owned());
+        }
+        let mut additional = Vec::new();
+        // Re-checked: an Identity may come from a (sealed, but older) session cookie.
+        for (name, value) in &self.additional_headers {
+            if !additional_header_allowed(name) {
+                continue;
+            }
+            match header_value(value) {
+                Some(v) => additional.push((Cow::Owned(name.clone()), v.to_owned())),
+                None => omitted.push(name.clone()),
+            }
+        }
         (base, additional)
     }
 }
 
-/// The four `X-authentik-meta-*` headers, sanitised.
+/// The four `X-authentik-meta-*` headers (configuration values, sanitised).
 pub fn meta_headers(meta: &HeaderMeta<'_>) -> [(&'static str, String); 4] {
     [
         ("X-authentik-meta-app", clean(meta.app)),
@@ -249,23 +301,26 @@ pub fn claim_variable(claims: &Map<String, Value>, name: &str) -> Option<String>
 
 /// A claim as text: strings as they are, numbers and booleans as JSON text, `null` empty,
 /// arrays as their elements joined with `|` (each rendered the same way, nested arrays and
-/// objects as JSON), objects as compact JSON. Sanitised like a header value, since nginx
-/// variables end up in headers (`proxy_set_header`).
+/// objects as JSON; empty elements left out), objects as compact JSON. nginx variables end up
+/// in headers (`proxy_set_header`), so what cannot be sent safely is left out.
 pub fn render_claim(value: &Value) -> String {
-    let text = match value {
+    // serde_json escapes control characters inside JSON text; a string that still holds one
+    // (or outer whitespace) is omitted, never rewritten; so is an array element that could
+    // not be told apart from others once joined (see [`list_value`]).
+    match value {
         Value::Array(items) => {
-            let mut out = String::new();
-            for (i, item) in items.iter().enumerate() {
-                if i > 0 {
-                    out.push('|');
-                }
-                out.push_str(&render_scalar(item));
-            }
-            out
+            let rendered: Vec<String> = items.iter().map(render_scalar).collect();
+            list_value(&rendered).0
         }
-        other => render_scalar(other),
-    };
-    clean(&text)
+        other => {
+            let text = render_scalar(other);
+            if is_safe_header_value(&text) {
+                text
+            } else {
+                String::new()
+            }
+        }
+    }
 }
 
 fn render_scalar(value: &Value) -> String {
@@ -310,12 +365,64 @@ fn clean(value: &str) -> String {
     sanitize_header_value(value).into_owned()
 }
 
-/// True for the headers this module owns (`X-authentik-*`, any case): the glue removes every
-/// client-sent one before the upstream sees the request (SPEC §3 step 2).
+/// True when `value` can be sent as a header value exactly as it is: no control character
+/// (C0 including NUL, CR, LF and HTAB; DEL; C1) and no leading or trailing space, which HTTP
+/// would strip (so `admins-only ` would arrive as `admins-only`). UTF-8 is fine.
+pub fn is_safe_header_value(value: &str) -> bool {
+    // Bytes first: in UTF-8, C0 and DEL are single bytes and every C1 control starts 0xC2.
+    let maybe_c1 = value.bytes().any(|b| b == 0xc2);
+    !value.bytes().any(|b| b < 0x20 || b == 0x7f)
+        && !(maybe_c1 && value.chars().any(char::is_control))
+        && !value.starts_with(' ')
+        && !value.ends_with(' ')
+}
+
+/// `Some(value)` when it can be sent as it is ([`is_safe_header_value`]), else `None`.
+pub fn header_value(value: &str) -> Option<&str> {
+    is_safe_header_value(value).then_some(value)
+}
+
+/// A list joined with `|` for a header or variable: the items that can be sent as they are
+/// and cannot be mistaken for others (safe, non-empty, without `|`, which would split one
+/// group into two). The flag says whether an item was dropped.
+pub fn list_value(items: &[String]) -> (String, bool) {
+    let mut out = String::new();
+    let mut dropped = false;
+    for item in items {
+        if item.is_empty() || item.contains('|') || !is_safe_header_value(item) {
+            dropped = true;
+            continue;
+        }
+        if !out.is_empty() {
+            out.push('|');
+        }
+        out.push_str(item);
+    }
+    (out, dropped)
+}
+
+/// Header names compared as nginx's `$http_*` variables and CGI-style upstreams (FastCGI,
+/// uwsgi, SCGI: `HTTP_X_AUTHENTIK_USERNAME`) see them: ASCII case-insensitive, with `-` and
+/// `_` alike.
+pub fn same_header_name(a: &[u8], b: &[u8]) -> bool {
+    a.len() == b.len() && a.iter().zip(b).all(|(&x, &y)| fold_name(x) == fold_name(y))
+}
+
+fn fold_name(b: u8) -> u8 {
+    if b == b'_' {
+        b'-'
+    } else {
+        b.to_ascii_lowercase()
+    }
+}
+
+/// True for the headers this module owns (`X-authentik-*`, any case, `_` for any `-`:
+/// `X_authentik_username` too): the glue removes every client-sent one before the upstream
+/// sees the request (README "How a request is decided", step 2).
 pub fn is_identity_header(name: &[u8]) -> bool {
     const PREFIX: &[u8] = b"x-authentik-";
     name.get(..PREFIX.len())
-        .is_some_and(|head| head.eq_ignore_ascii_case(PREFIX))
+        .is_some_and(|head| same_header_name(head, PREFIX))
 }
 
 /// An RFC 7230 `token` (a valid header field name): one or more `tchar`s.
@@ -351,23 +458,29 @@ fn additional_header_allowed(name: &str) -> bool {
             .any(|f| f.eq_ignore_ascii_case(name))
 }
 
-fn additional_headers(map: &Map<String, Value>) -> Vec<(String, String)> {
+/// (rendered entries, names not rendered): see [`Identity::unrendered_header_names`].
+fn additional_headers(map: &Map<String, Value>) -> (Vec<(String, String)>, Vec<String>) {
     let mut out = Vec::new();
+    let mut unrendered = Vec::new();
     for (name, value) in map {
-        if out.len() >= MAX_ADDITIONAL_HEADERS {
-            break;
-        }
         if !additional_header_allowed(name) {
             continue;
         }
         let value = match value {
-            Value::String(s) => clean(s),
+            Value::String(s) => s.clone(),
             Value::Number(n) if n.is_i64() || n.is_u64() => n.to_string(),
-            _ => continue,
+            _ => {
+                unrendered.push(name.clone());
+                continue;
+            }
         };
+        if out.len() >= MAX_ADDITIONAL_HEADERS {
+            unrendered.push(name.clone());
+            continue;
+        }
         out.push((name.clone(), value));
     }
-    out
+    (out, unrendered)
 }
 
 fn string_list(value: Option<&Value>) -> Vec<String> {
@@ -375,10 +488,10 @@ fn string_list(value: Option<&Value>) -> Vec<String> {
         Some(Value::Array(items)) => items
             .iter()
             .filter_map(Value::as_str)
-            .map(clean)
             .filter(|s| !s.is_empty())
+            .map(str::to_owned)
             .collect(),
-        Some(Value::String(s)) if !s.is_empty() => vec![clean(s)],
+        Some(Value::String(s)) if !s.is_empty() => vec![s.clone()],
         _ => Vec::new(),
     }
 }
@@ -442,14 +555,79 @@ mod tests {
             headers,
             [
                 ("X-Big".to_string(), "18446744073709551615".to_string()),
-                ("X-Inject".into(), "aX-Admin: 1".into()),
+                ("X-Inject".into(), "a\r\nX-Admin: 1".into()),
                 ("X-Level".into(), "3".into()),
                 ("X-Tenant".into(), "acme".into()),
             ]
         );
-        assert!(id.in_any_group(&["nope".into(), "ops".into()]));
-        assert!(!id.in_any_group(&["Ops".into()]));
-        assert!(!id.in_any_group(&[]));
+        // Kept exactly, but never sent: the header is omitted, not rewritten.
+        let block = id.header_block();
+        let sent: Vec<&[u8]> = (0..block.len())
+            .filter_map(|i| block.get(i))
+            .map(|(n, _)| n)
+            .collect();
+        assert!(!sent.contains(&&b"X-Inject"[..]), "{sent:?}");
+        assert_eq!(id.omitted(), ["X-Inject"]);
+        // Names with non-string values are not rendered but still stripped; framing and
+        // invalid names are neither.
+        let mut strip: Vec<&str> = id.strip_names().collect();
+        strip.sort();
+        assert_eq!(
+            strip,
+            ["X-Big", "X-Bool", "X-Float", "X-Inject", "X-Level", "X-List", "X-Tenant"]
+        );
+    }
+
+    #[test]
+    fn values_are_exact_and_unsafe_ones_omitted() {
+        let id = Identity::from_claims(&obj(json!({
+            "preferred_username": "ad\nmin",
+            "email": " root@example.com",
+            "name": "Ok Name",
+            "groups": ["admins-only\u{0}", "\tadmins-only", "admins-only ", "a|admin", "ops"],
+        })));
+        assert_eq!(id.username, "ad\nmin", "kept exactly for comparison");
+        assert_eq!(id.groups.len(), 5);
+        assert!(!id.groups.iter().any(|g| g == "admins-only"));
+        let block = id.header_block();
+        let value = |name: &str| {
+            (0..block.len())
+                .filter_map(|i| block.get(i))
+                .find(|(n, _)| *n == name.as_bytes())
+                .map(|(_, v)| String::from_utf8_lossy(v).into_owned())
+        };
+        assert_eq!(value("X-authentik-username").as_deref(), Some(""));
+        assert_eq!(value("X-authentik-email").as_deref(), Some(""));
+        assert_eq!(value("X-authentik-name").as_deref(), Some("Ok Name"));
+        assert_eq!(value("X-authentik-groups").as_deref(), Some("ops"));
+        assert_eq!(id.groups_joined(), "ops");
+        assert!(id.omitted().iter().any(|n| n == "X-authentik-username"));
+        assert!(id.omitted().iter().any(|n| n.starts_with("X-authentik-groups")));
+    }
+
+    #[test]
+    fn additional_headers_past_the_limit_are_still_stripped() {
+        let mut map = Map::new();
+        for i in 0..(MAX_ADDITIONAL_HEADERS + 5) {
+            map.insert(format!("X-H{i:03}"), json!("v"));
+        }
+        let id = Identity::from_claims(&obj(json!({
+            "ak_proxy": {"user_attributes": {"additionalHeaders": map}}
+        })));
+        assert_eq!(id.additional_headers.len(), MAX_ADDITIONAL_HEADERS);
+        assert_eq!(id.strip_names().count(), MAX_ADDITIONAL_HEADERS + 5);
+    }
+
+    #[test]
+    fn header_names_match_with_underscores() {
+        assert!(same_header_name(b"X-Role", b"x_role"));
+        assert!(same_header_name(b"X_AUTHENTIK_USERNAME", b"x-authentik-username"));
+        assert!(!same_header_name(b"X-Role", b"X-Roles"));
+        assert!(!same_header_name(b"X-Rolf", b"X-Role"));
+        assert!(is_identity_header(b"X_authentik_username"));
+        assert!(is_identity_header(b"x-authentik_uid"));
+        assert!(is_identity_header(b"X_Authentik-meta-app"));
+        assert!(!is_identity_header(b"X.authentik.username"));
     }
 
     #[test]
@@ -491,12 +669,13 @@ mod tests {
                 "X-authentik-meta-version",
             ]
         );
-        assert_eq!(headers.len(), 11 + 4);
+        // X-Inject (a CR LF value) is omitted, the other three additionalHeaders follow.
+        assert_eq!(headers.len(), 11 + 3);
         assert_eq!(headers[1].1, "authentik Admins|ops");
         assert_eq!(headers[6].1, "eyJ.a.b");
         assert_eq!(headers[10].1, "ngx_http_sso_module/0.1.0");
         let without_jwt = id.headers(None, &meta);
-        assert_eq!(without_jwt.len(), 10 + 4);
+        assert_eq!(without_jwt.len(), 10 + 3);
         assert!(without_jwt.iter().all(|(n, _)| n != "X-authentik-jwt"));
         // A forbidden name smuggled in through a deserialised identity is dropped too.
         let mut forged = id.clone();
@@ -506,7 +685,7 @@ mod tests {
         forged
             .additional_headers
             .push(("X-authentik-uid".into(), "0".into()));
-        assert_eq!(forged.headers(None, &meta).len(), 14);
+        assert_eq!(forged.headers(None, &meta).len(), 13);
     }
 
     #[test]
@@ -553,7 +732,7 @@ mod tests {
     }
 
     #[test]
-    fn sanitiser_every_char_0_to_255() {
+    fn every_char_0_to_255_is_sent_as_is_or_omitted() {
         for code in 0u32..=255 {
             let Some(c) = char::from_u32(code) else {
                 continue;
@@ -561,7 +740,7 @@ mod tests {
             let value = format!("a{c}b{c}");
             let claims = obj(json!({
                 "preferred_username": value,
-                "groups": [value, value],
+                "groups": [value, "plain"],
                 "name": value,
                 "x": value,
                 "ak_proxy": {"user_attributes": {"additionalHeaders": {"X-V": value}}},
@@ -576,25 +755,35 @@ mod tests {
                     version: &value,
                 },
             );
-            assert_eq!(headers.len(), 11 + 1, "char {code}");
-            let mut values: Vec<String> = headers.into_iter().map(|(_, v)| v).collect();
+            // (The meta headers are configuration values, sanitised: not checked here.)
+            let mut values: Vec<String> = headers
+                .into_iter()
+                .filter(|(n, _)| !n.starts_with("X-authentik-meta-"))
+                .map(|(_, v)| v)
+                .collect();
             values.push(claim_variable(&claims, "x").unwrap_or_default());
             values.push(claim_variable(&claims, "groups").unwrap_or_default());
             values.push(id.groups_joined());
-            for v in values {
+            let safe = !c.is_control() && c != ' ' && c != '|';
+            for v in &values {
                 assert!(
                     !v.chars().any(char::is_control),
                     "char {code} leaked into {v:?}"
                 );
-                assert!(
-                    !v.bytes().any(|b| b < 0x20 || b == 0x7f),
-                    "char {code} leaked into {v:?}"
-                );
                 assert!(!v.starts_with(' ') && !v.ends_with(' '));
-                if !c.is_control() && c != ' ' && !v.is_empty() {
-                    assert!(v.contains(c), "char {code} was lost from {v:?}");
-                }
             }
+            // Never rewritten into another value: either exactly the value, or not at all.
+            let n = values.iter().filter(|v| v.contains(&value)).count();
+            if safe {
+                assert!(n >= 4, "char {code}: {values:?}");
+            } else if c != '|' {
+                assert_eq!(n, 0, "char {code}: {values:?}");
+                assert!(
+                    !values.iter().any(|v| v.contains("ab")),
+                    "char {code} was dropped, not the value: {values:?}"
+                );
+            }
+            assert!(id.groups_joined().ends_with("plain"));
         }
     }
 
@@ -629,7 +818,7 @@ mod tests {
         assert_eq!(r("f").as_deref(), Some("1.5"));
         assert_eq!(r("b").as_deref(), Some("false"));
         assert_eq!(r("z").as_deref(), Some(""));
-        assert_eq!(r("a").as_deref(), Some(r#"x|1|true||["y"]|{"k":"v"}"#));
+        assert_eq!(r("a").as_deref(), Some(r#"x|1|true|["y"]|{"k":"v"}"#));
         assert_eq!(r("o").as_deref(), Some(r#"{"k":"v\nw","n":[1,2]}"#));
         assert_eq!(r("missing"), None);
     }
