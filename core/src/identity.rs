@@ -602,7 +602,10 @@ mod tests {
         assert_eq!(value("X-authentik-groups").as_deref(), Some("ops"));
         assert_eq!(id.groups_joined(), "ops");
         assert!(id.omitted().iter().any(|n| n == "X-authentik-username"));
-        assert!(id.omitted().iter().any(|n| n.starts_with("X-authentik-groups")));
+        assert!(id
+            .omitted()
+            .iter()
+            .any(|n| n.starts_with("X-authentik-groups")));
     }
 
     #[test]
@@ -621,7 +624,10 @@ mod tests {
     #[test]
     fn header_names_match_with_underscores() {
         assert!(same_header_name(b"X-Role", b"x_role"));
-        assert!(same_header_name(b"X_AUTHENTIK_USERNAME", b"x-authentik-username"));
+        assert!(same_header_name(
+            b"X_AUTHENTIK_USERNAME",
+            b"x-authentik-username"
+        ));
         assert!(!same_header_name(b"X-Role", b"X-Roles"));
         assert!(!same_header_name(b"X-Rolf", b"X-Role"));
         assert!(is_identity_header(b"X_authentik_username"));
