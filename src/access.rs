@@ -1,22 +1,30 @@
 //! The request path: PREACCESS strips client-sent identity headers and serves the module's
-//! endpoints; ACCESS decides (SPEC §3) and applies the decision.
+//! endpoints; ACCESS decides (README "How a request is decided") and applies the decision.
 //!
 //! Why two phases: under `satisfy any`, a passing `allow` ends the ACCESS phase before later
-//! handlers run, yet client-sent identity headers must be removed "always" (SPEC §3 step 2)
-//! and the endpoints must answer whatever `allow`/`deny` say (step 1). PREACCESS runs for every
+//! handlers run, yet client-sent identity headers must be removed always (step 2) and the
+//! endpoints must answer whatever `allow`/`deny` say (step 1). PREACCESS runs for every
 //! request, before ACCESS.
+//!
+//! Subrequests (SSI includes, `auth_request`, `mirror`, ...) are requests too: nginx skips
+//! the ACCESS phase for them, so a subrequest into a protected location is decided in
+//! PREACCESS, as a request in its own right, on its own copy of the header list (README
+//! "Security" → "Subrequests").
 
 use std::ptr;
 
 use ngx::core::Status;
 use ngx::ffi::{
     ngx_http_request_t, ngx_int_t, ngx_str_t, NGX_HTTP_FORBIDDEN, NGX_HTTP_GET, NGX_HTTP_HEAD,
-    NGX_HTTP_INTERNAL_SERVER_ERROR, NGX_HTTP_MOVED_TEMPORARILY, NGX_HTTP_UNAUTHORIZED,
-    NGX_LOG_INFO,
+    NGX_HTTP_INTERNAL_SERVER_ERROR, NGX_HTTP_MOVED_TEMPORARILY, NGX_HTTP_NOT_FOUND,
+    NGX_HTTP_UNAUTHORIZED, NGX_LOG_INFO,
 };
 use ngx::ngx_log_error;
 use sso_core::decide::{decide, login_location, AuthMethod, Credentials, Decision, RequestView};
-use sso_core::identity::{is_identity_header, sanitize_header_value, BLOCK_BASE_HEADERS};
+use sso_core::identity::{
+    is_identity_header, same_header_name, sanitize_header_value, BLOCK_BASE_HEADERS,
+};
+use sso_core::paths::{matching_url, path_is_unambiguous};
 use sso_core::jwt::TokenError;
 
 use crate::conf::LocConf;
@@ -44,21 +52,31 @@ pub unsafe extern "C" fn preaccess_handler(r: *mut ngx_http_request_t) -> ngx_in
 }
 
 unsafe fn preaccess(r: *mut ngx_http_request_t) -> ngx_int_t {
-    // Subrequests share the main request's headers and were gated with it.
-    if (*r).main != r {
-        return Status::NGX_DECLINED.into();
-    }
     let Some(conf) = loc_conf(r) else {
         return Status::NGX_DECLINED.into();
     };
     if !conf.protect() {
         return Status::NGX_DECLINED.into();
     }
-    if headers::remove_in(r, is_identity_header).is_err() {
+    let subrequest = (*r).main != r;
+    // A subrequest's header list is a shallow copy of its parent's: it gets a list of its
+    // own before anything is removed or added, so the parent's stays as it was.
+    if headers::remove_in(r, is_identity_header, subrequest).is_err() {
         return NGX_HTTP_INTERNAL_SERVER_ERROR as ngx_int_t;
     }
     if let Some(endpoint) = under_prefix(bytes(&(*r).uri), conf.outpost_prefix()) {
+        // The endpoints answer browsers, not includes: a subrequest there finds nothing.
+        if subrequest {
+            return NGX_HTTP_NOT_FOUND as ngx_int_t;
+        }
         return endpoints::serve(r, conf, endpoint);
+    }
+    if subrequest {
+        // nginx skips the ACCESS phase for subrequests: decide here.
+        return match gate(r, conf) {
+            rc if rc == Status::NGX_OK.0 => Status::NGX_DECLINED.into(),
+            rc => rc,
+        };
     }
     Status::NGX_DECLINED.into()
 }
@@ -83,6 +101,13 @@ unsafe fn access(r: *mut ngx_http_request_t) -> ngx_int_t {
     if !conf.protect() {
         return Status::NGX_DECLINED.into();
     }
+    gate(r, conf)
+}
+
+/// Steps 3 to 6 for a main request (ACCESS) or a subrequest (PREACCESS): `NGX_OK` to pass
+/// with identity, `NGX_DECLINED` to pass without (an unauthenticated path), or the status
+/// that refuses.
+unsafe fn gate(r: *mut ngx_http_request_t, conf: &LocConf) -> ngx_int_t {
     let view = RequestView {
         safe_method: (*r).method & (NGX_HTTP_GET | NGX_HTTP_HEAD) as usize != 0,
         accept: headers::find_in(r, b"accept"),
@@ -94,7 +119,7 @@ unsafe fn access(r: *mut ngx_http_request_t) -> ngx_int_t {
         matches_unauthenticated(r, conf)
     });
     let granted = matches!(decision, Decision::Allow { .. });
-    context::set(
+    let stored = context::set(
         r,
         RequestCtx {
             reason: decision.reason(),
@@ -105,6 +130,10 @@ unsafe fn access(r: *mut ngx_http_request_t) -> ngx_int_t {
             who: if granted { who } else { None },
         },
     );
+    // Without its context an authenticated request would pass without identity.
+    if !stored && granted {
+        return NGX_HTTP_INTERNAL_SERVER_ERROR as ngx_int_t;
+    }
     apply(r, conf, &decision)
 }
 
@@ -168,9 +197,24 @@ unsafe fn check_credentials(
     }
 }
 
-/// Hands the upstream the SPEC §4 headers of `who`. Client-sent headers of the same names
-/// (`X-authentik-*` went in PREACCESS; the user's `additionalHeaders` names go here) are
-/// removed first, so only ours arrive.
+/// Removes every client-sent header named in the user's `additionalHeaders`, rendered or not
+/// (`-` and `_` alike), whether or not identity headers are sent here (README "Security" →
+/// "Identity headers a client sends"). `X-authentik-*` went in PREACCESS.
+unsafe fn strip_additional_names(r: *mut ngx_http_request_t, who: &Authenticated) -> bool {
+    let identity = who.identity();
+    if identity.strip_names().next().is_none() {
+        return true;
+    }
+    headers::remove_in(
+        r,
+        |name| identity.strip_names().any(|n| same_header_name(n.as_bytes(), name)),
+        false,
+    )
+    .is_ok()
+}
+
+/// Hands the upstream the identity headers of `who` (README "Identity headers"). Client-sent
+/// headers of the same names are gone already ([`strip_additional_names`]).
 ///
 /// The headers come rendered ([`sso_core::header_block`]): the identity's once per cached
 /// token or session, the meta ones once per location. A request copies the two blocks into
@@ -181,18 +225,15 @@ unsafe fn set_identity_headers(
     who: &Authenticated,
 ) -> bool {
     let identity = who.identity();
-    if !identity.additional_headers.is_empty() {
-        let removed = headers::remove_in(r, |name| {
-            identity
-                .additional_headers
-                .iter()
-                .any(|(n, _)| n.as_bytes().eq_ignore_ascii_case(name))
-        });
-        if removed.is_err() {
-            return false;
-        }
-    }
     let block = identity.header_block();
+    for name in identity.omitted() {
+        ngx_log_error!(
+            NGX_LOG_INFO,
+            (*(*r).connection).log,
+            "sso: \"{}\" omitted: the value cannot be sent safely as a header",
+            name
+        );
+    }
     let meta = &conf.meta_headers;
     let (Some(own), Some(meta_copy)) =
         (headers::copy_block(r, block), headers::copy_block(r, meta))
@@ -248,18 +289,61 @@ unsafe fn app_from_host(r: *mut ngx_http_request_t) -> ngx_str_t {
     })
 }
 
-/// `sso_unauthenticated_paths` against the decoded path (no query), then
-/// `sso_unauthenticated_urls` against `scheme://host/path?query` as the client sent it.
+/// `sso_unauthenticated_paths` against the normalised path nginx routes on (decoded, no
+/// query), then `sso_unauthenticated_urls` against `scheme://host[:port]/path?query` built
+/// from what nginx routed on: never when the path may mean another one to the upstream
+/// (README "Security" → "Path and URL matching").
 unsafe fn matches_unauthenticated(r: *mut ngx_http_request_t, conf: &LocConf) -> bool {
+    if conf.unauthenticated_paths.is_none() && conf.unauthenticated_urls.is_none() {
+        return false;
+    }
+    let routed = bytes(&(*r).uri);
+    // While nginx forwards the request line's path as it came (`proxy_pass` without a URI),
+    // that path must agree with the routed one.
+    let raw = if (*r).valid_unparsed_uri() != 0 {
+        let unparsed = bytes(&(*r).unparsed_uri);
+        let end = unparsed.iter().position(|&b| b == b'?').unwrap_or(unparsed.len());
+        Some(&unparsed[..end])
+    } else {
+        None
+    };
+    if !path_is_unambiguous(raw, routed) {
+        ngx_log_error!(
+            NGX_LOG_INFO,
+            (*(*r).connection).log,
+            "sso: unauthenticated rules not applied to the ambiguous path \"{}\"",
+            String::from_utf8_lossy(bytes(&(*r).unparsed_uri)).escape_debug()
+        );
+        return false;
+    }
     if let Some(set) = &conf.unauthenticated_paths {
-        if set.matches(bytes(&(*r).uri)) {
+        if set.matches(routed) {
             return true;
         }
     }
     if let Some(set) = &conf.unauthenticated_urls {
-        return set.matches(full_url(r).as_bytes());
+        let url = matching_url(
+            scheme(r),
+            bytes(&(*r).headers_in.server),
+            local_port(r),
+            routed,
+            bytes(&(*r).args),
+        );
+        return set.matches(&url);
     }
     false
+}
+
+/// The local port of the client's connection (the `listen` it came in on).
+unsafe fn local_port(r: *const ngx_http_request_t) -> Option<u16> {
+    let sa = (*(*r).connection).local_sockaddr;
+    if sa.is_null() {
+        return None;
+    }
+    match ngx::ffi::ngx_inet_get_port(sa) {
+        0 => None,
+        port => Some(port),
+    }
 }
 
 /// `https` when the client connection is TLS.
@@ -294,18 +378,33 @@ pub unsafe fn full_url(r: *const ngx_http_request_t) -> String {
 unsafe fn apply(r: *mut ngx_http_request_t, conf: &LocConf, decision: &Decision) -> ngx_int_t {
     match decision {
         Decision::Allow { .. } => {
-            if conf.identity_headers() {
-                if let Some(who) = context::get(r).and_then(|c| c.who.as_ref()) {
-                    if !set_identity_headers(r, conf, who) {
-                        return NGX_HTTP_INTERNAL_SERVER_ERROR as ngx_int_t;
-                    }
-                }
+            let Some(who) = context::get(r).and_then(|c| c.who.as_ref()) else {
+                return NGX_HTTP_INTERNAL_SERVER_ERROR as ngx_int_t;
+            };
+            if !strip_additional_names(r, who) {
+                return NGX_HTTP_INTERNAL_SERVER_ERROR as ngx_int_t;
+            }
+            if conf.identity_headers() && !set_identity_headers(r, conf, who) {
+                return NGX_HTTP_INTERNAL_SERVER_ERROR as ngx_int_t;
             }
             Status::NGX_OK.into()
         }
         // Like `auth_basic off`: no requirement here, but no grant either (so `satisfy any`
         // with `deny` still denies).
         Decision::AllowUnauthenticated => Status::NGX_DECLINED.into(),
+        // A login redirect means nothing inside an include: a subrequest gets the 401.
+        Decision::Login { reason } if (*r).main != r => {
+            ngx_log_error!(
+                NGX_LOG_INFO,
+                (*(*r).connection).log,
+                "sso: subrequest unauthorized, reason: \"{}\"",
+                reason
+            );
+            if !no_store(r) || headers::add_out(r, b"WWW-Authenticate", b"Bearer").is_none() {
+                return NGX_HTTP_INTERNAL_SERVER_ERROR as ngx_int_t;
+            }
+            NGX_HTTP_UNAUTHORIZED as ngx_int_t
+        }
         Decision::Login { reason } => {
             let rd = if conf.login_url_absolute {
                 full_url(r)
@@ -323,6 +422,9 @@ unsafe fn apply(r: *mut ngx_http_request_t, conf: &LocConf, decision: &Decision)
                 return NGX_HTTP_INTERNAL_SERVER_ERROR as ngx_int_t;
             };
             (*r).headers_out.location = h;
+            if !no_store(r) {
+                return NGX_HTTP_INTERNAL_SERVER_ERROR as ngx_int_t;
+            }
             NGX_HTTP_MOVED_TEMPORARILY as ngx_int_t
         }
         Decision::Unauthorized {
@@ -340,8 +442,23 @@ unsafe fn apply(r: *mut ngx_http_request_t, conf: &LocConf, decision: &Decision)
                 return NGX_HTTP_INTERNAL_SERVER_ERROR as ngx_int_t;
             };
             (*r).headers_out.www_authenticate = h;
+            if !no_store(r) {
+                return NGX_HTTP_INTERNAL_SERVER_ERROR as ngx_int_t;
+            }
             NGX_HTTP_UNAUTHORIZED as ngx_int_t
         }
-        Decision::Forbidden => NGX_HTTP_FORBIDDEN as ngx_int_t,
+        Decision::Forbidden => {
+            if !no_store(r) {
+                return NGX_HTTP_INTERNAL_SERVER_ERROR as ngx_int_t;
+            }
+            NGX_HTTP_FORBIDDEN as ngx_int_t
+        }
     }
+}
+
+/// `Cache-Control: no-store` on a response that depends on the request's credentials, so no
+/// shared cache keeps a login redirect or a refusal for another user. nginx keeps headers set
+/// on `headers_out` for the error page it then sends.
+unsafe fn no_store(r: *mut ngx_http_request_t) -> bool {
+    headers::add_out(r, b"Cache-Control", b"no-store").is_some()
 }

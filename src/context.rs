@@ -99,16 +99,19 @@ fn index() -> usize {
     unsafe { (*ptr::addr_of!(crate::ngx_http_sso_module)).ctx_index }
 }
 
-/// Stores `ctx` on the request (dropped with the request pool).
+/// Stores `ctx` on the request (dropped with the request pool). False when the pool is
+/// exhausted (then nothing is stored).
 ///
 /// # Safety
 /// `r` must be a valid request.
-pub unsafe fn set(r: *mut ngx_http_request_t, ctx: RequestCtx) {
+pub unsafe fn set(r: *mut ngx_http_request_t, ctx: RequestCtx) -> bool {
     let pool = Pool::from_ngx_pool((*r).pool);
     let p = pool.allocate(ctx);
-    if !p.is_null() {
-        *(*r).ctx.add(index()) = p.cast();
+    if p.is_null() {
+        return false;
     }
+    *(*r).ctx.add(index()) = p.cast();
+    true
 }
 
 /// The request's context, when the access handler has run.

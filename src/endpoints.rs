@@ -270,6 +270,8 @@ unsafe fn callback(r: *mut ngx_http_request_t, conf: &LocConf) -> ngx_int_t {
         keys,
         client_id: conf.client_id().to_owned(),
         client_secret: conf.client_secret.clone(),
+        tokens: conf.tokens.clone(),
+        binding: conf.session_binding.clone(),
         redirect_uri: redirect_uri(r, conf),
         leeway: conf.leeway(),
         lifetime: conf.session_lifetime(),

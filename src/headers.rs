@@ -84,13 +84,17 @@ pub unsafe fn find_cookie<'a>(r: *const ngx_http_request_t, name: &[u8]) -> Opti
 /// Cookie, ...). When something must go, the kept elements are copied, in order, into one
 /// fresh part (a new array from the request pool); the old elements stay where they were, so
 /// any pointer into them still reads the same key and value. Nothing is allocated when no
-/// header matches, which is the common case.
+/// header matches, which is the common case, unless `own_list` asks for the copy anyway: a
+/// subrequest's `headers_in` is a shallow copy of its parent's, whose parts it shares, so it
+/// needs a part of its own before anything is pushed onto it (a push would write into the
+/// parent's array).
 ///
 /// # Safety
 /// `r` must be a valid request.
 pub unsafe fn remove_in(
     r: *mut ngx_http_request_t,
     remove: impl Fn(&[u8]) -> bool,
+    own_list: bool,
 ) -> Result<bool, ()> {
     let list = ptr::addr_of_mut!((*r).headers_in.headers);
     let mut total = 0usize;
@@ -101,11 +105,11 @@ pub unsafe fn remove_in(
             doomed += 1;
         }
     });
-    if doomed == 0 {
+    if doomed == 0 && !own_list {
         return Ok(false);
     }
     let kept = total - doomed;
-    let capacity = kept.max((*list).nalloc).max(1);
+    let capacity = kept.max((*list).nalloc).max(1) + if own_list { 16 } else { 0 };
     let size = std::mem::size_of::<ngx_table_elt_t>();
     let array = ngx_palloc((*r).pool, capacity * size) as *mut ngx_table_elt_t;
     if array.is_null() {
@@ -123,7 +127,7 @@ pub unsafe fn remove_in(
     (*list).part.next = ptr::null_mut();
     (*list).nalloc = capacity;
     (*list).last = ptr::addr_of_mut!((*list).part);
-    Ok(true)
+    Ok(doomed > 0)
 }
 
 unsafe fn pool_copy(pool: *mut ngx_pool_t, data: &[u8]) -> Option<ngx_str_t> {

@@ -9,11 +9,12 @@ use serde_json::{Map, Value};
 use sso_core::flow::{self, Discovery, FlowState};
 use sso_core::http_client::{HttpClient, Method, Request};
 use sso_core::identity::Identity;
-use sso_core::jwks::{KeySet, Secret};
-use sso_core::jwt::{Verified, Verifier};
+use sso_core::jwks::{verification_keys, ProviderKeys, Secret};
+use sso_core::jwt::{TokenError, Verified, Verifier};
 use sso_core::session::{Session, SessionKeys};
 
-use crate::keys::Provider;
+use crate::conf::TokenContext;
+use crate::keys::{Provider, Snapshot};
 
 /// Everything the exchange needs, moved onto the background thread.
 pub struct Exchange {
@@ -22,6 +23,10 @@ pub struct Exchange {
     pub keys: Arc<SessionKeys>,
     pub client_id: String,
     pub client_secret: Option<Arc<Secret>>,
+    /// The context's static key sets (`sso_jwks_file`, the client secret as an HMAC key).
+    pub tokens: Option<Arc<TokenContext>>,
+    /// What the session is sealed to: client id and issuer (`LocConf::session_binding`).
+    pub binding: String,
     pub redirect_uri: String,
     pub leeway: u64,
     pub lifetime: u64,
@@ -141,7 +146,7 @@ pub fn exchange(x: Exchange) -> Outcome {
         identity.username.clone()
     };
     let session = Session::new(identity, now(), x.lifetime, Some(tokens.id_token));
-    match x.keys.seal(&session, &x.client_id) {
+    match x.keys.seal(&session, &x.binding) {
         Ok(chunks) => Outcome::Session {
             chunks,
             rd: x.flow.rd,
@@ -156,21 +161,30 @@ pub fn exchange(x: Exchange) -> Outcome {
 /// `iss`, `aud` (and `azp` when there are several audiences), `exp`, `iat`.
 fn verify_id_token(x: &Exchange, issuer: &str, id_token: &str) -> Result<Verified, String> {
     let verifier = Verifier::new(Some(issuer.to_owned()), vec![x.client_id.clone()], x.leeway);
-    let keyset = |snapshot_keys: Option<&KeySet>| -> KeySet {
-        let mut keys = snapshot_keys.cloned().unwrap_or_default();
-        if keys.is_empty() {
-            if let Some(s) = x.client_secret.as_deref() {
-                let _ = keys.add_client_secret(s);
+    // The same rule as for bearer tokens (README "Which keys verify a token").
+    let verify = |snap: &Snapshot| {
+        let published = match snap.keys.as_deref() {
+            None => ProviderKeys::Pending,
+            Some(keys) => ProviderKeys::Known(keys),
+        };
+        let (file, secret) = match x.tokens.as_deref() {
+            Some(t) => (t.jwks_file.as_deref(), t.client_secret.as_deref()),
+            None => (None, None),
+        };
+        let mut result = Err(TokenError::NoKeys);
+        for (_, keys) in verification_keys(published, file, secret) {
+            result = verifier.verify(keys, id_token, now());
+            match &result {
+                Err(e) if e.is_unknown_kid() => continue,
+                _ => break,
             }
         }
-        keys
+        result
     };
-    let snap = x.provider.snapshot();
-    let mut result = verifier.verify(&keyset(snap.keys.as_deref()), id_token, now());
+    let mut result = verify(&x.provider.snapshot());
     if let Err(e) = &result {
-        if e.is_unknown_kid() {
-            let snap = x.provider.refetch_and_wait(REFETCH_WAIT);
-            result = verifier.verify(&keyset(snap.keys.as_deref()), id_token, now());
+        if e.is_unknown_kid() || matches!(e, TokenError::NoKeys) {
+            result = verify(&x.provider.refetch_and_wait(REFETCH_WAIT));
         }
     }
     let verified =

@@ -44,11 +44,11 @@ pub unsafe fn open(r: *const ngx_http_request_t, conf: &LocConf) -> Option<Arc<S
     };
     let sealed = std::str::from_utf8(&sealed).ok()?;
     let context = BuildHasherDefault::<DefaultHasher>::default()
-        .hash_one((keys as *const _ as usize, conf.client_id()));
+        .hash_one((keys as *const _ as usize, &conf.session_binding));
     if let Some(hit) = cache().get(context, sealed, now) {
         return Some(hit);
     }
-    match keys.open(chunks, conf.client_id(), now) {
+    match keys.open(chunks, &conf.session_binding, now) {
         Ok(session) => {
             let exp = session.exp;
             let session = Arc::new(session);

@@ -5,6 +5,7 @@ use std::sync::{Arc, OnceLock};
 
 use ngx::ffi::ngx_http_request_t;
 use sso_core::cache::{CacheConfig, TokenCache};
+use sso_core::jwks::{verification_keys, KeyOrigin, ProviderKeys};
 use sso_core::jwt::{TokenError, Verified};
 
 use crate::conf::LocConf;
@@ -34,11 +35,12 @@ pub unsafe fn bearer_token<'a>(r: *const ngx_http_request_t) -> Option<&'a [u8]>
     (!token.is_empty()).then_some(token)
 }
 
-/// Verifies a token with this context's checks: against the provider's published keys
-/// (discovery JWKS, when the context has `sso_issuer`) and the static ones (`sso_jwks_file`,
-/// or the client secret as an HMAC key). A hit in the cache costs a hash lookup and an `Arc`
-/// clone. A `kid` nobody knows asks the provider's fetcher for a (rate-limited) re-fetch;
-/// the token is refused now (fail closed) and a later request sees the new keys.
+/// Verifies a token with this context's checks against the key sets that
+/// [`verification_keys`] allows (README "Security" → "Which keys verify a token"): the
+/// provider's published keys, `sso_jwks_file`, or the client secret when there is no other
+/// key source at all. A hit in the cache costs a hash lookup and an `Arc` clone. A `kid`
+/// nobody knows asks the provider's fetcher for a (rate-limited) re-fetch; the token is
+/// refused now (fail closed) and a later request sees the new keys.
 pub fn verify(conf: &LocConf, token: &[u8]) -> Result<Arc<Verified>, TokenError> {
     let Some(tokens) = conf.tokens.as_deref() else {
         return Err(TokenError::NoKeys);
@@ -46,33 +48,37 @@ pub fn verify(conf: &LocConf, token: &[u8]) -> Result<Arc<Verified>, TokenError>
     let token =
         std::str::from_utf8(token).map_err(|_| TokenError::Malformed("the token is not ASCII"))?;
     let now = ngx::ffi::ngx_time().max(0) as u64;
-    let fetched = conf.provider.as_ref().map(|p| (p, p.snapshot()));
-    if let Some((provider, snapshot)) = &fetched {
-        if let Some(keys) = snapshot.keys.as_deref().filter(|k| !k.is_empty()) {
+    let snapshot = conf.provider.as_ref().map(|p| (p, p.snapshot()));
+    let published = match &snapshot {
+        None => ProviderKeys::NotConfigured,
+        Some((_, snap)) => match snap.keys.as_deref() {
+            None => ProviderKeys::Pending,
+            Some(keys) => ProviderKeys::Known(keys),
+        },
+    };
+    let mut result = Err(TokenError::NoKeys);
+    for (origin, keys) in verification_keys(
+        published,
+        tokens.jwks_file.as_deref(),
+        tokens.client_secret.as_deref(),
+    ) {
+        let context = match (origin, &snapshot) {
             // The fetched set changes at runtime: its cache context follows its generation.
-            let context = tokens.cache_context
-                ^ snapshot.generation.wrapping_mul(0x9e37_79b9_7f4a_7c15)
-                ^ (Arc::as_ptr(provider) as u64).rotate_left(32);
-            match cache().verify(&tokens.verifier, keys, context, token, now) {
-                Ok(v) => return Ok(v),
-                Err(e) if e.is_unknown_kid() && !tokens.keys.is_empty() => {}
-                Err(e) => {
-                    if e.is_unknown_kid() {
-                        provider.request_refetch();
-                    }
-                    return Err(e);
-                }
+            (KeyOrigin::Provider, Some((provider, snap))) => {
+                tokens.file_context
+                    ^ snap.generation.wrapping_mul(0x9e37_79b9_7f4a_7c15)
+                    ^ (Arc::as_ptr(provider) as u64).rotate_left(32)
             }
+            (KeyOrigin::ClientSecret, _) => tokens.secret_context,
+            _ => tokens.file_context,
+        };
+        result = cache().verify(&tokens.verifier, keys, context, token, now);
+        match &result {
+            Err(e) if e.is_unknown_kid() => continue,
+            _ => break,
         }
     }
-    let result = cache().verify(
-        &tokens.verifier,
-        &tokens.keys,
-        tokens.cache_context,
-        token,
-        now,
-    );
-    if let (Err(e), Some((provider, _))) = (&result, &fetched) {
+    if let (Err(e), Some((provider, _))) = (&result, &snapshot) {
         if e.is_unknown_kid() || matches!(e, TokenError::NoKeys) {
             provider.request_refetch();
         }

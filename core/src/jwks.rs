@@ -473,26 +473,11 @@ impl KeySet {
         Ok(set)
     }
 
-    /// The set for a provider: the JWKS (when there is one) plus the client secret as an
-    /// HMAC key (when given). A JWKS without usable keys is fine here as long as a secret is
-    /// given (authentik providers without a signing key publish an empty JWKS and sign HS256
-    /// with the client secret). Malformed JSON is always an error; so is an empty result.
-    pub fn from_jwks_and_secret(
-        jwks: Option<&[u8]>,
-        client_secret: Option<&Secret>,
-    ) -> Result<KeySet, JwksError> {
-        let mut set = match jwks {
-            Some(json) => KeySet::parse_jwks(json)?,
-            None => KeySet::new(),
-        };
-        if let Some(secret) = client_secret {
-            set.add_client_secret(secret)?;
-        }
-        if set.keys.is_empty() {
-            return Err(JwksError::NoUsableKeys {
-                skipped: set.skipped,
-            });
-        }
+    /// The client secret alone, as an HMAC key set (see [`verification_keys`] for when it
+    /// may verify anything).
+    pub fn from_client_secret(secret: &Secret) -> Result<KeySet, JwksError> {
+        let mut set = KeySet::new();
+        set.add_client_secret(secret)?;
         Ok(set)
     }
 
@@ -859,6 +844,66 @@ fn strip_leading_zeros(bytes: &[u8]) -> &[u8] {
     bytes.get(start..).unwrap_or_default()
 }
 
+/// Where the provider's published keys stand, for [`verification_keys`].
+#[derive(Debug, Clone, Copy)]
+pub enum ProviderKeys<'a> {
+    /// No `sso_issuer` in this context: no provider publishes keys for it.
+    NotConfigured,
+    /// A provider is configured, but its JWKS has not been fetched yet.
+    Pending,
+    /// The provider's current JWKS (possibly empty: authentik without a signing key).
+    Known(&'a KeySet),
+}
+
+/// Where a key set of [`verification_keys`] comes from.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[non_exhaustive]
+pub enum KeyOrigin {
+    /// The provider's JWKS (discovery).
+    Provider,
+    /// `sso_jwks_file`.
+    File,
+    /// The OAuth client secret as an HMAC key.
+    ClientSecret,
+}
+
+/// The one rule for which keys verify a token (bearer, token cookie, ID token at login),
+/// README "Security" → "Which keys verify a token": the provider's published keys (when it
+/// publishes any), then `sso_jwks_file`; the client secret only when there is no other key
+/// source at all: no `sso_jwks_file`, and either no provider or a provider whose JWKS is
+/// known to be empty. While a provider's keys are not yet known, the secret verifies nothing
+/// (holding the client secret must never let anyone mint tokens beside real signing keys).
+///
+/// The sets are tried in order; a later one only when an earlier one has no key for the
+/// token's `kid` (see [`crate::jwt::TokenError::is_unknown_kid`]). Empty: nothing verifies
+/// (`no_keys`).
+pub fn verification_keys<'a>(
+    provider: ProviderKeys<'a>,
+    jwks_file: Option<&'a KeySet>,
+    client_secret: Option<&'a KeySet>,
+) -> impl Iterator<Item = (KeyOrigin, &'a KeySet)> {
+    let published = match provider {
+        ProviderKeys::Known(set) if !set.is_empty() => Some(set),
+        _ => None,
+    };
+    let no_other_source = jwks_file.is_none()
+        && match provider {
+            ProviderKeys::NotConfigured => true,
+            ProviderKeys::Pending => false,
+            ProviderKeys::Known(set) => set.is_empty(),
+        };
+    let secret = client_secret.filter(|s| no_other_source && !s.is_empty());
+    [
+        published.map(|s| (KeyOrigin::Provider, s)),
+        jwks_file
+            .filter(|s| !s.is_empty())
+            .map(|s| (KeyOrigin::File, s)),
+        secret.map(|s| (KeyOrigin::ClientSecret, s)),
+    ]
+    .into_iter()
+    .flatten()
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -966,16 +1011,13 @@ mod tests {
     }
 
     #[test]
-    fn client_secret_alone_or_with_an_empty_jwks() {
+    fn client_secret_key_set() {
         let secret = Secret::new(b"s3cret-from-authentik".to_vec());
-        let set = KeySet::from_jwks_and_secret(Some(br#"{"keys":[]}"#), Some(&secret))
-            .expect("the secret is enough");
+        let set = KeySet::from_client_secret(&secret).expect("a secret is a key set");
         assert_eq!(set.len(), 1);
         assert_eq!(set.keys()[0].source(), KeySource::ClientSecret);
         assert!(set.keys()[0].allows(Alg::HS256));
         assert!(!set.keys()[0].allows(Alg::RS256));
-        assert!(KeySet::from_jwks_and_secret(Some(b"[garbage"), Some(&secret)).is_err());
-        assert!(KeySet::from_jwks_and_secret(None, None).is_err());
         assert_eq!(
             KeySet::new().add_client_secret(&Secret::new(Vec::new())),
             Err(JwksError::EmptySecret)
@@ -1151,5 +1193,36 @@ mod tests {
     fn printable_is_safe() {
         assert_eq!(printable("a\"b\\c\r\nd\u{7f}é", 100), "a?b?c??d??");
         assert_eq!(printable("abcdef", 3), "abc...");
+    }
+
+    #[test]
+    fn which_keys_verify() {
+        let secret = KeySet::from_client_secret(&Secret::new(b"s3cret".to_vec())).unwrap();
+        let file = KeySet::from_jwks(br#"{"keys":[{"kty":"oct","kid":"f","k":"c2VjcmV0LWtleS1mb3ItdGVzdHMtb25seS0xMjM0NTY3OA"}]}"#).unwrap();
+        let published = file.clone();
+        let empty = KeySet::new();
+        let origins =
+            |p: ProviderKeys<'_>, f: Option<&KeySet>, s: Option<&KeySet>| -> Vec<KeyOrigin> {
+                verification_keys(p, f, s).map(|(o, _)| o).collect()
+            };
+        use KeyOrigin::*;
+        use ProviderKeys::*;
+        // The secret alone only when there is no other key source at all.
+        assert_eq!(origins(NotConfigured, None, Some(&secret)), [ClientSecret]);
+        assert_eq!(origins(Known(&empty), None, Some(&secret)), [ClientSecret]);
+        // Never beside real keys, never while the provider's keys are unknown.
+        assert_eq!(origins(Known(&published), None, Some(&secret)), [Provider]);
+        assert_eq!(
+            origins(Pending, None, Some(&secret)),
+            Vec::<KeyOrigin>::new()
+        );
+        assert_eq!(origins(NotConfigured, Some(&file), Some(&secret)), [File]);
+        assert_eq!(origins(Known(&empty), Some(&file), Some(&secret)), [File]);
+        assert_eq!(origins(Pending, Some(&file), Some(&secret)), [File]);
+        assert_eq!(
+            origins(Known(&published), Some(&file), Some(&secret)),
+            [Provider, File]
+        );
+        assert_eq!(origins(NotConfigured, None, None), Vec::<KeyOrigin>::new());
     }
 }

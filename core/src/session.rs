@@ -584,6 +584,13 @@ impl SessionKeys {
     }
 }
 
+/// What a session is sealed to (the `app` of [`SessionKeys::seal`] and [`SessionKeys::open`]):
+/// the client id and the issuer, so a session minted for another client or by another
+/// provider (sharing the session keys) never opens.
+pub fn binding(client_id: &str, issuer: &str) -> String {
+    format!("{client_id}\0{issuer}")
+}
+
 fn build_aad(purpose: Purpose, app: &str) -> Vec<u8> {
     const DOMAIN: &[u8] = b"ngx_http_sso_module";
     let label = purpose.label();

@@ -74,6 +74,9 @@ pub struct LocConf {
     /// The keys sealing sessions: `sso_session_secret_file`, else derived from the client
     /// secret; None when neither is configured (no sessions, no login).
     pub session_keys: Option<Arc<SessionKeys>>,
+    /// What session cookies are sealed to (`sso_core::session::binding`: client id and
+    /// issuer): a session minted for another client or another provider never opens here.
+    pub session_binding: String,
     /// The provider's discovery/JWKS fetcher, shared by every context with the same issuer,
     /// backchannel and trust settings.
     pub provider: Option<Arc<Provider>>,
@@ -82,12 +85,17 @@ pub struct LocConf {
     pub meta_headers: HeaderBlock,
 }
 
-/// How tokens are verified in one context; shared by the locations that inherit it.
+/// How tokens are verified in one context; shared by the locations that inherit it. Which
+/// of the key sets verify is `sso_core::jwks::verification_keys`' decision, per request.
 pub struct TokenContext {
     pub verifier: Verifier,
-    pub keys: KeySet,
-    /// `verifier.context_id(&keys)`: the verified-token cache key space of this context.
-    pub cache_context: u64,
+    /// `sso_jwks_file`.
+    pub jwks_file: Option<Arc<KeySet>>,
+    /// The client secret as an HMAC key.
+    pub client_secret: Option<Arc<KeySet>>,
+    /// `verifier.context_id(..)` of each static set: the verified-token cache key spaces.
+    pub file_context: u64,
+    pub secret_context: u64,
 }
 
 pub const DEFAULT_OUTPOST_PREFIX: &str = "/outpost.goauthentik.io";
@@ -179,6 +187,10 @@ impl LocConf {
         self.login_url_absolute = sso_core::decide::is_absolute_url(&self.effective_login_url);
         self.tokens = self.token_context(prev)?;
         self.session_keys = self.session_keys(prev)?;
+        self.session_binding = sso_core::session::binding(
+            self.client_id.as_deref().unwrap_or(""),
+            self.issuer.as_deref().unwrap_or(""),
+        );
         self.provider = self.provider(prev, cf);
         let app = self.app.as_deref().unwrap_or("");
         self.meta_headers = HeaderBlock::new(&meta_headers(&HeaderMeta {
@@ -246,24 +258,29 @@ impl LocConf {
             (None, None) => Vec::new(),
         };
         let verifier = Verifier::new(self.issuer.clone(), audiences, self.leeway());
-        // The client secret verifies HS256/384/512 tokens (authentik providers without a
-        // signing key sign with it) only when no key set is configured: otherwise anyone who
-        // holds the secret could mint tokens next to the provider's real signing keys.
-        let mut keys = self.jwks_file.as_deref().cloned().unwrap_or_default();
-        if let (None, Some(secret)) = (&self.jwks_file, &self.client_secret) {
-            keys.add_client_secret(secret)
-                .map_err(|e| format!("sso_client_secret: {e}"))?;
-        }
+        let jwks_file = self.jwks_file.clone();
+        let client_secret = match &self.client_secret {
+            Some(secret) => Some(Arc::new(
+                KeySet::from_client_secret(secret).map_err(|e| format!("sso_client_secret: {e}"))?,
+            )),
+            None => None,
+        };
+        let fingerprint = |k: &Option<Arc<KeySet>>| k.as_ref().map(|k| k.fingerprint());
         if let Some(parent) = &prev.tokens {
-            if parent.verifier == verifier && parent.keys.fingerprint() == keys.fingerprint() {
+            if parent.verifier == verifier
+                && fingerprint(&parent.jwks_file) == fingerprint(&jwks_file)
+                && fingerprint(&parent.client_secret) == fingerprint(&client_secret)
+            {
                 return Ok(Some(Arc::clone(parent)));
             }
         }
-        let cache_context = verifier.context_id(&keys);
+        let context = |k: &Option<Arc<KeySet>>| verifier.context_id(k.as_deref().unwrap_or(&KeySet::new()));
         Ok(Some(Arc::new(TokenContext {
+            file_context: context(&jwks_file),
+            secret_context: context(&client_secret),
             verifier,
-            keys,
-            cache_context,
+            jwks_file,
+            client_secret,
         })))
     }
 }

@@ -289,7 +289,8 @@ fn cookie(o: &Opts) -> Res<()> {
     let (signer, kid) = signer(Path::new(o.get("keys")?), "RS256")?;
     let id_token = mint(&signer, "RS256", kid, &c)?;
     let session = Session::new(identity, now, o.num("lifetime", 86_400)?, Some(id_token));
-    let values = keys.seal(&session, app).map_err(|e| e.to_string())?;
+    let binding = sso_core::session::binding(app, issuer);
+    let values = keys.seal(&session, &binding).map_err(|e| e.to_string())?;
     if values.len() != 1 {
         return Err(format!(
             "the session needs {} chunks, expected 1",
