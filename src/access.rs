@@ -24,8 +24,8 @@ use sso_core::decide::{decide, login_location, AuthMethod, Credentials, Decision
 use sso_core::identity::{
     is_identity_header, same_header_name, sanitize_header_value, BLOCK_BASE_HEADERS,
 };
-use sso_core::paths::{matching_url, path_is_unambiguous};
 use sso_core::jwt::TokenError;
+use sso_core::paths::{matching_url, path_is_unambiguous};
 
 use crate::conf::LocConf;
 use crate::context::{Authenticated, RawToken, RequestCtx};
@@ -207,7 +207,11 @@ unsafe fn strip_additional_names(r: *mut ngx_http_request_t, who: &Authenticated
     }
     headers::remove_in(
         r,
-        |name| identity.strip_names().any(|n| same_header_name(n.as_bytes(), name)),
+        |name| {
+            identity
+                .strip_names()
+                .any(|n| same_header_name(n.as_bytes(), name))
+        },
         false,
     )
     .is_ok()
@@ -302,7 +306,10 @@ unsafe fn matches_unauthenticated(r: *mut ngx_http_request_t, conf: &LocConf) ->
     // that path must agree with the routed one.
     let raw = if (*r).valid_unparsed_uri() != 0 {
         let unparsed = bytes(&(*r).unparsed_uri);
-        let end = unparsed.iter().position(|&b| b == b'?').unwrap_or(unparsed.len());
+        let end = unparsed
+            .iter()
+            .position(|&b| b == b'?')
+            .unwrap_or(unparsed.len());
         Some(&unparsed[..end])
     } else {
         None

@@ -10,6 +10,8 @@ use ngx::ffi::{
 };
 use ngx::ngx_string;
 
+use sso_core::identity::header_value;
+
 use crate::context::{self, RequestCtx};
 use crate::guard;
 use crate::headers::bytes;
@@ -95,14 +97,19 @@ fn value_of(ctx: Option<&RequestCtx>, which: Var) -> std::borrow::Cow<'_, str> {
         return Cow::Borrowed("");
     };
     let id = who.identity();
+    // Variables end up in headers (`proxy_set_header`): a value that cannot be sent as it
+    // is reads empty, never rewritten (README "Security").
+    fn exact(v: &str) -> Cow<'_, str> {
+        Cow::Borrowed(header_value(v).unwrap_or(""))
+    }
     match which {
-        Var::User => Cow::Borrowed(&id.username),
-        Var::Email => Cow::Borrowed(&id.email),
-        Var::Name => Cow::Borrowed(&id.name),
-        Var::Uid => Cow::Borrowed(&id.uid),
+        Var::User => exact(&id.username),
+        Var::Email => exact(&id.email),
+        Var::Name => exact(&id.name),
+        Var::Uid => exact(&id.uid),
         Var::Groups => Cow::Owned(id.groups_joined()),
         Var::Entitlements => Cow::Owned(id.entitlements_joined()),
-        Var::BackendOverride => Cow::Borrowed(&id.backend_override),
+        Var::BackendOverride => exact(&id.backend_override),
         Var::Reason | Var::AuthMethod => Cow::Borrowed(""),
     }
 }

@@ -261,7 +261,8 @@ impl LocConf {
         let jwks_file = self.jwks_file.clone();
         let client_secret = match &self.client_secret {
             Some(secret) => Some(Arc::new(
-                KeySet::from_client_secret(secret).map_err(|e| format!("sso_client_secret: {e}"))?,
+                KeySet::from_client_secret(secret)
+                    .map_err(|e| format!("sso_client_secret: {e}"))?,
             )),
             None => None,
         };
@@ -274,7 +275,8 @@ impl LocConf {
                 return Ok(Some(Arc::clone(parent)));
             }
         }
-        let context = |k: &Option<Arc<KeySet>>| verifier.context_id(k.as_deref().unwrap_or(&KeySet::new()));
+        let context =
+            |k: &Option<Arc<KeySet>>| verifier.context_id(k.as_deref().unwrap_or(&KeySet::new()));
         Ok(Some(Arc::new(TokenContext {
             file_context: context(&jwks_file),
             secret_context: context(&client_secret),

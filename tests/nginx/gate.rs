@@ -157,7 +157,7 @@ fn unauthenticated_urls_pass(build: Build) {
         build,
         &proxied(
             &up,
-            r#"sso_unauthenticated_urls "^http://feeds\.example\.com/" "^http://localhost:%PORT%/feed\?format=rss$";"#,
+            r#"sso_unauthenticated_urls "^http://feeds\.example\.com:%PORT%/" "^http://localhost:%PORT%/feed\?format=rss$";"#,
         ),
     );
     let r = n.get("/feed?format=rss", &[JSON]);

@@ -7,8 +7,8 @@ mod harness;
 mod provider;
 
 mod browser;
+mod endpoints_hardening;
 mod gate;
+mod hardening;
 mod login;
 mod tokens;
-mod hardening;
-mod endpoints_hardening;

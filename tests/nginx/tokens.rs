@@ -503,6 +503,8 @@ fn require_group_gives_403(build: Build) {
     }
 }
 
+/// No provider and no JWKS file: the client secret is the only key (README "Which keys verify
+/// a token"; with a provider, see hardening.rs).
 fn client_secret_signs_hs256(build: Build) {
     let up = Upstream::start();
     let n = Nginx::start(
@@ -511,7 +513,6 @@ fn client_secret_signs_hs256(build: Build) {
             r#"server {{
         listen 127.0.0.1:%PORT%;
         sso_protect on;
-        sso_issuer {ISSUER};
         sso_client_id {CLIENT_ID};
         sso_client_secret s3cret-s3cret-s3cret;
         add_header X-Reason $sso_reason always;
