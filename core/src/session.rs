@@ -816,6 +816,22 @@ pub(crate) mod tests {
     }
 
     #[test]
+    fn bound_to_client_and_issuer() {
+        let k = keys();
+        let iss = "https://auth.example.com/application/o/app/";
+        let v = k.seal(&sample(10), &binding("app", iss)).unwrap();
+        assert!(k.open(&refs(&v), &binding("app", iss), 11).is_ok());
+        for other in [
+            binding("app", "https://evil.example.com/application/o/app/"),
+            binding("app", "https://auth.example.com/application/o/app"),
+            binding("other", iss),
+            binding("app", ""),
+        ] {
+            assert!(k.open(&refs(&v), &other, 11).is_err(), "{other:?}");
+        }
+    }
+
+    #[test]
     fn flow_value_not_openable_as_session() {
         let k = keys();
         let json = serde_json::to_vec(&sample(10)).unwrap();
