@@ -4,15 +4,25 @@
 //! `callback` exchanges the code at the provider's token endpoint on a background thread
 //! (`net::wake::spawn_for_request`): the request is suspended, the worker's event loop goes
 //! on serving everyone else, and the response is sent when the job is done.
+//!
+//! Against hostile clients (README "Security" → "Overload, request bodies and caching"):
+//! every endpoint discards the request body before answering (a body is never parsed as the
+//! next request on the connection); every answer carries `Cache-Control: no-store`; a client
+//! address has at most [`MAX_CALLBACKS_PER_CLIENT`] callbacks waiting on the provider per
+//! worker, and overload answers `503` with `Retry-After`; a flow completes once across all
+//! workers (`state::flows`); a browser carries at most `MAX_FLOW_COOKIES` flow cookies.
 
+use std::cell::RefCell;
+use std::collections::HashMap;
+use std::ffi::c_void;
 use std::sync::Arc;
 
 use ngx::core::Status;
 use ngx::ffi::{
-    ngx_buf_t, ngx_chain_t, ngx_http_output_filter, ngx_http_request_empty_handler,
-    ngx_http_request_t, ngx_http_send_header, ngx_int_t, ngx_pcalloc,
-    NGX_HTTP_INTERNAL_SERVER_ERROR, NGX_HTTP_MOVED_TEMPORARILY, NGX_HTTP_NOT_FOUND,
-    NGX_HTTP_NO_CONTENT, NGX_HTTP_SERVICE_UNAVAILABLE, NGX_LOG_ERR, NGX_LOG_INFO, NGX_LOG_WARN,
+    ngx_buf_t, ngx_chain_t, ngx_http_discard_request_body, ngx_http_output_filter,
+    ngx_http_request_t, ngx_http_send_header, ngx_int_t, ngx_pcalloc, ngx_pool_cleanup_add,
+    NGX_HTTP_INTERNAL_SERVER_ERROR, NGX_HTTP_MOVED_TEMPORARILY, NGX_HTTP_NO_CONTENT,
+    NGX_HTTP_SERVICE_UNAVAILABLE, NGX_LOG_ERR, NGX_LOG_INFO, NGX_LOG_WARN,
 };
 use ngx::ngx_log_error;
 use sso_core::cookie::{self, Attributes};
@@ -21,24 +31,145 @@ use sso_core::session::{chunk_cookie_name, MAX_CHUNKS};
 
 use crate::access::{host, request_origin, scheme};
 use crate::conf::LocConf;
+use crate::guard;
 use crate::headers::{self, bytes};
 use crate::login::{self, Exchange, Outcome};
 use crate::net::wake;
 use crate::sessions;
+use crate::state::flows::{self as used_flows, Consume};
+
+/// Most login callbacks one client address (an IPv4 address, an IPv6 /64) may have waiting
+/// on the provider at once, per worker. One browser needs one; a few tabs finishing logins
+/// together need a few more. Beyond it: `503` with `Retry-After`.
+pub const MAX_CALLBACKS_PER_CLIENT: usize = 4;
+/// `Retry-After` (seconds) of every overload answer.
+const RETRY_AFTER: &[u8] = b"5";
 
 /// Serves `<prefix><endpoint>`; `endpoint` starts with `/`.
 ///
 /// # Safety
 /// `r` must be a valid main request.
 pub unsafe fn serve(r: *mut ngx_http_request_t, conf: &LocConf, endpoint: &[u8]) -> ngx_int_t {
+    // No endpoint takes a body. Read and drop it before any answer, so that bytes sent as a
+    // body are never parsed as the next request on a keep-alive connection. A body still
+    // arriving is drained by nginx after the response (or, in `callback`, while it waits).
+    let rc = ngx_http_discard_request_body(r);
+    if rc != Status::NGX_OK.0 {
+        (*r).set_keepalive(0);
+        let status = if rc >= 400 { rc as u16 } else { 500 };
+        return page_now(
+            r,
+            status,
+            &flow::error_page("Bad request", "The request could not be read."),
+        );
+    }
     match endpoint {
         // 204, no body, no authentication: a health check for load balancers and docker.
-        b"/ping" => NGX_HTTP_NO_CONTENT as ngx_int_t,
+        b"/ping" => {
+            headers::add_out(r, b"Cache-Control", b"no-store");
+            NGX_HTTP_NO_CONTENT as ngx_int_t
+        }
         b"/start" => start(r, conf),
         b"/callback" => callback(r, conf),
         b"/sign_out" => sign_out(r, conf),
-        _ => NGX_HTTP_NOT_FOUND as ngx_int_t,
+        _ => page_now(
+            r,
+            404,
+            &flow::error_page("Not found", "There is no such sign-in endpoint."),
+        ),
     }
+}
+
+/// Identifies a client for [`MAX_CALLBACKS_PER_CLIENT`]: the family, then an IPv4 address
+/// (IPv4-mapped IPv6 too) or the /64 of an IPv6 address; all unix-socket clients share one.
+type ClientKey = [u8; 9];
+
+unsafe fn client_key(r: *const ngx_http_request_t) -> ClientKey {
+    let mut key = [0u8; 9];
+    let sa = (*(*r).connection).sockaddr;
+    if sa.is_null() {
+        return key;
+    }
+    match (*sa).sa_family as i32 {
+        libc::AF_INET => {
+            let sin = sa as *const libc::sockaddr_in;
+            key[0] = 4;
+            key[1..5].copy_from_slice(&(*sin).sin_addr.s_addr.to_ne_bytes());
+        }
+        libc::AF_INET6 => {
+            let a = (*(sa as *const libc::sockaddr_in6)).sin6_addr.s6_addr;
+            if a[..10] == [0; 10] && a[10..12] == [0xff, 0xff] {
+                key[0] = 4;
+                key[1..5].copy_from_slice(&a[12..16]);
+            } else {
+                key[0] = 6;
+                key[1..9].copy_from_slice(&a[..8]);
+            }
+        }
+        _ => key[0] = 1,
+    }
+    key
+}
+
+thread_local! {
+    /// Callbacks in flight per client, in this worker. An entry is added when a callback
+    /// suspends and removed by its request pool's cleanup, however the request ends.
+    static CALLBACKS: RefCell<HashMap<ClientKey, usize>> = RefCell::new(HashMap::new());
+}
+
+/// Takes one of the client's callback slots for the life of the request; false when it has
+/// [`MAX_CALLBACKS_PER_CLIENT`] already (or the pool is out of memory).
+unsafe fn take_callback_slot(r: *mut ngx_http_request_t) -> bool {
+    let key = client_key(r);
+    let held = CALLBACKS.with(|m| m.borrow().get(&key).copied().unwrap_or(0));
+    if held >= MAX_CALLBACKS_PER_CLIENT {
+        return false;
+    }
+    let cln = ngx_pool_cleanup_add((*r).pool, std::mem::size_of::<ClientKey>());
+    if cln.is_null() {
+        return false;
+    }
+    std::ptr::write((*cln).data as *mut ClientKey, key);
+    (*cln).handler = Some(release_callback_slot);
+    CALLBACKS.with(|m| *m.borrow_mut().entry(key).or_insert(0) += 1);
+    true
+}
+
+unsafe extern "C" fn release_callback_slot(data: *mut c_void) {
+    let log = (*ngx::ffi::ngx_cycle).log;
+    guard::catch(log, "callback slot cleanup", (), || {
+        // SAFETY: data is the key written by take_callback_slot.
+        let key = unsafe { *(data as *const ClientKey) };
+        CALLBACKS.with(|m| {
+            let mut m = m.borrow_mut();
+            if let Some(n) = m.get_mut(&key) {
+                *n -= 1;
+                if *n == 0 {
+                    m.remove(&key);
+                }
+            }
+        });
+    })
+}
+
+/// `503` + `Retry-After` + a page: overload, never a 500. The flow cookie stays, so the
+/// same callback can be retried.
+unsafe fn overloaded(r: *mut ngx_http_request_t, why: &str) -> ngx_int_t {
+    ngx_log_error!(
+        NGX_LOG_WARN,
+        (*(*r).connection).log,
+        "sso: login callback refused: {}",
+        why
+    );
+    headers::add_out(r, b"Retry-After", RETRY_AFTER);
+    page_now(
+        r,
+        NGX_HTTP_SERVICE_UNAVAILABLE as u16,
+        &flow::error_page(
+            "Sign-in busy",
+            "Too many sign-ins are in progress. Please try again in a few seconds.",
+        ),
+    )
 }
 
 fn now() -> u64 {
@@ -211,6 +342,16 @@ unsafe fn start(r: *mut ngx_http_request_t, conf: &LocConf) -> ngx_int_t {
     };
     match flow::start(keys, conf.client_id(), &req, &rd, now()) {
         Ok(fs) => {
+            // At most MAX_FLOW_COOKIES flow cookies per browser: expire the oldest (and the
+            // ones that do not open) the request carries, keeping room for the new one.
+            let mut carried: Vec<(&[u8], &[u8])> = Vec::new();
+            headers::each_in(r, b"cookie", |v| carried.extend(flow::flow_cookies(v)));
+            let expired = cookie_attributes(r, None, 0);
+            for name in flow::flow_cookies_to_expire(keys, conf.client_id(), &carried, now()) {
+                if !set_cookie(r, &cookie::set_cookie(&name, "", &expired)) {
+                    return NGX_HTTP_INTERNAL_SERVER_ERROR as ngx_int_t;
+                }
+            }
             // Host-only: the callback comes back to this host.
             let attrs = cookie_attributes(r, None, fs.max_age);
             if !set_cookie(
@@ -234,6 +375,10 @@ unsafe fn start(r: *mut ngx_http_request_t, conf: &LocConf) -> ngx_int_t {
 }
 
 /// `callback?code&state`: checks the flow, then exchanges the code in the background.
+///
+/// Order matters: what refuses for overload (`503`, retry later) comes before the flow is
+/// consumed, so a retry of the same callback still works; once consumed (in the shared used
+/// set) the flow cookie is expired and the flow can never complete again, on any worker.
 unsafe fn callback(r: *mut ngx_http_request_t, conf: &LocConf) -> ngx_int_t {
     let log = (*(*r).connection).log;
     let Some(keys) = conf.session_keys.clone() else {
@@ -247,23 +392,75 @@ unsafe fn callback(r: *mut ngx_http_request_t, conf: &LocConf) -> ngx_int_t {
     let flow_cookie = flow_cookie_name
         .as_deref()
         .and_then(|n| headers::find_cookie(r, n.as_bytes()));
-    // The flow cookie is single-use, whatever happens next.
-    if let (Some(name), Some(_)) = (&flow_cookie_name, flow_cookie) {
-        set_cookie(
-            r,
-            &cookie::set_cookie(name, "", &cookie_attributes(r, None, 0)),
-        );
-    }
+    let expire_flow_cookie = |r: *mut ngx_http_request_t| {
+        if let (Some(name), Some(_)) = (&flow_cookie_name, flow_cookie) {
+            // SAFETY: r is the live request.
+            unsafe {
+                set_cookie(
+                    r,
+                    &cookie::set_cookie(name, "", &cookie_attributes(r, None, 0)),
+                )
+            };
+        }
+    };
     let cb = match flow::callback(&keys, conf.client_id(), issuer, &params, flow_cookie, now()) {
         Ok(cb) => cb,
         Err(err) => {
             ngx_log_error!(NGX_LOG_INFO, log, "sso: login callback refused: {}", err);
+            expire_flow_cookie(r);
             return page_now(r, err.http_status(), &err.html_page());
         }
     };
     let Some(disco) = discovery(conf) else {
         return provider_unavailable(r, conf);
     };
+    if !wake::has_room() {
+        return overloaded(r, "too many token exchanges are waiting in this worker");
+    }
+    if !take_callback_slot(r) {
+        return overloaded(
+            r,
+            &format!(
+                "client \"{}\" has {} callbacks in progress already",
+                String::from_utf8_lossy(bytes(&(*(*r).connection).addr_text)),
+                MAX_CALLBACKS_PER_CLIENT
+            ),
+        );
+    }
+    let short_state = cb
+        .flow
+        .state
+        .get(..flow::FLOW_COOKIE_STATE_CHARS)
+        .unwrap_or("");
+    match used_flows::consume(&cb.flow.state, now(), cb.flow.exp) {
+        Consume::Fresh => {}
+        Consume::Used => {
+            ngx_log_error!(
+                NGX_LOG_WARN,
+                log,
+                "sso: login callback refused: flow \"{}\" was used before",
+                short_state
+            );
+            expire_flow_cookie(r);
+            let err = flow::FlowError::AlreadyUsed;
+            return page_now(r, err.http_status(), &err.html_page());
+        }
+        Consume::Unavailable => {
+            ngx_log_error!(
+                NGX_LOG_ERR,
+                log,
+                "sso: login callback refused: the shared zone \"{}\" is not available",
+                crate::state::ZONE_NAME
+            );
+            return page_now(
+                r,
+                500,
+                &flow::error_page("Sign-in failed", "The sign-in could not be completed."),
+            );
+        }
+    }
+    // Consumed: whatever happens next, this flow is over.
+    expire_flow_cookie(r);
     let exchange = Exchange {
         provider,
         discovery: disco,
@@ -278,9 +475,8 @@ unsafe fn callback(r: *mut ngx_http_request_t, conf: &LocConf) -> ngx_int_t {
         flow: cb.flow,
         code: cb.code,
     };
-    // The request stays alive until the job is done; nothing may re-run its phases
-    // meanwhile (a write event would otherwise enter this handler again).
-    (*r).write_event_handler = Some(ngx_http_request_empty_handler);
+    // The request stays alive until the job is done; spawn_for_request keeps the phases from
+    // running again and watches for the client going away meanwhile.
     let spawned = wake::spawn_for_request(
         r,
         move || login::exchange(exchange),
@@ -291,19 +487,7 @@ unsafe fn callback(r: *mut ngx_http_request_t, conf: &LocConf) -> ngx_int_t {
     );
     match spawned {
         Ok(_) => Status::NGX_DONE.into(),
-        Err(err) => {
-            ngx_log_error!(
-                NGX_LOG_ERR,
-                log,
-                "sso: cannot start the token exchange: {}",
-                err
-            );
-            page_now(
-                r,
-                500,
-                &flow::error_page("Sign-in failed", "The sign-in could not be completed."),
-            )
-        }
+        Err(err) => overloaded(r, &format!("cannot start the token exchange: {err}")),
     }
 }
 
@@ -313,8 +497,9 @@ unsafe fn finish_callback(
     result: Result<Outcome, wake::JobPanicked>,
 ) -> ngx_int_t {
     let log = (*(*r).connection).log;
+    let failed = || flow::error_page("Sign-in failed", "The sign-in could not be completed.");
     let Some(conf) = crate::loc_conf(r) else {
-        return NGX_HTTP_INTERNAL_SERVER_ERROR as ngx_int_t;
+        return send_page(r, 500, &failed());
     };
     let outcome = match result {
         Ok(o) => o,
@@ -324,11 +509,7 @@ unsafe fn finish_callback(
                 log,
                 "sso: the token exchange failed internally"
             );
-            return send_page(
-                r,
-                500,
-                &flow::error_page("Sign-in failed", "The sign-in could not be completed."),
-            );
+            return send_page(r, 500, &failed());
         }
     };
     match outcome {
@@ -341,7 +522,7 @@ unsafe fn finish_callback(
                     r,
                     &cookie::set_cookie(&chunk_cookie_name(name, i), chunk, &attrs),
                 ) {
-                    return NGX_HTTP_INTERNAL_SERVER_ERROR as ngx_int_t;
+                    return send_page(r, 500, &failed());
                 }
             }
             expire_session(r, conf, chunks.len());

@@ -14,6 +14,7 @@ mod keys;
 mod login;
 mod net;
 mod sessions;
+mod state;
 mod tokens;
 mod variables;
 
@@ -266,6 +267,10 @@ unsafe fn register_handlers(cf: *mut ngx_conf_t) -> ngx_int_t {
     let n = acc.nelts;
     ptr::copy(elts, elts.add(1), n - 1);
     *elts = Some(access::access_handler);
+    // The shared zone (used login flows, README "Security").
+    if state::register(cf) != Status::NGX_OK.0 {
+        return Status::NGX_ERROR.into();
+    }
     #[cfg(feature = "selftest")]
     if net::selftest::postconfiguration(cf, cmcf) != Status::NGX_OK.0 {
         return Status::NGX_ERROR.into();
@@ -280,6 +285,7 @@ unsafe extern "C" fn init_process(cycle: *mut ngx::ffi::ngx_cycle_t) -> ngx_int_
         // SAFETY: nginx calls init_process on its thread with the worker's cycle.
         unsafe {
             let rc = net::wake::init_process(cycle);
+            state::init_process(cycle);
             keys::init_process(cycle);
             rc
         }
@@ -289,6 +295,7 @@ unsafe extern "C" fn init_process(cycle: *mut ngx::ffi::ngx_cycle_t) -> ngx_int_
 unsafe extern "C" fn exit_process(cycle: *mut ngx::ffi::ngx_cycle_t) {
     guard::catch((*cycle).log, "exit_process", (), || {
         keys::exit_process();
+        state::exit_process();
         // SAFETY: nginx calls exit_process on its thread.
         unsafe { net::wake::exit_process() };
     })

@@ -46,6 +46,10 @@ pub const FLOW_COOKIE_PREFIX: &str = "sso_flow_";
 pub const FLOW_COOKIE_STATE_CHARS: usize = 8;
 /// Lifetime of a login flow (and of its cookie): 10 minutes.
 pub const FLOW_LIFETIME_SECS: u64 = 600;
+/// Most flow cookies a browser carries: `start` expires the oldest beyond this (each is
+/// ~250 bytes; unbounded, some 30 abandoned logins would push the `Cookie` header past
+/// nginx's default 8 KiB header buffer).
+pub const MAX_FLOW_COOKIES: usize = 4;
 /// A redirect target longer than this is replaced by `/` (keeps the flow cookie in one chunk).
 pub const MAX_RD_LEN: usize = 2048;
 /// Random bytes in `state` and `nonce` (base64url: 22 characters).
@@ -374,6 +378,63 @@ pub fn callback(
     })
 }
 
+/// Every `sso_flow_*` cookie (name, value) in one `Cookie` header value.
+pub fn flow_cookies(header: &[u8]) -> impl Iterator<Item = (&[u8], &[u8])> {
+    header.split(|&b| b == b';').filter_map(|pair| {
+        let pair = pair.trim_ascii();
+        let eq = pair.iter().position(|&b| b == b'=')?;
+        let name = pair[..eq].trim_ascii();
+        let value = pair[eq + 1..].trim_ascii();
+        name.starts_with(FLOW_COOKIE_PREFIX.as_bytes())
+            .then_some((name, value))
+    })
+}
+
+/// The flow cookies to expire before `start` sets a new one, so that the browser keeps at
+/// most [`MAX_FLOW_COOKIES`] including the new one: the newest `MAX_FLOW_COOKIES - 1`
+/// authentic, unexpired flows of `app` stay; older ones and every flow cookie that does not
+/// open (other key, other app, expired, junk) go. `cookies` are the (name, value) pairs the
+/// request carries ([`flow_cookies`]); names come back once each, in request order.
+pub fn flow_cookies_to_expire(
+    keys: &SessionKeys,
+    app: &str,
+    cookies: &[(&[u8], &[u8])],
+    now_unix: u64,
+) -> Vec<String> {
+    let mut live: Vec<(u64, usize)> = Vec::new();
+    let mut doomed: Vec<usize> = Vec::new();
+    for (i, (name, value)) in cookies.iter().enumerate() {
+        // A name the browser sent twice (two paths) is decided once, by its first value.
+        if cookies[..i].iter().any(|(n, _)| n == name) {
+            continue;
+        }
+        let valid_name = std::str::from_utf8(name).is_ok_and(|n| {
+            n.bytes()
+                .all(|b| b.is_ascii_alphanumeric() || b == b'-' || b == b'_')
+        });
+        if !valid_name {
+            continue; // not ours to touch (and not a cookie name we could set)
+        }
+        let flow = keys
+            .open_value(Purpose::Flow, app, &[value])
+            .ok()
+            .and_then(|plain| serde_json::from_slice::<FlowState>(&plain).ok())
+            .filter(|f| now_unix < f.exp);
+        match flow {
+            Some(f) => live.push((f.iat, i)),
+            None => doomed.push(i),
+        }
+    }
+    // Newest first; ties by later position in the header.
+    live.sort_by(|a, b| b.cmp(a));
+    doomed.extend(live.iter().skip(MAX_FLOW_COOKIES - 1).map(|&(_, i)| i));
+    doomed.sort_unstable();
+    doomed
+        .into_iter()
+        .map(|i| String::from_utf8_lossy(cookies[i].0).into_owned())
+        .collect()
+}
+
 /// The ID token's `nonce` claim equals the flow's (constant time). A missing claim fails.
 pub fn nonce_matches(expected: &str, id_token_nonce: Option<&str>) -> bool {
     match id_token_nonce {
@@ -406,6 +467,8 @@ pub enum FlowError {
     StateMismatch,
     /// RFC 9207 `iss` in the callback differs from the configured issuer.
     IssuerMismatch,
+    /// This flow was completed (or attempted) before: flows are single-use.
+    AlreadyUsed,
     /// The CSPRNG or sealing failed.
     Internal(&'static str),
 }
@@ -421,6 +484,7 @@ impl FlowError {
             FlowError::FlowExpired => "expired",
             FlowError::StateMismatch => "state_mismatch",
             FlowError::IssuerMismatch => "wrong_issuer",
+            FlowError::AlreadyUsed => "replayed",
             FlowError::Internal(_) => "internal_error",
         }
     }
@@ -466,6 +530,9 @@ impl fmt::Display for FlowError {
             FlowError::IssuerMismatch => {
                 f.write_str("the callback came from a different identity provider (iss)")
             }
+            FlowError::AlreadyUsed => f.write_str(
+                "this sign-in was already used (a sign-in link works once); please start again",
+            ),
             FlowError::Internal(what) => write!(f, "internal error: {what}"),
         }
     }
@@ -1203,6 +1270,57 @@ mod tests {
         redirect_uri: "https://app.example.com/outpost.goauthentik.io/callback",
         scope: "openid profile email",
     };
+
+    #[test]
+    fn flow_cookie_cap_keeps_the_newest() {
+        let k = keys();
+        // ten flows started one second apart, in shuffled header order
+        let starts: Vec<FlowStart> = (0..10)
+            .map(|i| start(&k, "my-client", &REQ, "/", 1000 + i).unwrap())
+            .collect();
+        let order = [3usize, 9, 0, 7, 1, 8, 2, 6, 4, 5];
+        let mut header = String::from("other=1; sso_session=abc");
+        for &i in &order {
+            header.push_str(&format!(
+                "; {}={}",
+                starts[i].cookie_name, starts[i].cookie_value
+            ));
+        }
+        header.push_str("; sso_flow_junkjunk=notsealed; sso_flow_=x");
+        let pairs: Vec<(&[u8], &[u8])> = flow_cookies(header.as_bytes()).collect();
+        assert_eq!(pairs.len(), 12, "only sso_flow_* cookies");
+        let doomed = flow_cookies_to_expire(&k, "my-client", &pairs, 1020);
+        let kept: Vec<usize> = (0..10)
+            .filter(|&i| !doomed.contains(&starts[i].cookie_name))
+            .collect();
+        assert_eq!(kept, [7, 8, 9], "the newest MAX-1 stay: {doomed:?}");
+        assert!(doomed.contains(&"sso_flow_junkjunk".to_owned()));
+        assert!(doomed.contains(&"sso_flow_".to_owned()));
+        assert_eq!(doomed.len(), 9);
+        // expired flows go even when few; another app's flows do not open here
+        let pairs: Vec<(&[u8], &[u8])> = vec![(
+            starts[0].cookie_name.as_bytes(),
+            starts[0].cookie_value.as_bytes(),
+        )];
+        assert!(flow_cookies_to_expire(&k, "my-client", &pairs, 1000).is_empty());
+        assert_eq!(
+            flow_cookies_to_expire(&k, "my-client", &pairs, 1000 + FLOW_LIFETIME_SECS),
+            [starts[0].cookie_name.clone()]
+        );
+        assert_eq!(
+            flow_cookies_to_expire(&k, "other-app", &pairs, 1000).len(),
+            1
+        );
+        // nothing to do with MAX-1 or fewer live flows
+        let few: Vec<(&[u8], &[u8])> = starts[..MAX_FLOW_COOKIES - 1]
+            .iter()
+            .map(|s| (s.cookie_name.as_bytes(), s.cookie_value.as_bytes()))
+            .collect();
+        assert!(flow_cookies_to_expire(&k, "my-client", &few, 1005).is_empty());
+        // names with odd bytes are never echoed back into Set-Cookie
+        let odd: Vec<(&[u8], &[u8])> = vec![(b"sso_flow_a\r\nX", b"v")];
+        assert!(flow_cookies_to_expire(&k, "my-client", &odd, 1005).is_empty());
+    }
 
     #[test]
     fn pkce_rfc7636_appendix_b() {

@@ -14,3 +14,4 @@ pub mod jwks;
 pub mod jwt;
 pub mod paths;
 pub mod session;
+pub mod used_ids;

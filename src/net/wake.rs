@@ -21,8 +21,9 @@
 //!
 //! Cancellation contract: a request may be finalized (client gone, `worker_shutdown_timeout`,
 //! an error elsewhere) while its job runs. [`cancel`] removes the job's `done` from the table,
-//! so it is dropped without being called; the result, when it arrives, is dropped too. The
-//! background call itself is not interrupted (it ends by its own timeouts). Registering the
+//! so it is dropped without being called; the result, when it arrives, is dropped too. A job
+//! still waiting in the queue is taken out of it: its `work` never runs (no pool thread, no
+//! provider call). A job already running is not interrupted (it ends by its own timeouts). Registering the
 //! cancellation on the request's pool is what [`spawn_for_request`] does, and what a caller
 //! of [`spawn`] holding nginx pointers must do itself ([`spawn_tied_to_pool`]).
 //!
@@ -46,9 +47,11 @@ use std::time::Duration;
 
 use ngx::ffi::{
     ngx_close_connection, ngx_connection_t, ngx_cycle, ngx_cycle_t, ngx_event_t,
-    ngx_get_connection, ngx_handle_read_event, ngx_http_finalize_request, ngx_http_request_t,
-    ngx_http_run_posted_requests, ngx_int_t, ngx_pool_cleanup_add, ngx_pool_t, ngx_process,
-    NGX_HTTP_INTERNAL_SERVER_ERROR, NGX_LOG_ALERT, NGX_LOG_ERR, NGX_OK, NGX_PROCESS_HELPER,
+    ngx_get_connection, ngx_handle_read_event, ngx_http_discarded_request_body_handler,
+    ngx_http_finalize_request, ngx_http_request_empty_handler, ngx_http_request_t,
+    ngx_http_run_posted_requests, ngx_http_test_reading, ngx_int_t, ngx_pool_cleanup_add,
+    ngx_pool_t, ngx_process, NGX_HTTP_INTERNAL_SERVER_ERROR, NGX_LOG_ALERT, NGX_LOG_ERR, NGX_OK,
+    NGX_PROCESS_HELPER,
 };
 use ngx::ngx_log_error;
 
@@ -175,7 +178,8 @@ pub fn poster() -> Option<Poster> {
 type Task = Box<dyn FnOnce() + Send>;
 
 struct PoolState {
-    tasks: VecDeque<Task>,
+    /// Waiting tasks with their job ids (0: not cancelable).
+    tasks: VecDeque<(u64, Task)>,
     threads: usize,
     idle: usize,
     shutdown: bool,
@@ -199,7 +203,25 @@ impl Pool {
         })
     }
 
-    fn submit(self: &Arc<Pool>, task: Task) -> Result<(), SpawnError> {
+    fn has_room(&self) -> bool {
+        let st = lock(&self.state);
+        !st.shutdown && st.tasks.len() < MAX_QUEUED
+    }
+
+    /// Takes a waiting task out of the queue; false when it is running or done already.
+    fn withdraw(&self, id: u64) -> bool {
+        let mut st = lock(&self.state);
+        let Some(i) = st.tasks.iter().position(|(t, _)| *t == id) else {
+            return false;
+        };
+        let task = st.tasks.remove(i);
+        drop(st);
+        // Dropped outside the lock: the task's captures may be large.
+        drop(task);
+        true
+    }
+
+    fn submit(self: &Arc<Pool>, id: u64, task: Task) -> Result<(), SpawnError> {
         let mut st = lock(&self.state);
         if st.shutdown {
             return Err(SpawnError::NotRunning);
@@ -207,7 +229,7 @@ impl Pool {
         if st.tasks.len() >= MAX_QUEUED {
             return Err(SpawnError::Busy);
         }
-        st.tasks.push_back(task);
+        st.tasks.push_back((id, task));
         // Idle threads (including ones woken but not yet running) each take one queued task;
         // start another thread when the queue outgrows them.
         if st.tasks.len() > st.idle && st.threads < MAX_THREADS {
@@ -233,7 +255,7 @@ impl Pool {
     fn run(&self) {
         let mut st = lock(&self.state);
         loop {
-            if let Some(task) = st.tasks.pop_front() {
+            if let Some((_, task)) = st.tasks.pop_front() {
                 drop(st);
                 // The task catches its own panics (see spawn); this is belt and braces.
                 let _ = catch_unwind(AssertUnwindSafe(task));
@@ -410,7 +432,7 @@ where
             };
             shared.push(Completion::Job(id, value));
         });
-        worker.pool.submit(task)?;
+        worker.pool.submit(id, task)?;
         worker.next_id += 1;
         let done: Done = Box::new(move |value: JobValue| {
             let value = value.and_then(|v| v.downcast::<T>().map(|b| *b).map_err(|_| JobPanicked));
@@ -425,16 +447,42 @@ where
     })
 }
 
-/// Forgets a job: its `done` is dropped without being called. A no-op when the job already
-/// completed or was cancelled. Call on the event-loop thread.
+/// Forgets a job: its `done` is dropped without being called, and when it is still waiting
+/// for a pool thread its `work` is dropped unrun. A no-op when the job already completed or
+/// was cancelled. Call on the event-loop thread.
 pub fn cancel(id: JobId) {
-    let done = WORKER.with(|w| {
-        w.borrow_mut()
-            .as_mut()
-            .and_then(|w| w.pending.remove(&id.0))
+    let (done, pool) = WORKER.with(|w| {
+        let mut w = w.borrow_mut();
+        match w.as_mut() {
+            Some(w) => (w.pending.remove(&id.0), Some(w.pool.clone())),
+            None => (None, None),
+        }
     });
+    if done.is_some() {
+        if let Some(pool) = pool {
+            if pool.withdraw(id.0) {
+                WITHDRAWN.with(|n| n.set(n.get() + 1));
+            }
+        }
+    }
     // Dropped outside the borrow: its captures' destructors may call back into this module.
     drop(done);
+}
+
+thread_local! {
+    /// Jobs cancelled before a pool thread took them (for logs and tests).
+    static WITHDRAWN: std::cell::Cell<u64> = const { std::cell::Cell::new(0) };
+}
+
+/// How many cancelled jobs never ran, in this worker.
+pub fn withdrawn_jobs() -> u64 {
+    WITHDRAWN.with(|n| n.get())
+}
+
+/// Whether [`spawn`] would accept a job now (the worker runs and its queue is not full).
+/// Nothing but the event-loop thread adds jobs, so a `true` holds until the next [`spawn`].
+pub fn has_room() -> bool {
+    WORKER.with(|w| w.borrow().as_ref().is_some_and(|w| w.pool.has_room()))
 }
 
 /// True on the worker's event-loop thread once `init_process` ran (never on a background
@@ -497,6 +545,13 @@ unsafe extern "C" fn cancel_on_cleanup(data: *mut c_void) {
 /// completion `r->main->count--`, `ngx_http_finalize_request(r, respond(...))` (500 if
 /// `respond` panics) and `ngx_http_run_posted_requests`.
 ///
+/// While the job runs, nothing re-enters the phase handlers (the write handler does nothing)
+/// and the read handler watches the client: when it closes the connection
+/// (`ngx_http_test_reading`, as nginx does for proxied requests) the request is finalized
+/// with 499, its pool goes, and with it the job (cancelled, or never run when still queued).
+/// A request body being discarded (`ngx_http_discard_request_body` before this call, as the
+/// endpoints do) goes on being read and dropped meanwhile; the watch resumes when it is done.
+///
 /// # Safety
 /// `r` must be a valid main request; on the event-loop thread.
 pub unsafe fn spawn_for_request<T, W, R>(
@@ -529,7 +584,33 @@ where
     let id = spawn_tied_to_pool((*r).pool, work, done)?;
     let main = (*r).main;
     (*main).set_count((*main).count() + 1);
+    (*r).write_event_handler = Some(ngx_http_request_empty_handler);
+    (*r).read_event_handler = Some(read_while_waiting);
     Ok(id)
+}
+
+/// The read handler of a request waiting for its job: finishes discarding the body, then
+/// watches for the client closing the connection.
+unsafe extern "C" fn read_while_waiting(r: *mut ngx_http_request_t) {
+    let log = (*(*r).connection).log;
+    guard::catch(log, "client watch", (), || {
+        // SAFETY: nginx calls read handlers with a live request on its thread.
+        unsafe {
+            if (*r).discard_body() != 0 {
+                // Reads and drops what arrived; when the body is complete it resets the read
+                // handler and drops its reference (ours keeps the request alive).
+                ngx_http_discarded_request_body_handler(r);
+                let c = (*r).connection;
+                // Every way it ends the request sets `c->error` first (1.22 has no
+                // `r->terminated` to look at).
+                if (*c).error() != 0 || (*r).discard_body() != 0 {
+                    return;
+                }
+                (*r).read_event_handler = Some(read_while_waiting);
+            }
+            ngx_http_test_reading(r);
+        }
+    })
 }
 
 /// The eventfd's read handler: runs every queued completion.

@@ -104,6 +104,10 @@ pub struct Nginx {
 /// The whole nginx.conf around the test's `http {}` content. `%PORT%` in `http` is replaced
 /// by the listening port, `%DIR%` by the instance directory.
 fn full_config(build: Build, dir: &Path, port: u16, http: &str) -> String {
+    full_config_workers(build, dir, port, http, 1)
+}
+
+fn full_config_workers(build: Build, dir: &Path, port: u16, http: &str, workers: usize) -> String {
     let http = http
         .replace("%PORT%", &port.to_string())
         .replace("%DIR%", &dir.display().to_string());
@@ -111,7 +115,7 @@ fn full_config(build: Build, dir: &Path, port: u16, http: &str) -> String {
         r#"load_module {module};
 daemon off;
 master_process on;
-worker_processes 1;
+worker_processes {workers};
 error_log {dir}/error.log info;
 pid {dir}/nginx.pid;
 events {{ worker_connections 256; }}
@@ -135,11 +139,20 @@ impl Nginx {
     /// Starts nginx with `http` as the content of its `http {}` block and waits until it
     /// accepts connections on `%PORT%`.
     pub fn start(build: Build, http: &str) -> Nginx {
+        Nginx::start_workers(build, http, 1)
+    }
+
+    /// [`Nginx::start`] with `worker_processes workers`.
+    pub fn start_workers(build: Build, http: &str, workers: usize) -> Nginx {
         build.require();
         let dir = temp_dir(&format!("{build:?}"));
         std::fs::create_dir_all(dir.join("html")).unwrap();
         let port = free_port();
-        std::fs::write(dir.join("nginx.conf"), full_config(build, &dir, port, http)).unwrap();
+        std::fs::write(
+            dir.join("nginx.conf"),
+            full_config_workers(build, &dir, port, http, workers),
+        )
+        .unwrap();
         let child = Command::new(build.nginx())
             .arg("-p")
             .arg(&dir)
@@ -176,6 +189,17 @@ impl Nginx {
             );
             thread::sleep(Duration::from_millis(20));
         }
+    }
+
+    /// `nginx -s reload`: SIGHUP to the master.
+    pub fn reload(&self) {
+        let pid = std::fs::read_to_string(self.dir.join("nginx.pid")).expect("nginx.pid");
+        let ok = Command::new("kill")
+            .arg("-HUP")
+            .arg(pid.trim())
+            .status()
+            .expect("kill -HUP");
+        assert!(ok.success(), "reload failed");
     }
 
     pub fn error_log(&self) -> String {
