@@ -738,10 +738,17 @@ fn flows_are_single_use_across_workers(build: Build) {
     assert!(n.error_log().contains("was used before"));
     // the set survives a reload
     n.reload();
-    let deadline = Instant::now() + Duration::from_secs(10);
+    let deadline = Instant::now() + Duration::from_secs(60);
     loop {
         let mut s = raw_get(&n, Ipv4Addr::LOCALHOST, &target, &flow.cookie_header());
         let (r, _) = read_response_and_rest(&mut s, Duration::from_secs(10), Duration::ZERO);
+        if r.status == 503 {
+            // A new worker that has not loaded discovery yet answers 503 (retryable, the
+            // flow is not consumed); wait for it.
+            assert!(Instant::now() < deadline, "discovery never loaded after reload");
+            thread::sleep(Duration::from_millis(100));
+            continue;
+        }
         assert_eq!(r.status, 400, "after reload: {}", r.head);
         assert!(r.text().contains("already used"), "{}", r.text());
         if !workers.contains(&r.header("x-worker").unwrap()) {
