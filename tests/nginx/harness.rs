@@ -630,8 +630,8 @@ impl Nginx {
     }
 
     /// Errors and worse in the error log (alerts, crashes): must be none in a healthy run.
-    /// Under valgrind, also: nginx still runs, and memcheck found nothing so far (leaks are
-    /// only known at exit: [`Nginx::stop`] and drop check those).
+    /// Under valgrind, also: memcheck saw no memory error and no fatal signal so far (leaks
+    /// are only known at exit: [`Nginx::stop`] and drop check those).
     pub fn assert_no_crash(&self) {
         let log = self.error_log();
         for bad in [
