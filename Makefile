@@ -20,7 +20,7 @@ DEBIAN_NGINX_OBJS := build/debian/nginx-objs
 BUILD_DEPS := libclang-dev libpcre2-dev libssl-dev zlib1g-dev make gcc pkg-config
 DEBIAN_DEPS := nginx nginx-dev
 
-.PHONY: all build build-debian test demo demo-check provider-deps browser-deps deps deps-debian bench clean
+.PHONY: all build build-debian test demo demo-check provider-deps browser-deps deps deps-debian bench clean valgrind
 
 all: build build-debian
 
@@ -61,6 +61,11 @@ browser-deps: provider-deps
 test: build build-debian provider-deps browser-deps
 	$(CARGO) test $(CARGO_PROFILE_FLAG) --workspace
 	cd tests/provider && npm test --silent
+
+# The nginx tests' gate, tokens and login parts with nginx under valgrind memcheck, on both
+# builds; fails on any finding (scripts/valgrind; README "Fuzzing and memory checks").
+valgrind: build build-debian provider-deps
+	./scripts/valgrind
 
 # The README's first command: nginx + the module in front of a demo app, with a real local
 # OpenID provider. Ctrl-C stops everything.

@@ -12,14 +12,12 @@ use std::process::{Command, Stdio};
 use std::thread;
 use std::time::{Duration, Instant};
 
-use crate::harness::{repo_root, temp_dir, Build, Nginx, Upstream};
+use crate::harness::{hang_limit, repo_root, temp_dir, Build, Nginx, Upstream};
 use crate::login::{app_server, sso, start_provider, url, wait_ready};
 use crate::on_both_nginx;
 use crate::provider::demo_user;
 
 const CHROMIUM: &str = "/usr/bin/chromium";
-/// login.mjs gives up by itself after 150 s; this is the backstop if node itself hangs.
-const SCRIPT_TIMEOUT: Duration = Duration::from_secs(180);
 
 fn require_browser() {
     let modules = repo_root().join("tests/browser/node_modules/playwright-core");
@@ -68,11 +66,14 @@ fn chromium_login(build: Build) {
         let _ = stderr.read_to_string(&mut s);
         s
     });
+    // The script's exit is its signal: login.mjs gives up by itself after 150 s (and says
+    // at which step); the harness's hang limit is the backstop if node itself hangs.
+    let backstop = hang_limit();
     let status = loop {
         if let Some(status) = child.try_wait().unwrap() {
             break Some(status);
         }
-        if started.elapsed() > SCRIPT_TIMEOUT {
+        if started.elapsed() > backstop {
             let _ = child.kill();
             let _ = child.wait();
             break None;

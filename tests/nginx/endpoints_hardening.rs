@@ -8,7 +8,7 @@ use std::sync::{Arc, Mutex};
 use std::thread;
 use std::time::{Duration, Instant};
 
-use crate::harness::{Build, Nginx};
+use crate::harness::{skip_under_valgrind, Build, Nginx};
 use crate::login::{sso, start_provider, url, wait_ready};
 use crate::on_both_nginx;
 use crate::provider::{
@@ -656,6 +656,12 @@ fn bodies_are_never_a_second_request(build: Build) {
 /// (same state), with the copied flow cookie, to both workers and after a reload: refused
 /// every time, with a page that says so.
 fn flows_are_single_use_across_workers(build: Build) {
+    if skip_under_valgrind(
+        "flows_are_single_use_across_workers",
+        "needs two workers and a reload",
+    ) {
+        return;
+    }
     let (_provider, _up, n) = site(build, 2, "");
     let mut jar = CookieJar::new();
     // start by hand to keep the flow cookie and the authorization URL
@@ -745,7 +751,10 @@ fn flows_are_single_use_across_workers(build: Build) {
         if r.status == 503 {
             // A new worker that has not loaded discovery yet answers 503 (retryable, the
             // flow is not consumed); wait for it.
-            assert!(Instant::now() < deadline, "discovery never loaded after reload");
+            assert!(
+                Instant::now() < deadline,
+                "discovery never loaded after reload"
+            );
             thread::sleep(Duration::from_millis(100));
             continue;
         }

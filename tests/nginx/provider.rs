@@ -21,7 +21,9 @@ use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::mpsc;
 use std::sync::{Arc, Mutex};
 use std::thread;
-use std::time::{Duration, SystemTime, UNIX_EPOCH};
+use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
+
+use crate::harness::hang_limit;
 
 use serde_json::{json, Value};
 
@@ -50,7 +52,8 @@ pub struct Provider {
 
 impl Provider {
     /// Starts the provider with `config` (schema: `tests/provider/README.md`) and waits for
-    /// its `READY <issuer>` line (20 s at most).
+    /// its `READY <issuer>` line: fails at once when it exits first, and after
+    /// [`hang_limit`] when it does neither (a busy machine only makes the start slow).
     ///
     /// Without a `port` in the config the provider binds port 0 itself and reports the port
     /// it got (no race with other tests); give `"port": old.port` to restart one in place
@@ -124,22 +127,46 @@ impl Provider {
             log,
             config_path,
         };
-        let got = rx.recv_timeout(Duration::from_secs(20));
+        // The READY line is the provider's own signal; the limit only catches a hang. An
+        // exit before READY ends the wait at once (its stdout closes).
+        let limit = hang_limit();
+        let started = Instant::now();
+        let got = loop {
+            match rx.recv_timeout(Duration::from_millis(100)) {
+                Ok(got) => break got,
+                Err(mpsc::RecvTimeoutError::Disconnected) => break None,
+                Err(mpsc::RecvTimeoutError::Timeout) if started.elapsed() > limit => {
+                    provider.stop();
+                    panic!(
+                        "test provider printed no READY line within {limit:?} and did not exit \
+                         (hung?)\nconfig: {config}\nstderr:\n{}",
+                        provider.log()
+                    );
+                }
+                Err(mpsc::RecvTimeoutError::Timeout) => {}
+            }
+        };
         let issuer = match got {
-            Ok(Some(issuer)) => issuer,
-            other => {
-                // Let the stderr reader catch up before reporting.
-                let status = provider.child.as_mut().unwrap().try_wait().ok().flatten();
-                thread::sleep(Duration::from_millis(200));
-                let why = match other {
-                    Err(_) => "no READY line within 20 s".to_owned(),
-                    _ => format!(
-                        "it exited ({}) before printing READY",
-                        status.map(|s| s.to_string()).unwrap_or_else(|| "?".into())
-                    ),
+            Some(issuer) => issuer,
+            None => {
+                // Its stdout closed without READY: it exited (or is about to).
+                let child = provider.child.as_mut().unwrap();
+                let exit_wait = Instant::now();
+                let status = loop {
+                    match child.try_wait() {
+                        Ok(Some(s)) => break Some(s),
+                        Ok(None) if exit_wait.elapsed() < Duration::from_secs(10) => {
+                            thread::sleep(Duration::from_millis(20))
+                        }
+                        _ => break None,
+                    }
                 };
+                // Let the stderr reader catch up before reporting.
+                thread::sleep(Duration::from_millis(200));
                 panic!(
-                    "test provider did not start: {why} (did you run scripts/provider-deps?)\nconfig: {}\nstderr:\n{}",
+                    "test provider did not start: it exited ({}) before printing READY (did you \
+                     run scripts/provider-deps?)\nconfig: {}\nstderr:\n{}",
+                    status.map(|s| s.to_string()).unwrap_or_else(|| "?".into()),
                     config,
                     provider.log()
                 );
@@ -386,7 +413,7 @@ pub fn http_request(
     );
     let mut s = TcpStream::connect((addr, port))
         .unwrap_or_else(|e| panic!("connect {addr}:{port} for {url}: {e}"));
-    s.set_read_timeout(Some(Duration::from_secs(60))).unwrap();
+    s.set_read_timeout(Some(hang_limit())).unwrap();
     let mut req = format!("{method} {target} HTTP/1.1\r\n");
     if !headers.iter().any(|(k, _)| k.eq_ignore_ascii_case("host")) {
         let default_port = port == 80;

@@ -592,9 +592,10 @@ fn cache_is_per_context(build: Build) {
 }
 
 fn bad_token_config_is_emerg(build: Build) {
-    use crate::harness::test_config;
-    let dir = std::env::temp_dir();
-    let bad_jwks = dir.join(format!("sso-bad-jwks-{}.json", std::process::id()));
+    use crate::harness::{temp_dir, test_config};
+    // Its own directory: the vendored and Debian variants run in parallel.
+    let dir = temp_dir("bad-jwks");
+    let bad_jwks = dir.join("jwks.json");
     std::fs::write(&bad_jwks, r#"{"keys": [{"kty": "RSA", "n": "AQAB"}]}"#).unwrap();
     let cases = [
         (
@@ -629,7 +630,7 @@ fn bad_token_config_is_emerg(build: Build) {
             assert!(out.contains(e), "{directive}: {e:?} missing in {out}");
         }
     }
-    let _ = std::fs::remove_file(bad_jwks);
+    let _ = std::fs::remove_dir_all(dir);
 }
 
 on_both_nginx!(
