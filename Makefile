@@ -20,7 +20,7 @@ DEBIAN_NGINX_OBJS := build/debian/nginx-objs
 BUILD_DEPS := libclang-dev libpcre2-dev libssl-dev zlib1g-dev make gcc pkg-config
 DEBIAN_DEPS := nginx nginx-dev
 
-.PHONY: all build build-debian test demo demo-check provider-deps browser-deps deps deps-debian bench clean
+.PHONY: all build build-debian test demo demo-check provider-deps browser-deps deps deps-debian bench fuzz fuzz-smoke clean
 
 all: build build-debian
 
@@ -75,6 +75,15 @@ demo-check: build provider-deps
 bench: build
 	@./scripts/apt-ensure wrk curl
 	./bench/run.sh
+
+# Coverage-guided fuzzing of the core's parsers (fuzz/, README "Fuzzing and memory checks"):
+# every target for FUZZ_SECONDS (default 60) each, one after the other; fuzz-smoke runs each
+# for about 10 s and fails on any crash. Both install cargo-fuzz when it is missing.
+fuzz:
+	./scripts/fuzz run
+
+fuzz-smoke:
+	./scripts/fuzz smoke
 
 clean:
 	rm -rf build target

@@ -766,6 +766,10 @@ fn read_headers<R: BufRead>(
         if line[0] == b' ' || line[0] == b'\t' {
             return Err(HttpError::BadResponse("obsolete header line folding"));
         }
+        // RFC 9112 §2.2, RFC 9110 §5.5: a bare CR or a NUL makes the field invalid.
+        if line.iter().any(|&b| b == b'\r' || b == 0) {
+            return Err(HttpError::BadResponse("cr or nul inside a header line"));
+        }
         let colon = line
             .iter()
             .position(|&b| b == b':')
@@ -862,6 +866,13 @@ fn read_response<R: BufRead>(r: &mut R, max_body: usize) -> Result<Response, Htt
         headers,
         body,
     })
+}
+
+/// Reads one response from `raw`, as if the server had sent exactly these bytes and closed
+/// the connection: the reader [`HttpClient::send`] uses, without a socket (for the fuzz
+/// targets and tests).
+pub fn parse_response(raw: &[u8], max_body: usize) -> Result<Response, HttpError> {
+    read_response(&mut BufReader::with_capacity(16 * 1024, raw), max_body)
 }
 
 fn read_to_close<R: Read>(r: &mut R, max_body: usize) -> Result<Vec<u8>, HttpError> {
