@@ -937,11 +937,9 @@ fn split_host_port(authority: &str) -> Option<(&str, Option<u16>)> {
     let (host, port) = if let Some(v6) = authority.strip_prefix('[') {
         let close = v6.find(']')?;
         let inner = v6.get(..close)?;
-        if inner.is_empty()
-            || !inner
-                .bytes()
-                .all(|b| b.is_ascii_hexdigit() || b == b':' || b == b'.')
-        {
+        // A real IPv6 address (what the HTTP client and browsers accept), not just its
+        // characters.
+        if inner.parse::<std::net::Ipv6Addr>().is_err() {
             return None;
         }
         let host = authority.get(..close + 2)?;

@@ -135,3 +135,37 @@ fn response_header_with_bare_cr_or_nul_is_refused() {
     assert_eq!(ok.header("x-a"), Some("a b"));
     assert_eq!(ok.body, b"ok");
 }
+
+/// Target `discovery`: `http://[A:1]:9000/token` was accepted as a token endpoint (the
+/// bracketed host had only hex digits and colons) although it is no IPv6 address: the HTTP
+/// client refused it only at the first login. A bracketed host must now parse as one.
+#[test]
+fn discovery_refuses_bracketed_hosts_that_are_not_ipv6() {
+    for bad in [
+        "http://[A:1]:9000/token",
+        "http://[1.2.3.4]/token",
+        "http://[:::]/token",
+    ] {
+        assert!(
+            matches!(
+                parse_discovery(&discovery_with("token_endpoint", bad), ISSUER),
+                Err(DiscoveryError::BadEndpoint { .. })
+            ),
+            "{bad}"
+        );
+    }
+    for good in [
+        "http://[::1]:9000/token",
+        "http://[fd00::a:1]/token",
+        "http://[::ffff:10.0.0.1]/t",
+    ] {
+        parse_discovery(&discovery_with("token_endpoint", good), ISSUER)
+            .unwrap_or_else(|e| panic!("{good}: {e}"));
+    }
+    // rd on an IPv6 site still works.
+    assert_eq!(
+        validate_rd("http://[::1]:8080/x", "[::1]:8080", None),
+        "http://[::1]:8080/x"
+    );
+    assert_eq!(validate_rd("http://[A:1]:8080/x", "[A:1]:8080", None), "/");
+}
