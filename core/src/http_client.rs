@@ -716,10 +716,12 @@ fn read_line<R: BufRead>(
     if line.is_empty() {
         return Ok(None);
     }
+    // Over the budget whether or not the extra byte was the `\n` (the budget must never
+    // underflow: it would lift the limit for the lines after).
+    if line.len() > *budget {
+        return Err(too_long);
+    }
     if line.last() != Some(&b'\n') {
-        if line.len() > *budget {
-            return Err(too_long);
-        }
         return Err(HttpError::BadResponse(
             "connection closed in the middle of a line",
         ));

@@ -169,3 +169,44 @@ fn discovery_refuses_bracketed_hosts_that_are_not_ipv6() {
     );
     assert_eq!(validate_rd("http://[A:1]:8080/x", "[A:1]:8080", None), "/");
 }
+
+/// Target `http_response` (with overflow checks): a line one byte over its budget whose
+/// extra byte was the `\n` passed the length check and underflowed the budget: a panic with
+/// overflow checks, and in a release build a budget near `usize::MAX`, which lifted
+/// MAX_HEAD_LEN for every later header line. Found on a chunk (`4` then `hello\r\n`); the
+/// same held for the response head.
+#[test]
+fn a_line_one_byte_over_its_budget_is_refused() {
+    use sso_core::http_client::MAX_HEAD_LEN;
+    let raw = b"HTTP/1.1 200 OK\r\nTransfer-Encoding: chunked\r\n\r\n4\r\nhello\r\n0\r\n\r\n";
+    assert!(matches!(
+        parse_response(raw, 4096),
+        Err(HttpError::BadResponse(_))
+    ));
+
+    // A head of exactly MAX_HEAD_LEN bytes is read; one byte more is too large, even when
+    // that byte is the last line's `\n` and more lines follow.
+    let head = |len: usize| {
+        let status = "HTTP/1.1 200 OK\r\n";
+        let end = "\r\n";
+        let filler = len - status.len() - "X-Filler: \r\n".len() - end.len();
+        format!("{status}X-Filler: {}\r\n{end}", "a".repeat(filler))
+    };
+    let exact = head(MAX_HEAD_LEN);
+    assert_eq!(exact.len(), MAX_HEAD_LEN);
+    assert!(parse_response(exact.as_bytes(), 4096).is_ok());
+    let status = "HTTP/1.1 200 OK\r\n";
+    let filler = MAX_HEAD_LEN + 1 - status.len() - "X-Filler: \r\n".len();
+    let over = format!(
+        "{status}X-Filler: {}\r\nX-Big: {}\r\n\r\n",
+        "a".repeat(filler),
+        "b".repeat(1 << 20)
+    );
+    assert!(
+        matches!(
+            parse_response(over.as_bytes(), 4096),
+            Err(HttpError::HeadTooLarge)
+        ),
+        "head over MAX_HEAD_LEN accepted"
+    );
+}
