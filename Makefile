@@ -20,7 +20,7 @@ DEBIAN_NGINX_OBJS := build/debian/nginx-objs
 BUILD_DEPS := libclang-dev libpcre2-dev libssl-dev zlib1g-dev make gcc pkg-config
 DEBIAN_DEPS := nginx nginx-dev
 
-.PHONY: all build build-debian test demo demo-check provider-deps browser-deps deps deps-debian bench clean valgrind
+.PHONY: all build build-debian test demo demo-check provider-deps browser-deps deps deps-debian bench fuzz fuzz-smoke clean valgrind
 
 all: build build-debian
 
@@ -58,9 +58,14 @@ provider-deps:
 browser-deps: provider-deps
 	@./scripts/browser-deps
 
+# Everything CI runs: unit and real-nginx tests on both builds, the provider's self-test, a
+# short fuzzing smoke of every target, and the nginx tests' representative part under
+# valgrind memcheck.
 test: build build-debian provider-deps browser-deps
 	$(CARGO) test $(CARGO_PROFILE_FLAG) --workspace
 	cd tests/provider && npm test --silent
+	./scripts/fuzz smoke
+	./scripts/valgrind
 
 # The nginx tests' gate, tokens and login parts with nginx under valgrind memcheck, on both
 # builds; fails on any finding (scripts/valgrind; README "Fuzzing and memory checks").
@@ -80,6 +85,15 @@ demo-check: build provider-deps
 bench: build
 	@./scripts/apt-ensure wrk curl
 	./bench/run.sh
+
+# Coverage-guided fuzzing of the core's parsers (fuzz/, README "Fuzzing and memory checks"):
+# every target for FUZZ_SECONDS (default 60) each, one after the other; fuzz-smoke runs each
+# for about 10 s and fails on any crash. Both install cargo-fuzz when it is missing.
+fuzz:
+	./scripts/fuzz run
+
+fuzz-smoke:
+	./scripts/fuzz smoke
 
 clean:
 	rm -rf build target

@@ -872,16 +872,21 @@ pub fn parse_token_response(status: u16, body: &[u8]) -> Result<TokenResponse, T
 /// turning `/\t/evil` into `//evil`), any backslash, userinfo (`@` in the authority), an empty
 /// authority (`https:///evil.com`), hosts with characters outside `A-Z a-z 0-9 . - _` or a
 /// bracketed IPv6 literal (so no percent-encoded or non-ASCII/IDN hosts: use the punycode
-/// form), anything longer than [`MAX_RD_LEN`], every other scheme.
+/// form), anything longer than [`MAX_RD_LEN`] before or after percent-encoding, every other
+/// scheme.
 ///
 /// The returned string has spaces, `"`, `<`, `>`, `` ` `` and non-ASCII characters
 /// percent-encoded, so it is safe in a `Location` header and in HTML.
 pub fn validate_rd(rd: &str, request_host: &str, cookie_domain: Option<&str>) -> String {
     if rd_is_safe(rd, request_host, cookie_domain) {
-        encode_location(rd)
-    } else {
-        "/".to_owned()
+        let out = encode_location(rd);
+        // The limit holds for what is returned: percent-encoding makes a non-ASCII
+        // character up to 12 bytes long.
+        if out.len() <= MAX_RD_LEN {
+            return out;
+        }
     }
+    "/".to_owned()
 }
 
 fn rd_is_safe(rd: &str, request_host: &str, cookie_domain: Option<&str>) -> bool {
@@ -999,11 +1004,9 @@ fn split_host_port(authority: &str) -> Option<(&str, Option<u16>)> {
     let (host, port) = if let Some(v6) = authority.strip_prefix('[') {
         let close = v6.find(']')?;
         let inner = v6.get(..close)?;
-        if inner.is_empty()
-            || !inner
-                .bytes()
-                .all(|b| b.is_ascii_hexdigit() || b == b':' || b == b'.')
-        {
+        // A real IPv6 address (what the HTTP client and browsers accept), not just its
+        // characters.
+        if inner.parse::<std::net::Ipv6Addr>().is_err() {
             return None;
         }
         let host = authority.get(..close + 2)?;
@@ -1095,7 +1098,7 @@ pub enum DiscoveryError {
         /// The two differ only by a trailing `/`.
         trailing_slash_only: bool,
     },
-    /// An endpoint is not an absolute http(s) URL.
+    /// An endpoint is not an absolute http(s) URL (or has a space or control character).
     BadEndpoint { field: &'static str, value: String },
 }
 
@@ -1146,8 +1149,12 @@ pub fn parse_discovery(body: &[u8], configured_issuer: &str) -> Result<Discovery
             trailing_slash_only,
         });
     }
+    // The endpoints end up in `Location` headers (authorization, end session): no space or
+    // control character (CR LF would split the header).
     let check = |field: &'static str, value: &str| {
-        if split_http_url(value).is_some_and(|u| split_host_port(u.authority).is_some()) {
+        if !value.chars().any(|c| c.is_control() || c == ' ')
+            && split_http_url(value).is_some_and(|u| split_host_port(u.authority).is_some())
+        {
             Ok(())
         } else {
             Err(DiscoveryError::BadEndpoint {

@@ -716,10 +716,12 @@ fn read_line<R: BufRead>(
     if line.is_empty() {
         return Ok(None);
     }
+    // Over the budget whether or not the extra byte was the `\n` (the budget must never
+    // underflow: it would lift the limit for the lines after).
+    if line.len() > *budget {
+        return Err(too_long);
+    }
     if line.last() != Some(&b'\n') {
-        if line.len() > *budget {
-            return Err(too_long);
-        }
         return Err(HttpError::BadResponse(
             "connection closed in the middle of a line",
         ));
@@ -765,6 +767,10 @@ fn read_headers<R: BufRead>(
         }
         if line[0] == b' ' || line[0] == b'\t' {
             return Err(HttpError::BadResponse("obsolete header line folding"));
+        }
+        // RFC 9112 §2.2, RFC 9110 §5.5: a bare CR or a NUL makes the field invalid.
+        if line.iter().any(|&b| b == b'\r' || b == 0) {
+            return Err(HttpError::BadResponse("cr or nul inside a header line"));
         }
         let colon = line
             .iter()
@@ -862,6 +868,13 @@ fn read_response<R: BufRead>(r: &mut R, max_body: usize) -> Result<Response, Htt
         headers,
         body,
     })
+}
+
+/// Reads one response from `raw`, as if the server had sent exactly these bytes and closed
+/// the connection: the reader [`HttpClient::send`] uses, without a socket (for the fuzz
+/// targets and tests).
+pub fn parse_response(raw: &[u8], max_body: usize) -> Result<Response, HttpError> {
+    read_response(&mut BufReader::with_capacity(16 * 1024, raw), max_body)
 }
 
 fn read_to_close<R: Read>(r: &mut R, max_body: usize) -> Result<Vec<u8>, HttpError> {
