@@ -11,4 +11,5 @@ mod endpoints_hardening;
 mod gate;
 mod hardening;
 mod login;
+mod npm_layout;
 mod tokens;
