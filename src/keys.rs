@@ -356,7 +356,10 @@ pub unsafe fn init_process(cycle: *mut ngx_cycle_t) {
         let poster = poster.clone();
         let spawned = std::thread::Builder::new()
             .name("sso-keys".into())
-            .spawn(move || fetcher(p, poster));
+            .spawn(move || {
+                crate::net::wake::block_signals();
+                fetcher(p, poster)
+            });
         match spawned {
             Ok(_) => started.push(provider),
             Err(e) => {

@@ -67,6 +67,19 @@ const IDLE_EXIT: Duration = Duration::from_secs(60);
 /// How often the shutdown-delaying timer re-checks for pending jobs, in ms.
 const PENDING_TIMER_MS: usize = 1000;
 
+/// Blocks every signal on the calling (background) thread, as nginx's own thread pools do:
+/// a signal meant for nginx (`SIGTERM`, `SIGHUP`, ...) must reach the event-loop thread,
+/// where it interrupts `epoll_wait`; handled on another thread it would only set nginx's
+/// flag and the worker would notice late. Call first thing in every thread the module starts.
+pub fn block_signals() {
+    // SAFETY: sigfillset initialises the set; pthread_sigmask only changes this thread's mask.
+    unsafe {
+        let mut set: libc::sigset_t = std::mem::zeroed();
+        libc::sigfillset(&mut set);
+        libc::pthread_sigmask(libc::SIG_BLOCK, &set, ptr::null_mut());
+    }
+}
+
 /// Why a job could not be started.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 #[non_exhaustive]
@@ -236,7 +249,10 @@ impl Pool {
             let pool = self.clone();
             let spawned = std::thread::Builder::new()
                 .name("sso-net".into())
-                .spawn(move || pool.run());
+                .spawn(move || {
+                    block_signals();
+                    pool.run()
+                });
             match spawned {
                 Ok(_) => st.threads += 1,
                 Err(_) if st.threads == 0 => {
