@@ -213,7 +213,14 @@ impl Provider {
         if let Some(c) = slot.as_ref() {
             return Ok(c.clone());
         }
-        let client = Arc::new(HttpClient::new(&self.config.trust, client_options())?);
+        let mut options = client_options();
+        // Backchannel calls tell the provider the public scheme (README "When authentik is
+        // a docker service").
+        if self.config.backchannel.is_some() {
+            let https = self.config.issuer.starts_with("https://");
+            options.forwarded_proto = Some(if https { "https" } else { "http" }.to_owned());
+        }
+        let client = Arc::new(HttpClient::new(&self.config.trust, options)?);
         *slot = Some(client.clone());
         Ok(client)
     }

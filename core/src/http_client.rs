@@ -65,6 +65,10 @@ pub struct Options {
     pub max_body: usize,
     /// The `User-Agent` sent.
     pub user_agent: String,
+    /// Sent as `X-Forwarded-Proto` on calls with a `Host` override (the backchannel): the
+    /// public URL's scheme, so a provider behind its own proxy (authentik) builds its URLs
+    /// and the `iss` of its tokens on the public scheme, not on the backchannel's plain http.
+    pub forwarded_proto: Option<String>,
 }
 
 impl Default for Options {
@@ -74,6 +78,7 @@ impl Default for Options {
             timeout: DEFAULT_TIMEOUT,
             max_body: DEFAULT_MAX_BODY,
             user_agent: "ngx_http_sso_module".to_owned(),
+            forwarded_proto: None,
         }
     }
 }
@@ -415,6 +420,14 @@ impl HttpClient {
              Connection: close\r\nAccept-Encoding: identity\r\n",
             url.target, self.opts.user_agent
         );
+        if let (Some(_), Some(proto)) = (req.host, self.opts.forwarded_proto.as_deref()) {
+            if proto != "http" && proto != "https" {
+                return Err(HttpError::BadHeader("x-forwarded-proto"));
+            }
+            head.push_str("X-Forwarded-Proto: ");
+            head.push_str(proto);
+            head.push_str("\r\n");
+        }
         for (name, value) in req.headers {
             if name.is_empty() || !name.bytes().all(is_tchar) {
                 return Err(HttpError::BadHeader("name"));

@@ -309,6 +309,35 @@ fn host_override_and_post_form() {
     );
     assert_eq!(seen.header("authorization"), Some("Basic c2VjcmV0"));
     assert_eq!(seen.body, body);
+    assert_eq!(seen.header("x-forwarded-proto"), None, "not configured");
+}
+
+#[test]
+fn host_override_carries_the_public_scheme() {
+    let opts = Options {
+        forwarded_proto: Some("https".to_owned()),
+        ..Options::default()
+    };
+    let (origin, rx) = serve_once(
+        b"HTTP/1.1 200 OK\r\nContent-Length: 2\r\n\r\n{}".to_vec(),
+        Duration::ZERO,
+    );
+    client_with(opts.clone())
+        .get(
+            &format!("{origin}/.well-known/openid-configuration"),
+            Some("auth.example.com"),
+        )
+        .unwrap();
+    let seen = rx.recv().unwrap();
+    assert_eq!(seen.header("host"), Some("auth.example.com"));
+    assert_eq!(seen.header("x-forwarded-proto"), Some("https"));
+    // Without a Host override (no backchannel) nothing is forwarded.
+    let (origin, rx) = serve_once(
+        b"HTTP/1.1 200 OK\r\nContent-Length: 2\r\n\r\n{}".to_vec(),
+        Duration::ZERO,
+    );
+    client_with(opts).get(&origin, None).unwrap();
+    assert_eq!(rx.recv().unwrap().header("x-forwarded-proto"), None);
 }
 
 #[test]
