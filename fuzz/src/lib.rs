@@ -93,15 +93,16 @@ pub fn jwks_json() -> String {
     .to_string()
 }
 
-/// The JWKS plus the client secret, as the glue builds it.
+/// The JWKS plus the client secret in one set: every key family the verifier has, so one
+/// target reaches every verification path (the glue never puts both in one set: see
+/// `sso_core::jwks::verification_keys`).
 pub fn key_set() -> &'static KeySet {
     static SET: OnceLock<KeySet> = OnceLock::new();
     SET.get_or_init(|| {
-        KeySet::from_jwks_and_secret(
-            Some(jwks_json().as_bytes()),
-            Some(&Secret::new(CLIENT_SECRET.to_vec())),
-        )
-        .expect("fixture key set")
+        let mut set = KeySet::from_jwks(jwks_json().as_bytes()).expect("fixture key set");
+        set.add_client_secret(&Secret::new(CLIENT_SECRET.to_vec()))
+            .expect("fixture secret");
+        set
     })
 }
 
