@@ -15,7 +15,6 @@ export NGX_CONFIGURE_ARGS ?= --with-http_auth_request_module
 CARGO_PROFILE_FLAG := $(if $(filter release,$(PROFILE)),--release,)
 TARGET_DIR := target
 DEBIAN_TARGET_DIR := target/debian
-DEBIAN_NGINX_OBJS := build/debian/nginx-objs
 
 BUILD_DEPS := libclang-dev libpcre2-dev libssl-dev zlib1g-dev make gcc pkg-config
 DEBIAN_DEPS := nginx nginx-dev
@@ -39,17 +38,16 @@ build: deps
 	install -m 0755 $(TARGET_DIR)/$(PROFILE)/libngx_http_sso_module.so build/ngx_http_sso_module.so
 	@build/nginx -V 2>&1 | head -1
 
-# Debian's nginx-dev ships the configured-nothing source of the installed nginx and the flags
-# it was configured with; configure a copy with those flags so our bindings match its ABI.
-$(DEBIAN_NGINX_OBJS)/ngx_auto_config.h:
-	@$(MAKE) --no-print-directory deps-debian
-	@./scripts/configure-debian-nginx $(DEBIAN_NGINX_OBJS)
+# Debian's nginx-dev ships the source of the installed nginx and the configure flags its
+# module packages are built with (conf_flags); scripts/build-module configures a copy of it
+# with those flags and builds the module against it, so the bindings match its ABI.
+DEBIAN_NGINX_SRC := /usr/share/nginx/src
+nginx_dev_args = $(shell bash -c '. "$$1/conf_flags" && echo "$${NGX_CONF_FLAGS[*]}"' _ $(1))
 
-build-debian: deps-debian $(DEBIAN_NGINX_OBJS)/ngx_auto_config.h
-	NGINX_SOURCE_DIR=$(abspath build/debian/nginx-src) NGINX_BUILD_DIR=$(abspath $(DEBIAN_NGINX_OBJS)) CARGO_TARGET_DIR=$(DEBIAN_TARGET_DIR) \
-	  $(CARGO) build $(CARGO_PROFILE_FLAG) -p ngx_http_sso_module --no-default-features
-	@mkdir -p build/debian
-	install -m 0644 $(DEBIAN_TARGET_DIR)/$(PROFILE)/libngx_http_sso_module.so build/debian/ngx_http_sso_module.so
+build-debian: deps-debian
+	./scripts/build-module --nginx-src $(DEBIAN_NGINX_SRC) \
+	  --configure-args "$(call nginx_dev_args,$(DEBIAN_NGINX_SRC))" \
+	  --work build/debian --target-dir $(DEBIAN_TARGET_DIR) --out build/debian/ngx_http_sso_module.so
 
 provider-deps:
 	@./scripts/provider-deps
