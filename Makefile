@@ -2,6 +2,9 @@
 #
 #   make build         build/nginx (vendored nginx 1.28) + build/ngx_http_sso_module.so
 #   make build-debian  build/debian/ngx_http_sso_module.so for Debian bookworm's nginx 1.22
+#   make build-trixie  build/trixie/ngx_http_sso_module.so for Debian trixie's nginx 1.26
+#   make deb           build/deb/{bookworm,trixie}/libnginx-mod-http-sso_*.deb (+ lintian)
+#   make test-packages install/purge the bookworm .deb here, load the trixie one in a trixie root
 #   make test          both builds, then every test (unit + real nginx)
 #
 # Each target installs the Debian packages it needs when they are missing.
@@ -19,7 +22,7 @@ DEBIAN_TARGET_DIR := target/debian
 BUILD_DEPS := libclang-dev libpcre2-dev libssl-dev zlib1g-dev make gcc pkg-config
 DEBIAN_DEPS := nginx nginx-dev
 
-.PHONY: all build build-debian test demo demo-check provider-deps browser-deps deps deps-debian bench clean
+.PHONY: all build build-debian build-trixie deb test-packages test demo demo-check provider-deps browser-deps deps deps-debian bench clean
 
 all: build build-debian
 
@@ -48,6 +51,34 @@ build-debian: deps-debian
 	./scripts/build-module --nginx-src $(DEBIAN_NGINX_SRC) \
 	  --configure-args "$(call nginx_dev_args,$(DEBIAN_NGINX_SRC))" \
 	  --work build/debian --target-dir $(DEBIAN_TARGET_DIR) --out build/debian/ngx_http_sso_module.so
+
+# Debian trixie's nginx-dev (downloaded through a private apt directory, see
+# packaging/debian/apt-suite; the machine's apt sources are left alone).
+TRIXIE_NGINX_DEV := .cache/debian/trixie
+TRIXIE_NGINX_SRC := $(TRIXIE_NGINX_DEV)/usr/share/nginx/src
+
+build-trixie: deps
+	./packaging/debian/fetch-nginx-dev trixie $(TRIXIE_NGINX_DEV)
+	./scripts/build-module --nginx-src $(TRIXIE_NGINX_SRC) \
+	  --configure-args "$(call nginx_dev_args,$(TRIXIE_NGINX_SRC))" \
+	  --work build/trixie --target-dir target/trixie --out build/trixie/ngx_http_sso_module.so
+
+# libnginx-mod-http-sso for Debian 12 and 13, laid out as Debian's own libnginx-mod-* packages
+# (packaging/debian/build-deb), checked with lintian.
+deb: build-debian build-trixie
+	@./scripts/apt-ensure dpkg-dev lintian
+	rm -rf build/deb
+	./packaging/debian/build-deb --so build/debian/ngx_http_sso_module.so \
+	  --nginx-dev $(DEBIAN_NGINX_SRC) --suite bookworm --out-dir build/deb/bookworm
+	./packaging/debian/build-deb --so build/trixie/ngx_http_sso_module.so \
+	  --nginx-dev $(TRIXIE_NGINX_SRC) --suite trixie --out-dir build/deb/trixie
+	lintian --display-info --fail-on error,warning \
+	  build/deb/*/*.deb
+
+# The packages on real Debian nginx: tests/packages/run (needs root; debootstraps a trixie
+# root into .cache/ once). Prints "N passed, M failed" last.
+test-packages: deb build provider-deps
+	./tests/packages/run
 
 provider-deps:
 	@./scripts/provider-deps
