@@ -78,6 +78,7 @@ deb: build-debian build-trixie
 # The packages on real Debian nginx: tests/packages/run (needs root; debootstraps a trixie
 # root into .cache/ once). Prints "N passed, M failed" last.
 test-packages: deb build provider-deps
+	@./scripts/apt-ensure debootstrap curl jq openssl
 	./tests/packages/run
 
 provider-deps:
