@@ -2,6 +2,9 @@
 #
 #   make build         build/nginx (vendored nginx 1.28) + build/ngx_http_sso_module.so
 #   make build-debian  build/debian/ngx_http_sso_module.so for Debian bookworm's nginx 1.22
+#   make build-trixie  build/trixie/ngx_http_sso_module.so for Debian trixie's nginx 1.26
+#   make deb           build/deb/{bookworm,trixie}/libnginx-mod-http-sso_*.deb (+ lintian)
+#   make test-packages install/purge the bookworm .deb here, load the trixie one in a trixie root
 #   make test          both builds, then every test (unit + real nginx)
 #
 # Each target installs the Debian packages it needs when they are missing.
@@ -15,12 +18,11 @@ export NGX_CONFIGURE_ARGS ?= --with-http_auth_request_module
 CARGO_PROFILE_FLAG := $(if $(filter release,$(PROFILE)),--release,)
 TARGET_DIR := target
 DEBIAN_TARGET_DIR := target/debian
-DEBIAN_NGINX_OBJS := build/debian/nginx-objs
 
 BUILD_DEPS := libclang-dev libpcre2-dev libssl-dev zlib1g-dev make gcc pkg-config
 DEBIAN_DEPS := nginx nginx-dev
 
-.PHONY: all build build-debian test demo demo-check provider-deps browser-deps deps deps-debian bench fuzz fuzz-smoke clean valgrind
+.PHONY: all build build-debian build-trixie deb test-packages test demo demo-check provider-deps browser-deps deps deps-debian bench fuzz fuzz-smoke clean valgrind
 
 all: build build-debian
 
@@ -39,17 +41,45 @@ build: deps
 	install -m 0755 $(TARGET_DIR)/$(PROFILE)/libngx_http_sso_module.so build/ngx_http_sso_module.so
 	@build/nginx -V 2>&1 | head -1
 
-# Debian's nginx-dev ships the configured-nothing source of the installed nginx and the flags
-# it was configured with; configure a copy with those flags so our bindings match its ABI.
-$(DEBIAN_NGINX_OBJS)/ngx_auto_config.h:
-	@$(MAKE) --no-print-directory deps-debian
-	@./scripts/configure-debian-nginx $(DEBIAN_NGINX_OBJS)
+# Debian's nginx-dev ships the source of the installed nginx and the configure flags its
+# module packages are built with (conf_flags); scripts/build-module configures a copy of it
+# with those flags and builds the module against it, so the bindings match its ABI.
+DEBIAN_NGINX_SRC := /usr/share/nginx/src
+nginx_dev_args = $(shell bash -c '. "$$1/conf_flags" && echo "$${NGX_CONF_FLAGS[*]}"' _ $(1))
 
-build-debian: deps-debian $(DEBIAN_NGINX_OBJS)/ngx_auto_config.h
-	NGINX_SOURCE_DIR=$(abspath build/debian/nginx-src) NGINX_BUILD_DIR=$(abspath $(DEBIAN_NGINX_OBJS)) CARGO_TARGET_DIR=$(DEBIAN_TARGET_DIR) \
-	  $(CARGO) build $(CARGO_PROFILE_FLAG) -p ngx_http_sso_module --no-default-features
-	@mkdir -p build/debian
-	install -m 0644 $(DEBIAN_TARGET_DIR)/$(PROFILE)/libngx_http_sso_module.so build/debian/ngx_http_sso_module.so
+build-debian: deps-debian
+	./scripts/build-module --nginx-src $(DEBIAN_NGINX_SRC) \
+	  --configure-args "$(call nginx_dev_args,$(DEBIAN_NGINX_SRC))" \
+	  --work build/debian --target-dir $(DEBIAN_TARGET_DIR) --out build/debian/ngx_http_sso_module.so
+
+# Debian trixie's nginx-dev (downloaded through a private apt directory, see
+# packaging/debian/apt-suite; the machine's apt sources are left alone).
+TRIXIE_NGINX_DEV := .cache/debian/trixie
+TRIXIE_NGINX_SRC := $(TRIXIE_NGINX_DEV)/usr/share/nginx/src
+
+build-trixie: deps
+	./packaging/debian/fetch-nginx-dev trixie $(TRIXIE_NGINX_DEV)
+	./scripts/build-module --nginx-src $(TRIXIE_NGINX_SRC) \
+	  --configure-args "$(call nginx_dev_args,$(TRIXIE_NGINX_SRC))" \
+	  --work build/trixie --target-dir target/trixie --out build/trixie/ngx_http_sso_module.so
+
+# libnginx-mod-http-sso for Debian 12 and 13, laid out as Debian's own libnginx-mod-* packages
+# (packaging/debian/build-deb), checked with lintian.
+deb: build-debian build-trixie
+	@./scripts/apt-ensure dpkg-dev lintian
+	rm -rf build/deb
+	./packaging/debian/build-deb --so build/debian/ngx_http_sso_module.so \
+	  --nginx-dev $(DEBIAN_NGINX_SRC) --suite bookworm --out-dir build/deb/bookworm
+	./packaging/debian/build-deb --so build/trixie/ngx_http_sso_module.so \
+	  --nginx-dev $(TRIXIE_NGINX_SRC) --suite trixie --out-dir build/deb/trixie
+	lintian --display-info --fail-on error,warning \
+	  build/deb/*/*.deb
+
+# The packages on real Debian nginx: tests/packages/run (needs root; debootstraps a trixie
+# root into .cache/ once). Prints "N passed, M failed" last.
+test-packages: deb build provider-deps
+	@./scripts/apt-ensure debootstrap curl jq openssl
+	./tests/packages/run
 
 provider-deps:
 	@./scripts/provider-deps
@@ -59,13 +89,15 @@ browser-deps: provider-deps
 	@./scripts/browser-deps
 
 # Everything CI runs: unit and real-nginx tests on both builds, the provider's self-test, a
-# short fuzzing smoke of every target, and the nginx tests' representative part under
-# valgrind memcheck.
+# short fuzzing smoke of every target, the nginx tests' representative part under
+# valgrind memcheck, and the Debian packages (install/purge on Debian 12's nginx, trixie's
+# nginx in a debootstrapped root).
 test: build build-debian provider-deps browser-deps
 	$(CARGO) test $(CARGO_PROFILE_FLAG) --workspace
 	cd tests/provider && npm test --silent
 	./scripts/fuzz smoke
 	./scripts/valgrind
+	$(MAKE) --no-print-directory test-packages
 
 # The nginx tests' gate, tokens and login parts with nginx under valgrind memcheck, on both
 # builds; fails on any finding (scripts/valgrind; README "Fuzzing and memory checks").
