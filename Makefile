@@ -59,8 +59,10 @@ TRIXIE_NGINX_SRC := $(TRIXIE_NGINX_DEV)/usr/share/nginx/src
 
 build-trixie: deps
 	./packaging/debian/fetch-nginx-dev trixie $(TRIXIE_NGINX_DEV)
+	@# The flags are read in the shell, after the download (make expands a whole recipe
+	@# before running it, when conf_flags may not exist yet).
 	./scripts/build-module --nginx-src $(TRIXIE_NGINX_SRC) \
-	  --configure-args "$(call nginx_dev_args,$(TRIXIE_NGINX_SRC))" \
+	  --configure-args "$$(. $(TRIXIE_NGINX_SRC)/conf_flags && echo "$${NGX_CONF_FLAGS[*]}")" \
 	  --work build/trixie --target-dir target/trixie --out build/trixie/ngx_http_sso_module.so
 
 # libnginx-mod-http-sso for Debian 12 and 13, laid out as Debian's own libnginx-mod-* packages
