@@ -91,14 +91,14 @@ browser-deps: provider-deps
 	@./scripts/browser-deps
 
 # Everything CI runs: unit and real-nginx tests on both builds, the provider's self-test, a
-# short fuzzing smoke of every target, and the nginx tests' representative part under
-# valgrind memcheck. (`make test-packages` is not in it yet: its trixie build fails from a
-# clean clone, see the README's Install section.)
+# short fuzzing smoke of every target, the nginx tests' representative part under valgrind
+# memcheck, and the Debian packages installed, used and purged (test-packages).
 test: build build-debian provider-deps browser-deps
 	$(CARGO) test $(CARGO_PROFILE_FLAG) --workspace
 	cd tests/provider && npm test --silent
 	./scripts/fuzz smoke
 	./scripts/valgrind
+	$(MAKE) --no-print-directory test-packages
 
 # The nginx tests' gate, tokens and login parts with nginx under valgrind memcheck, on both
 # builds; fails on any finding (scripts/valgrind; README "Fuzzing and memory checks").
