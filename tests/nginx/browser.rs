@@ -12,10 +12,9 @@ use std::process::{Command, Stdio};
 use std::thread;
 use std::time::{Duration, Instant};
 
-use crate::harness::{hang_limit, repo_root, temp_dir, Build, Nginx, Upstream};
-use crate::login::{app_server, sso, start_provider, url, wait_ready};
+use crate::harness::site::{url, Site};
+use crate::harness::{hang_limit, repo_root, temp_dir, Build};
 use crate::on_both_nginx;
-use crate::provider::demo_user;
 
 const CHROMIUM: &str = "/usr/bin/chromium";
 
@@ -33,24 +32,17 @@ fn require_browser() {
 
 fn chromium_login(build: Build) {
     require_browser();
-    let provider = start_provider(vec![demo_user()]);
-    let up = Upstream::start();
-    let n = Nginx::start(
-        build,
-        &app_server(
-            &up,
-            &sso(&provider.issuer, "sso_post_logout_redirect_uri /;"),
-            "",
-        ),
-    );
-    wait_ready(&n, &format!("localhost:{}", n.port));
+    let site = Site::new(build)
+        .sso("sso_post_logout_redirect_uri /;")
+        .start();
+    let (provider, n) = (&site.provider, &site.n);
 
     let dir = temp_dir(&format!("chromium-{build:?}"));
     let shot = dir.join("signed-in.png");
     let started = Instant::now();
     let mut child = Command::new("node")
         .arg(repo_root().join("tests/browser/login.mjs"))
-        .arg(url(&n, "/app"))
+        .arg(url(n, "/app"))
         .arg("demo")
         .arg("demo")
         .arg(&shot)

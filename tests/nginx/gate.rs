@@ -1,46 +1,17 @@
 //! SPEC §3 steps 1, 2, 4, 5, 7 and §5 `ping` against a real nginx: who is sent to log in,
 //! who gets 401, what passes unauthenticated, and which headers reach the upstream.
 
+use crate::harness::http::{BROWSER_ACCEPT as BROWSER, JSON_ACCEPT as JSON};
+use crate::harness::site::Server;
+use crate::harness::url::percent_decode;
 use crate::harness::{test_config, Build, Nginx, Upstream};
 use crate::on_both_nginx;
 
-const BROWSER: (&str, &str) = (
-    "Accept",
-    "text/html,application/xhtml+xml,application/xml;q=0.9,*/*;q=0.8",
-);
-const JSON: (&str, &str) = ("Accept", "application/json");
-
+/// `sso_protect on` in front of the upstream, with `server_extra`.
 fn proxied(upstream: &Upstream, server_extra: &str) -> String {
-    format!(
-        r#"
-    server {{
-        listen 127.0.0.1:%PORT%;
-        server_name localhost;
-        sso_protect on;
-        {server_extra}
-        location / {{
-            proxy_pass http://{up};
-        }}
-    }}"#,
-        up = upstream.addr()
-    )
-}
-
-/// Percent-decodes a query value (the test's own, independent of the module's encoder).
-fn decode(s: &str) -> String {
-    let b = s.as_bytes();
-    let mut out = Vec::new();
-    let mut i = 0;
-    while i < b.len() {
-        if b[i] == b'%' && i + 2 < b.len() {
-            out.push(u8::from_str_radix(&s[i + 1..i + 3], 16).unwrap());
-            i += 3;
-        } else {
-            out.push(b[i]);
-            i += 1;
-        }
-    }
-    String::from_utf8(out).unwrap()
+    Server::protected(&upstream.addr())
+        .with(server_extra)
+        .render()
 }
 
 /// Splits a Location into (everything before `?rd=`/`&rd=`, the decoded rd).
@@ -49,7 +20,10 @@ fn split_rd(location: &str) -> (String, String) {
         .find("?rd=")
         .or_else(|| location.find("&rd="))
         .unwrap_or_else(|| panic!("no rd in {location}"));
-    (location[..idx].to_owned(), decode(&location[idx + 4..]))
+    (
+        location[..idx].to_owned(),
+        percent_decode(&location[idx + 4..]),
+    )
 }
 
 fn browser_navigation_goes_to_login(build: Build) {
@@ -180,9 +154,7 @@ fn client_identity_headers_never_reach_upstream(build: Build) {
         &proxied(
             &up,
             r#"sso_unauthenticated_paths ^/public/;
-               location /allowed/ { satisfy any; allow 127.0.0.1; deny all; proxy_pass http://UP; }"#
-                .replace("UP", &up.addr())
-                .as_str(),
+               location /allowed/ { satisfy any; allow 127.0.0.1; deny all; proxy_pass http://%UP%; }"#,
         ),
     );
     let forged = [
@@ -244,18 +216,14 @@ fn satisfy_any_composes_like_auth_basic(build: Build) {
     let up = Upstream::start();
     let n = Nginx::start(
         build,
-        &format!(
-            r#"
-    server {{
-        listen 127.0.0.1:%PORT%;
-        sso_protect on;
-        location /lan/ {{ satisfy any; allow 127.0.0.1; deny all; proxy_pass http://{up}; }}
-        location /other/ {{ satisfy any; allow 192.0.2.1; deny all; proxy_pass http://{up}; }}
-        location /denied/ {{ deny all; proxy_pass http://{up}; }}
-        location /public/ {{ sso_unauthenticated_paths .; satisfy any; allow 192.0.2.1; deny all; proxy_pass http://{up}; }}
-    }}"#,
-            up = up.addr()
-        ),
+        &Server::to(&up.addr())
+            .without_root()
+            .with("sso_protect on;")
+            .with("location /lan/ { satisfy any; allow 127.0.0.1; deny all; proxy_pass http://%UP%; }")
+            .with("location /other/ { satisfy any; allow 192.0.2.1; deny all; proxy_pass http://%UP%; }")
+            .with("location /denied/ { deny all; proxy_pass http://%UP%; }")
+            .with("location /public/ { sso_unauthenticated_paths .; satisfy any; allow 192.0.2.1; deny all; proxy_pass http://%UP%; }")
+            .render(),
     );
     // allowed client: straight through, no login
     let r = n.get("/lan/app", &[BROWSER]);
@@ -277,16 +245,10 @@ fn ping_and_prefix(build: Build) {
     let up = Upstream::start();
     let n = Nginx::start(
         build,
-        &format!(
-            r#"
-    server {{
-        listen 127.0.0.1:%PORT%;
-        sso_protect on;
-        location / {{ proxy_pass http://{up}; }}
-        location /custom/ {{ sso_outpost_prefix /custom/sso; proxy_pass http://{up}; }}
-        location /open/ {{ sso_protect off; proxy_pass http://{up}; }}
-    }}"#,
-            up = up.addr()
+        &proxied(
+            &up,
+            "location /custom/ { sso_outpost_prefix /custom/sso; proxy_pass http://%UP%; }
+             location /open/ { sso_protect off; proxy_pass http://%UP%; }",
         ),
     );
     let r = n.get("/outpost.goauthentik.io/ping", &[JSON]);

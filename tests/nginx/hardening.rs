@@ -5,26 +5,17 @@
 use std::io::ErrorKind;
 use std::net::TcpListener;
 use std::thread;
-use std::time::{Duration, SystemTime, UNIX_EPOCH};
+use std::time::Duration;
 
 use jsonwebtoken::{encode, Algorithm, EncodingKey, Header};
 use serde_json::{json, Value};
 
-use crate::harness::{repo_root, request, Build, Nginx, Response, Upstream};
-use crate::login::{app_server, sso, start_provider, url, wait_ready};
+use crate::harness::http::JSON_ACCEPT;
+use crate::harness::keys::{jwks_sso, mint, now, CLIENT_ID, ISSUER};
+use crate::harness::site::{sso, url, Server, Site, SECRET};
+use crate::harness::{free_port, request, temp_dir, Build, Nginx, Response, Upstream};
 use crate::on_both_nginx;
-use crate::provider::{browser_login, demo_user, CookieJar};
-
-const ISSUER: &str = "https://auth.example.com/application/o/app/";
-const CLIENT_ID: &str = "app-client";
-const JSON_ACCEPT: (&str, &str) = ("Accept", "application/json");
-
-fn now() -> i64 {
-    SystemTime::now()
-        .duration_since(UNIX_EPOCH)
-        .unwrap()
-        .as_secs() as i64
-}
+use crate::provider::{browser_login, CookieJar};
 
 fn claims(extra: Value) -> Value {
     let mut c = json!({
@@ -46,10 +37,7 @@ fn claims(extra: Value) -> Value {
 
 /// An RS256 token signed with the key of tests/nginx/keys/jwks.json (kid `rsa-1`).
 fn rs256(claims: &Value) -> String {
-    let pem = std::fs::read(repo_root().join("tests/nginx/keys/rsa-1.pem")).unwrap();
-    let mut header = Header::new(Algorithm::RS256);
-    header.kid = Some("rsa-1".into());
-    encode(&header, claims, &EncodingKey::from_rsa_pem(&pem).unwrap()).unwrap()
+    mint(Algorithm::RS256, claims, None)
 }
 
 fn hs256(secret: &[u8], kid: Option<&str>, claims: &Value) -> String {
@@ -65,25 +53,14 @@ fn bearer(token: &str) -> String {
 /// A server protected with the test JWKS, proxying to `up` without a URI (so the upstream
 /// gets the request line's path as the client sent it).
 fn token_site(up: &Upstream, server_extra: &str, locations: &str) -> String {
-    format!(
-        r#"
-    server {{
-        listen 127.0.0.1:%PORT%;
-        server_name app.test status.test;
-        sso_protect on;
-        sso_client_id {CLIENT_ID};
-        sso_issuer {ISSUER};
-        sso_jwks_file {jwks};
-        add_header X-Reason $sso_reason always;
-        {server_extra}
-        {locations}
-        location / {{
-            proxy_pass http://{up};
-        }}
-    }}"#,
-        jwks = repo_root().join("tests/nginx/keys/jwks.json").display(),
-        up = up.addr()
-    )
+    Server::to(&up.addr())
+        .name("app.test status.test")
+        .with("sso_protect on;")
+        .with(&jwks_sso())
+        .with("add_header X-Reason $sso_reason always;")
+        .with(server_extra)
+        .with(locations)
+        .render()
 }
 
 fn assert_refused(r: &Response, what: &str, n: &Nginx) {
@@ -113,9 +90,7 @@ fn dot_segments_and_encodings_never_escape_an_unauthenticated_prefix(build: Buil
             &up,
             r#"sso_unauthenticated_paths ^/open/;
                sso_unauthenticated_urls ^http://[^/]+/pub/;"#,
-            r#"location /alias/ { rewrite ^/alias/(.*)$ /open/$1 break; proxy_pass http://UP; }"#
-                .replace("UP", &up.addr())
-                .as_str(),
+            r#"location /alias/ { rewrite ^/alias/(.*)$ /open/$1 break; proxy_pass http://%UP%; }"#,
         ),
     );
     let get = |target: &str| request(n.port, "GET", target, &[JSON_ACCEPT], b"");
@@ -212,30 +187,22 @@ fn subrequests_are_gated_and_stripped(build: Build) {
     let up = Upstream::start();
     let mirror = TcpListener::bind("127.0.0.1:0").unwrap();
     mirror.set_nonblocking(true).unwrap();
+    let mport = mirror.local_addr().unwrap().port();
     let n = Nginx::start(
         build,
-        &format!(
-            r#"
-    server {{
-        listen 127.0.0.1:%PORT%;
-        server_name app.test;
-        sso_client_id {CLIENT_ID};
-        sso_issuer {ISSUER};
-        sso_jwks_file {jwks};
-        root %DIR%/html;
-        location /page.shtml {{ ssi on; ssi_types *; }}
-        location /ar/ {{ auth_request /protected/check; proxy_pass http://{up}; }}
-        location /m/ {{ mirror /mirrored/; proxy_pass http://{up}; }}
-        location /mirrored/ {{ internal; sso_protect on; proxy_pass http://127.0.0.1:{mport}; }}
-        location /protected/ {{
-            sso_protect on;
-            proxy_pass http://{up};
-        }}
-    }}"#,
-            jwks = repo_root().join("tests/nginx/keys/jwks.json").display(),
-            up = up.addr(),
-            mport = mirror.local_addr().unwrap().port()
-        ),
+        &Server::to(&up.addr())
+            .without_root()
+            .name("app.test")
+            .with(&jwks_sso())
+            .with("root %DIR%/html;")
+            .with("location /page.shtml { ssi on; ssi_types *; }")
+            .with("location /ar/ { auth_request /protected/check; proxy_pass http://%UP%; }")
+            .with("location /m/ { mirror /mirrored/; proxy_pass http://%UP%; }")
+            .with(&format!(
+                "location /mirrored/ {{ internal; sso_protect on; proxy_pass http://127.0.0.1:{mport}; }}"
+            ))
+            .with("location /protected/ { sso_protect on; proxy_pass http://%UP%; }")
+            .render(),
     );
     n.write_file(
         "page.shtml",
@@ -330,12 +297,8 @@ fn forged_headers_in_every_spelling_never_reach_the_upstream(build: Build) {
             &token_site(
                 &up,
                 &format!("{server_extra} sso_unauthenticated_paths ^/open/;"),
-                &format!(
-                    "location /quiet/ {{ sso_identity_headers off; proxy_pass http://{}; }}
-                     location /seen/ {{ proxy_set_header X-Seen $http_x_authentik_username; proxy_pass http://{}; }}",
-                    up.addr(),
-                    up.addr()
-                ),
+                "location /quiet/ { sso_identity_headers off; proxy_pass http://%UP%; }
+                 location /seen/ { proxy_set_header X-Seen $http_x_authentik_username; proxy_pass http://%UP%; }",
             ),
         );
         let forged: Vec<(&str, &str)> = vec![
@@ -409,14 +372,9 @@ fn forged_headers_in_every_spelling_never_reach_the_upstream(build: Build) {
 // Finding 7: the client secret is a key only when there is no other key source
 // ---------------------------------------------------------------------------------------------
 
-const SECRET: &str = "app-secret-0123456789-abcdefghij";
-
 fn client_secret_is_a_key_only_without_other_keys(build: Build) {
-    let up = Upstream::start();
     // A provider that publishes its own keys (the real oidc-provider).
-    let provider = start_provider(vec![demo_user()]);
-    let n = Nginx::start(build, &app_server(&up, &sso(&provider.issuer, ""), ""));
-    wait_ready(&n, &format!("localhost:{}", n.port));
+    let Site { provider, up, n } = Site::new(build).start();
     let claims = json!({
         "iss": provider.issuer, "aud": "app", "sub": "x", "preferred_username": "mallory",
         "exp": now() + 300, "iat": now() - 5,
@@ -444,8 +402,8 @@ fn client_secret_is_a_key_only_without_other_keys(build: Build) {
     drop(n);
 
     // A provider whose keys are not known yet (nothing listens there).
-    let dead = format!("http://127.0.0.1:{}/dead/", crate::harness::free_port());
-    let n = Nginx::start(build, &app_server(&up, &sso(&dead, ""), ""));
+    let dead = format!("http://127.0.0.1:{}/dead/", free_port());
+    let n = Nginx::start(build, &Server::app(&up.addr(), &sso(&dead, "")).render());
     let claims = json!({
         "iss": dead, "aud": "app", "sub": "x", "exp": now() + 300, "iat": now() - 5,
     });
@@ -462,11 +420,11 @@ fn client_secret_is_a_key_only_without_other_keys(build: Build) {
     // No other key source at all: the secret verifies (authentik without a signing key).
     let n = Nginx::start(
         build,
-        &app_server(
-            &up,
+        &Server::app(
+            &up.addr(),
             &format!("sso_client_id app; sso_client_secret {SECRET};"),
-            "",
-        ),
+        )
+        .render(),
     );
     let claims = json!({"aud": "app", "sub": "x", "exp": now() + 300, "iat": now() - 5});
     let ok = hs256(SECRET.as_bytes(), None, &claims);
@@ -554,18 +512,13 @@ fn control_characters_never_merge_identities(build: Build) {
 // ---------------------------------------------------------------------------------------------
 
 fn sessions_are_bound_to_the_issuer(build: Build) {
-    let provider = start_provider(vec![demo_user()]);
-    let up = Upstream::start();
-    let keys = crate::harness::temp_dir("session-keys").join("session.keys");
+    let keys = temp_dir("session-keys").join("session.keys");
     std::fs::write(&keys, format!("{}\n", "ab".repeat(32))).unwrap();
     let keys_line = format!("sso_session_secret_file {};", keys.display());
-    let n = Nginx::start(
-        build,
-        &app_server(&up, &sso(&provider.issuer, &keys_line), ""),
-    );
-    wait_ready(&n, &format!("localhost:{}", n.port));
+    let site = Site::new(build).sso(&keys_line).start();
+    let (n, up) = (&site.n, &site.up);
     let mut jar = CookieJar::new();
-    let end = browser_login(&mut jar, &url(&n, "/x"), "demo", "demo");
+    let end = browser_login(&mut jar, &url(n, "/x"), "demo", "demo");
     assert_eq!(
         end.response.status,
         200,
@@ -573,10 +526,13 @@ fn sessions_are_bound_to_the_issuer(build: Build) {
         end.hops,
         n.error_log()
     );
-    let cookie = jar.header_for(&url(&n, "/x")).expect("session cookie");
+    let cookie = jar.header_for(&url(n, "/x")).expect("session cookie");
     // The same client id and session keys, another issuer: the cookie does not open.
-    let other = format!("http://127.0.0.1:{}/other/", crate::harness::free_port());
-    let m = Nginx::start(build, &app_server(&up, &sso(&other, &keys_line), ""));
+    let other = format!("http://127.0.0.1:{}/other/", free_port());
+    let m = Nginx::start(
+        build,
+        &Server::app(&up.addr(), &sso(&other, &keys_line)).render(),
+    );
     let r = m.get("/x", &[JSON_ACCEPT, ("Cookie", &cookie)]);
     assert_eq!(r.status, 401, "a session of another issuer: {:?}", r);
     // ... while the first server still takes it.

@@ -5,116 +5,24 @@
 use std::thread;
 use std::time::{Duration, Instant};
 
-use serde_json::{json, Value};
+use serde_json::json;
 
-use crate::harness::{hang_limit, scaled, Build, Nginx, Upstream};
+use crate::harness::site::{sso, start_provider, url, wait_ready, Server, Site, CLIENT_ID, SECRET};
+use crate::harness::url::{query_params, url_encode};
+use crate::harness::{free_port, scaled, Build, Nginx, Upstream};
 use crate::on_both_nginx;
 use crate::provider::{
-    browser_login, client, config, confirm_logout, demo_user, query_params, CookieJar, Provider,
-    ANY_CALLBACK,
+    browser_login, client, config, confirm_logout, demo_user, find_login_form, login_form_submit,
+    CookieJar, Provider, ANY_CALLBACK,
 };
 
-const CLIENT_ID: &str = "app";
-const SECRET: &str = "app-secret-0123456789-abcdefghij";
-
-pub(crate) fn sso(provider_issuer: &str, extra: &str) -> String {
-    format!(
-        r#"
-        sso_issuer {provider_issuer};
-        sso_client_id {CLIENT_ID};
-        sso_client_secret {SECRET};
-        sso_scopes openid profile email ak_proxy entitlements;
-        {extra}"#
-    )
-}
-
-pub(crate) fn app_server(up: &Upstream, sso: &str, server_extra: &str) -> String {
-    format!(
-        r#"
-    server {{
-        listen 127.0.0.1:%PORT%;
-        server_name localhost;
-        {sso}
-        sso_protect on;
-        add_header X-Reason $sso_reason always;
-        add_header X-Method $sso_auth_method always;
-        {server_extra}
-        location / {{
-            proxy_pass http://{up};
-        }}
-    }}"#,
-        up = up.addr()
-    )
-}
-
-pub(crate) fn start_provider(users: Vec<Value>) -> Provider {
-    Provider::start(config(vec![client(CLIENT_ID, SECRET, ANY_CALLBACK)], users))
-}
-
-/// Waits until the worker has fetched discovery (the `start` endpoint stops answering 503);
-/// the limit only catches a hang (a busy machine makes the fetch slow, not failed).
-pub(crate) fn wait_ready(n: &Nginx, host: &str) {
-    let deadline = Instant::now() + hang_limit();
-    loop {
-        let r = n.get(
-            "/outpost.goauthentik.io/start?rd=/",
-            &[("Accept", "text/html"), ("Host", host)],
-        );
-        if r.status == 302 {
-            return;
-        }
-        assert!(
-            Instant::now() < deadline,
-            "provider discovery never loaded: {} {}\n{}",
-            r.status,
-            r.text(),
-            n.error_log()
-        );
-        thread::sleep(Duration::from_millis(100));
-    }
-}
-
-pub(crate) fn url(n: &Nginx, path: &str) -> String {
-    format!("http://localhost:{}{path}", n.port)
-}
-
-/// The usual setup: the provider with `users`, an upstream, nginx protecting it with the
-/// provider's client, discovery loaded.
-pub(crate) struct Site {
-    pub provider: Provider,
-    /// Kept so the site owns everything it started.
-    pub _up: Upstream,
-    pub n: Nginx,
-}
-
-impl Site {
-    pub(crate) fn start(build: Build, users: Vec<Value>) -> Site {
-        let provider = start_provider(users);
-        let up = Upstream::start();
-        let n = Nginx::start(build, &app_server(&up, &sso(&provider.issuer, ""), ""));
-        wait_ready(&n, &format!("localhost:{}", n.port));
-        Site {
-            provider,
-            _up: up,
-            n,
-        }
-    }
-}
-
 fn full_login_logout(build: Build) {
-    let provider = start_provider(vec![demo_user()]);
-    let up = Upstream::start();
-    let n = Nginx::start(
-        build,
-        &app_server(
-            &up,
-            &sso(&provider.issuer, "sso_post_logout_redirect_uri /;"),
-            "",
-        ),
-    );
-    wait_ready(&n, &format!("localhost:{}", n.port));
+    let site = Site::new(build)
+        .sso("sso_post_logout_redirect_uri /;")
+        .start();
+    let (provider, n) = (&site.provider, &site.n);
     let mut jar = CookieJar::new();
-    let end = browser_login(&mut jar, &url(&n, "/app/page?x=1&y=2"), "demo", "demo");
+    let end = browser_login(&mut jar, &url(n, "/app/page?x=1&y=2"), "demo", "demo");
     assert_eq!(
         end.response.status,
         200,
@@ -129,28 +37,11 @@ fn full_login_logout(build: Build) {
     );
     assert_eq!(
         end.url,
-        url(&n, "/app/page?x=1&y=2"),
+        url(n, "/app/page?x=1&y=2"),
         "back where the user wanted to go"
     );
-    let report: Value = serde_json::from_slice(&end.response.body).unwrap();
-    let headers: Vec<(String, String)> = report["headers"]
-        .as_array()
-        .unwrap()
-        .iter()
-        .map(|p| {
-            (
-                p[0].as_str().unwrap().to_ascii_lowercase(),
-                p[1].as_str().unwrap().to_owned(),
-            )
-        })
-        .collect();
-    let h = |name: &str| {
-        headers
-            .iter()
-            .filter(|(k, _)| k == name)
-            .map(|(_, v)| v.as_str())
-            .collect::<Vec<_>>()
-    };
+    let got = end.response.upstream();
+    let h = |name: &str| got.values(name);
     assert_eq!(h("x-authentik-username"), ["demo"]);
     assert_eq!(h("x-authentik-groups"), ["admins|users"]);
     assert_eq!(h("x-authentik-email"), ["demo@example.org"]);
@@ -174,12 +65,12 @@ fn full_login_logout(build: Build) {
     );
 
     // next request: straight through on the session, no provider
-    let r = jar.request("GET", &url(&n, "/app/again"), &[], b"");
+    let r = jar.request("GET", &url(n, "/app/again"), &[], b"");
     assert_eq!(r.status, 200);
     assert_eq!(r.header("X-Method"), Some("session"));
     let r = jar.request(
         "GET",
-        &url(&n, "/api"),
+        &url(n, "/api"),
         &[("Accept", "application/json")],
         b"",
     );
@@ -194,7 +85,7 @@ fn full_login_logout(build: Build) {
     let last = value.pop().unwrap();
     value.push(if last == 'A' { 'B' } else { 'A' });
     evil.set("localhost", "sso_session", &value);
-    let r = evil.request("GET", &url(&n, "/app"), &[], b"");
+    let r = evil.request("GET", &url(n, "/app"), &[], b"");
     assert_eq!(r.status, 302);
     assert!(r
         .header("Location")
@@ -202,12 +93,7 @@ fn full_login_logout(build: Build) {
         .contains("/outpost.goauthentik.io/start?rd="));
 
     // sign out: cookie cleared, provider end_session with id_token_hint
-    let r = jar.request(
-        "GET",
-        &url(&n, "/outpost.goauthentik.io/sign_out"),
-        &[],
-        b"",
-    );
+    let r = jar.request("GET", &url(n, "/outpost.goauthentik.io/sign_out"), &[], b"");
     assert_eq!(r.status, 302);
     let loc = r.header("Location").unwrap().to_owned();
     assert!(loc.starts_with(&provider.issuer), "{loc}");
@@ -215,14 +101,14 @@ fn full_login_logout(build: Build) {
     assert!(q.contains_key("id_token_hint"), "{loc}");
     assert_eq!(
         q.get("post_logout_redirect_uri").map(String::as_str),
-        Some(url(&n, "/").as_str())
+        Some(url(n, "/").as_str())
     );
     assert!(jar.get("sso_session").is_none(), "session cookie expired");
     let page = jar.browse(&loc);
     let done = confirm_logout(&mut jar, &page.url, &page.response.text());
     // back at the site's root, which is protected: logged out at nginx and at the provider,
     // so the provider's login form shows again
-    assert!(done.visited(&url(&n, "/")), "{:#?}", done.hops);
+    assert!(done.visited(&url(n, "/")), "{:#?}", done.hops);
     assert!(
         done.response.text().contains("password"),
         "{}",
@@ -242,15 +128,12 @@ fn rd_cannot_escape(build: Build) {
     ] {
         let mut jar = CookieJar::new();
         let start = url(
-            &n,
-            &format!(
-                "/outpost.goauthentik.io/start?rd={}",
-                crate::provider::url_encode(rd)
-            ),
+            n,
+            &format!("/outpost.goauthentik.io/start?rd={}", url_encode(rd)),
         );
         let end = browser_login(&mut jar, &start, "demo", "demo");
         assert_eq!(end.response.status, 200, "{rd}: {:#?}", end.hops);
-        assert_eq!(end.url, url(&n, "/"), "{rd} must fall back to /");
+        assert_eq!(end.url, url(n, "/"), "{rd} must fall back to /");
     }
 }
 
@@ -260,13 +143,13 @@ fn provider_error_is_a_page_not_a_loop(build: Build) {
     let mut jar = CookieJar::new();
     let r = jar.request(
         "GET",
-        &url(&n, "/outpost.goauthentik.io/start?rd=/x"),
+        &url(n, "/outpost.goauthentik.io/start?rd=/x"),
         &[],
         b"",
     );
     let state = query_params(r.header("Location").unwrap())["state"].clone();
     let cb = url(
-        &n,
+        n,
         &format!(
             "/outpost.goauthentik.io/callback?error=access_denied&error_description=%3Cscript%3Ealert(1)%3C/script%3E&state={state}"
         ),
@@ -284,7 +167,7 @@ fn provider_error_is_a_page_not_a_loop(build: Build) {
     let r = CookieJar::new().request(
         "GET",
         &url(
-            &n,
+            n,
             &format!("/outpost.goauthentik.io/callback?code=x&state={state}"),
         ),
         &[],
@@ -301,13 +184,13 @@ fn several_tabs_log_in_at_once(build: Build) {
     // tab 1 and tab 2 both start a login before either finishes
     let tab1 = jar.request(
         "GET",
-        &url(&n, "/outpost.goauthentik.io/start?rd=/one"),
+        &url(n, "/outpost.goauthentik.io/start?rd=/one"),
         &[],
         b"",
     );
     let tab2 = jar.request(
         "GET",
-        &url(&n, "/outpost.goauthentik.io/start?rd=/two"),
+        &url(n, "/outpost.goauthentik.io/start?rd=/two"),
         &[],
         b"",
     );
@@ -318,16 +201,10 @@ fn several_tabs_log_in_at_once(build: Build) {
     assert_ne!(query_params(&l1)["state"], query_params(&l2)["state"]);
     // finish tab 1 first (log in at the provider), then tab 2 (provider session exists)
     let page = jar.browse(&l1);
-    let end1 = crate::provider::login_form_submit(
-        &mut jar,
-        &page.url,
-        &page.response.text(),
-        "demo",
-        "demo",
-    );
-    assert_eq!(end1.url, url(&n, "/one"), "{:#?}", end1.hops);
+    let end1 = login_form_submit(&mut jar, &page.url, &page.response.text(), "demo", "demo");
+    assert_eq!(end1.url, url(n, "/one"), "{:#?}", end1.hops);
     let end2 = jar.browse(&l2);
-    assert_eq!(end2.url, url(&n, "/two"), "{:#?}", end2.hops);
+    assert_eq!(end2.url, url(n, "/two"), "{:#?}", end2.hops);
 }
 
 fn two_hundred_groups_fit(build: Build) {
@@ -339,7 +216,7 @@ fn two_hundred_groups_fit(build: Build) {
     let site = Site::start(build, vec![user]);
     let n = &site.n;
     let mut jar = CookieJar::new();
-    let end = browser_login(&mut jar, &url(&n, "/big"), "demo", "demo");
+    let end = browser_login(&mut jar, &url(n, "/big"), "demo", "demo");
     assert_eq!(
         end.response.status,
         200,
@@ -352,7 +229,7 @@ fn two_hundred_groups_fit(build: Build) {
     for c in &jar.cookies {
         assert!(c.raw.len() < 4096, "{} is {} bytes", c.name, c.raw.len());
     }
-    let r = jar.request("GET", &url(&n, "/big2"), &[], b"");
+    let r = jar.request("GET", &url(n, "/big2"), &[], b"");
     assert_eq!(r.status, 200);
     assert_eq!(r.header("X-Method"), Some("session"));
 }
@@ -361,8 +238,8 @@ fn slow_provider_does_not_block_the_worker(build: Build) {
     let site = Site::start(build, vec![demo_user()]);
     let (provider, n) = (&site.provider, &site.n);
     let mut jar = CookieJar::new();
-    let first = jar.browse(&url(&n, "/slow"));
-    let form = crate::provider::find_login_form(&first.response.text(), &first.url).unwrap();
+    let first = jar.browse(&url(n, "/slow"));
+    let form = find_login_form(&first.response.text(), &first.url).unwrap();
     // the provider now takes 3 s to answer the token request
     provider.set_token_delay(3000);
     let mut form = form;
@@ -431,10 +308,10 @@ fn bearer_with_provider_jwks(build: Build) {
 
 fn unreachable_provider_fails_closed(build: Build) {
     // nothing listens there: start and reload must not hang, bearers are refused
-    let dead = format!("http://127.0.0.1:{}", crate::harness::free_port());
+    let dead = format!("http://127.0.0.1:{}", free_port());
     let up = Upstream::start();
     let t = Instant::now();
-    let n = Nginx::start(build, &app_server(&up, &sso(&dead, ""), ""));
+    let n = &Nginx::start(build, &Server::app(&up.addr(), &sso(&dead, "")).render());
     assert!(
         t.elapsed() < scaled(Duration::from_secs(5)),
         "start took {:?}",
@@ -462,30 +339,18 @@ fn domain_level_sso(build: Build) {
     let provider = start_provider(vec![demo_user()]);
     let up = Upstream::start();
     let common = sso(&provider.issuer, "sso_cookie_domain sso.test;");
-    let n = Nginx::start(
-        build,
-        &format!(
-            r#"
-    server {{
-        listen 127.0.0.1:%PORT%;
-        server_name auth.sso.test;
-        {common}
-        sso_protect on;
-        location / {{ proxy_pass http://{up}; }}
-    }}
-    server {{
-        listen 127.0.0.1:%PORT%;
-        server_name a.sso.test b.sso.test;
-        {common}
-        sso_protect on;
-        sso_login_url http://auth.sso.test:%PORT%/outpost.goauthentik.io/start;
-        add_header X-Method $sso_auth_method always;
-        location / {{ proxy_pass http://{up}; }}
-    }}"#,
-            up = up.addr()
-        ),
-    );
-    wait_ready(&n, &format!("auth.sso.test:{}", n.port));
+    let auth = Server::to(&up.addr())
+        .name("auth.sso.test")
+        .with(&common)
+        .with("sso_protect on;");
+    let apps = Server::to(&up.addr())
+        .name("a.sso.test b.sso.test")
+        .with(&common)
+        .with("sso_protect on;")
+        .with("sso_login_url http://auth.sso.test:%PORT%/outpost.goauthentik.io/start;")
+        .with("add_header X-Method $sso_auth_method always;");
+    let n = &Nginx::start(build, &format!("{}{}", auth.render(), apps.render()));
+    wait_ready(n, &format!("auth.sso.test:{}", n.port));
     let a = format!("http://a.sso.test:{}/docs?p=1", n.port);
     let b = format!("http://b.sso.test:{}/other", n.port);
     let mut jar = CookieJar::new();
@@ -510,23 +375,16 @@ fn backchannel_for_docker_names(build: Build) {
     );
     cfg["issuer"] = json!("http://idp.sso.test:{port}");
     let provider = Provider::start(cfg);
-    let up = Upstream::start();
-    let n = Nginx::start(
-        build,
-        &app_server(
-            &up,
-            &sso(
-                &provider.issuer,
-                &format!("sso_backchannel_url http://127.0.0.1:{};", provider.port),
-            ),
-            "",
-        ),
-    );
-    wait_ready(&n, &format!("localhost:{}", n.port));
+    let backchannel = format!("sso_backchannel_url http://127.0.0.1:{};", provider.port);
+    let site = Site::new(build)
+        .provider(provider)
+        .sso(&backchannel)
+        .start();
+    let n = &site.n;
     let mut jar = CookieJar::new();
     let r = jar.request(
         "GET",
-        &url(&n, "/outpost.goauthentik.io/start?rd=/"),
+        &url(n, "/outpost.goauthentik.io/start?rd=/"),
         &[],
         b"",
     );
@@ -536,7 +394,7 @@ fn backchannel_for_docker_names(build: Build) {
             .starts_with("http://idp.sso.test:"),
         "the browser is sent to the public URL"
     );
-    let end = browser_login(&mut jar, &url(&n, "/bc"), "demo", "demo");
+    let end = browser_login(&mut jar, &url(n, "/bc"), "demo", "demo");
     assert_eq!(
         end.response.status,
         200,
@@ -544,7 +402,7 @@ fn backchannel_for_docker_names(build: Build) {
         end.hops,
         n.error_log()
     );
-    assert_eq!(end.url, url(&n, "/bc"));
+    assert_eq!(end.url, url(n, "/bc"));
 }
 
 fn sessions_are_bound_to_the_client(build: Build) {
@@ -555,26 +413,20 @@ fn sessions_are_bound_to_the_client(build: Build) {
         ],
         vec![demo_user()],
     ));
-    let up = Upstream::start();
     let other = sso(&provider.issuer, "")
         .replace(&format!("sso_client_id {CLIENT_ID}"), "sso_client_id other");
-    let n = Nginx::start(
-        build,
-        &app_server(
-            &up,
-            &sso(&provider.issuer, ""),
-            &format!(
-                "location /other/ {{ {other} proxy_pass http://{}; }}",
-                up.addr()
-            ),
-        ),
-    );
-    wait_ready(&n, &format!("localhost:{}", n.port));
+    let site = Site::new(build)
+        .provider(provider)
+        .server(&format!(
+            "location /other/ {{ {other} proxy_pass http://%UP%; }}"
+        ))
+        .start();
+    let n = &site.n;
     let mut jar = CookieJar::new();
-    let end = browser_login(&mut jar, &url(&n, "/mine"), "demo", "demo");
+    let end = browser_login(&mut jar, &url(n, "/mine"), "demo", "demo");
     assert_eq!(end.response.status, 200);
     // same secret, same cookie name, other client id: the cookie is not accepted there
-    let r = jar.request("GET", &url(&n, "/other/x"), &[], b"");
+    let r = jar.request("GET", &url(n, "/other/x"), &[], b"");
     assert_eq!(
         r.status, 302,
         "a session minted for one client id is refused by another"

@@ -11,14 +11,13 @@
 //! The configs here are written for this test, after the structure of NPM v2.15.1's
 //! `docker/rootfs/etc/nginx` and `backend/templates`; they are not NPM's files.
 
-use std::path::{Path, PathBuf};
-use std::process::{Child, Command, Stdio};
-use std::thread;
-use std::time::{Duration, Instant};
+use std::path::Path;
 
-use serde_json::{json, Value};
+use serde_json::json;
 
-use crate::harness::{free_port, repo_root, request, temp_dir, Build, Response, Upstream};
+use crate::harness::nginx::{assert_no_crash_in, master_process, Tree};
+use crate::harness::site::wait_ready;
+use crate::harness::{free_port, repo_root, temp_dir, Build, Nginx, Upstream};
 use crate::on_both_nginx;
 use crate::provider::{
     browser_login, client, config, demo_user, CookieJar, Provider, ANY_CALLBACK,
@@ -142,6 +141,7 @@ fn main_conf(root: &Path) -> String {
     format!(
         r#"# run nginx in foreground
 daemon off;
+master_process {master};
 pid {root}/run/nginx/nginx.pid;
 worker_processes 1;
 pcre_jit on;
@@ -224,7 +224,8 @@ http {{
 # Custom
 include {root}/data/nginx/custom/root[.]conf;
 "#,
-        root = root.display()
+        root = root.display(),
+        master = master_process(),
     )
 }
 
@@ -362,166 +363,45 @@ server {{
     }
 }
 
-/// nginx running on the NPM-shaped tree: `nginx -p ROOT/etc/nginx/ -c ROOT/etc/nginx/nginx.conf`
+/// nginx on the NPM-shaped tree: `nginx -p ROOT/etc/nginx/ -c ROOT/etc/nginx/nginx.conf`
 /// (NPM's prefix is /etc/nginx, so `conf.d/include/…` resolves as it does there).
-struct NpmNginx {
-    root: PathBuf,
-    port: u16,
-    child: Option<Child>,
-}
-
-impl NpmNginx {
-    fn start(build: Build, root: &Path, port: u16) -> NpmNginx {
-        let prefix = root.join("etc/nginx");
-        let child = Command::new(build.nginx())
-            .arg("-p")
-            .arg(format!("{}/", prefix.display()))
-            .arg("-c")
-            .arg(prefix.join("nginx.conf"))
-            .arg("-e")
-            .arg(root.join("data/logs/fallback_error.log"))
-            .stdin(Stdio::null())
-            .stdout(Stdio::null())
-            .stderr(Stdio::null())
-            .spawn()
-            .expect("spawn nginx");
-        let mut n = NpmNginx {
-            root: root.to_owned(),
+fn start_npm(build: Build, root: &Path, port: u16) -> Nginx {
+    let prefix = root.join("etc/nginx");
+    Nginx::start_tree(
+        build,
+        Tree {
+            dir: root.to_owned(),
+            conf: prefix.join("nginx.conf"),
+            prefix,
+            error_log: root.join("data/logs/fallback_error.log"),
+            pid: root.join("run/nginx/nginx.pid"),
             port,
-            child: Some(child),
-        };
-        let deadline = Instant::now() + Duration::from_secs(10);
-        while std::net::TcpStream::connect(("127.0.0.1", port)).is_err() {
-            if let Some(status) = n.child.as_mut().unwrap().try_wait().unwrap() {
-                panic!("nginx exited with {status} at start:\n{}", n.logs());
-            }
-            assert!(
-                Instant::now() < deadline,
-                "nginx did not listen:\n{}",
-                n.logs()
-            );
-            thread::sleep(Duration::from_millis(20));
-        }
-        n
-    }
-
-    /// Every error log of the tree (the fallback one and each proxy host's).
-    fn logs(&self) -> String {
-        let mut all = String::new();
-        if let Ok(dir) = std::fs::read_dir(self.root.join("data/logs")) {
-            for e in dir.flatten() {
-                let name = e.file_name().to_string_lossy().into_owned();
-                if name.contains("error") {
-                    let text = std::fs::read_to_string(e.path()).unwrap_or_default();
-                    all.push_str(&format!("--- {name}\n{text}"));
-                }
-            }
-        }
-        all
-    }
-
-    fn get(&self, host: &str, path: &str, headers: &[(&str, &str)]) -> Response {
-        let mut all = vec![("Host", host)];
-        all.extend_from_slice(headers);
-        request(self.port, "GET", path, &all, b"")
-    }
-
-    fn url(&self, host: &str, path: &str) -> String {
-        format!("http://{host}:{}{path}", self.port)
-    }
-
-    fn assert_no_crash(&self) {
-        let logs = self.logs();
-        for bad in [
-            "[alert]",
-            "[emerg]",
-            "[crit]",
-            "exited on signal",
-            "panicked",
-        ] {
-            assert!(!logs.contains(bad), "a log has {bad}:\n{logs}");
-        }
-    }
+        },
+    )
 }
 
-impl Drop for NpmNginx {
-    fn drop(&mut self) {
-        if let Some(mut child) = self.child.take() {
-            let _ = Command::new("kill")
-                .arg("-TERM")
-                .arg(child.id().to_string())
-                .status();
-            let deadline = Instant::now() + Duration::from_secs(5);
-            while Instant::now() < deadline {
-                if let Ok(Some(_)) = child.try_wait() {
-                    break;
-                }
-                thread::sleep(Duration::from_millis(20));
+/// Every error log of the tree (the fallback one and each proxy host's).
+fn logs(root: &Path) -> String {
+    let mut all = String::new();
+    if let Ok(dir) = std::fs::read_dir(root.join("data/logs")) {
+        for e in dir.flatten() {
+            let name = e.file_name().to_string_lossy().into_owned();
+            if name.contains("error") {
+                let text = std::fs::read_to_string(e.path()).unwrap_or_default();
+                all.push_str(&format!("--- {name}\n{text}"));
             }
-            let _ = child.kill();
-            let _ = child.wait();
-        }
-        if std::thread::panicking() {
-            eprintln!("kept {} for inspection", self.root.display());
-        } else {
-            let _ = std::fs::remove_dir_all(&self.root);
         }
     }
+    all
 }
 
-/// Waits until the worker has loaded the provider's discovery for `host`.
-fn wait_ready(n: &NpmNginx, host: &str) {
-    let deadline = Instant::now() + Duration::from_secs(20);
-    loop {
-        let r = n.get(
-            host,
-            "/outpost.goauthentik.io/start?rd=/",
-            &[("Accept", "text/html")],
-        );
-        if r.status == 302 {
-            return;
-        }
-        assert!(
-            Instant::now() < deadline,
-            "discovery never loaded for {host}: {} {}\n{}",
-            r.status,
-            r.text(),
-            n.logs()
-        );
-        thread::sleep(Duration::from_millis(100));
-    }
+/// `http://HOST:PORT` + `path` on `n`.
+fn url(n: &Nginx, host: &str, path: &str) -> String {
+    format!("http://{host}:{}{path}", n.port)
 }
 
 fn refs<'a>(v: &'a [(&'static str, String)]) -> Vec<(&'static str, &'a str)> {
     v.iter().map(|(k, s)| (*k, s.as_str())).collect()
-}
-
-fn report_headers(body: &[u8]) -> Vec<(String, String)> {
-    let v: Value = serde_json::from_slice(body).unwrap_or_else(|e| {
-        panic!(
-            "not an upstream report ({e}): {}",
-            String::from_utf8_lossy(body)
-        )
-    });
-    v["headers"]
-        .as_array()
-        .unwrap()
-        .iter()
-        .map(|p| {
-            (
-                p[0].as_str().unwrap().to_ascii_lowercase(),
-                p[1].as_str().unwrap().to_owned(),
-            )
-        })
-        .collect()
-}
-
-fn values<'a>(headers: &'a [(String, String)], name: &str) -> Vec<&'a str> {
-    headers
-        .iter()
-        .filter(|(k, _)| k == name)
-        .map(|(_, v)| v.as_str())
-        .collect()
 }
 
 fn npm_layout_login(build: Build) {
@@ -636,28 +516,33 @@ fn npm_layout_login(build: Build) {
         .unwrap();
     }
 
-    let n = NpmNginx::start(build, &root, port);
+    let n = start_npm(build, &root, port);
     let app_host = format!("app.example.test:{port}");
     let npm_host = format!("npm.example.test:{port}");
     wait_ready(&n, &app_host);
     wait_ready(&n, &npm_host);
 
     // An unknown host lands on NPM's default page, not gated.
-    let r = n.get("nobody.example.test", "/", &[("Accept", "text/html")]);
+    let r = n.get(
+        "/",
+        &[("Host", "nobody.example.test"), ("Accept", "text/html")],
+    );
     assert_eq!(r.status, 200);
     assert!(r.text().contains("congratulations-not-configured"));
 
     // NPM's block-exploits include still answers before any login.
     let r = n.get(
-        &app_host,
         "/?q=union+select+(1)",
-        &[("Accept", "text/html")],
+        &[("Host", &app_host), ("Accept", "text/html")],
     );
     assert_eq!(r.status, 403, "block-exploits on the protected host");
 
     // The application: a browser is sent to log in, comes back, the upstream gets the
     // identity through NPM's proxy.conf.
-    let r = n.get(&app_host, "/dashboard", &[("Accept", "text/html")]);
+    let r = n.get(
+        "/dashboard",
+        &[("Host", &app_host), ("Accept", "text/html")],
+    );
     assert_eq!(r.status, 302);
     assert!(
         r.location()
@@ -667,57 +552,56 @@ fn npm_layout_login(build: Build) {
         r.location()
     );
     let mut jar = CookieJar::new();
-    let want = n.url("app.example.test", "/dashboard?tab=2");
+    let want = url(&n, "app.example.test", "/dashboard?tab=2");
     let end = browser_login(&mut jar, &want, "demo", "demo");
-    assert_eq!(end.response.status, 200, "{:#?}\n{}", end.hops, n.logs());
+    assert_eq!(end.response.status, 200, "{:#?}\n{}", end.hops, logs(&root));
     assert!(
         end.visited("http://authentik.example.test:"),
         "logged in at the provider's public name: {:#?}",
         end.hops
     );
     assert_eq!(end.url, want, "back where the user wanted to go");
-    let got = report_headers(&end.response.body);
-    assert_eq!(values(&got, "x-authentik-username"), ["demo"]);
-    assert_eq!(values(&got, "x-authentik-email"), ["demo@example.org"]);
-    assert_eq!(values(&got, "x-authentik-groups"), ["admins|users"]);
-    assert_eq!(values(&got, "x-authentik-jwt").len(), 1);
+    let got = end.response.upstream();
+    assert_eq!(got.values("x-authentik-username"), ["demo"]);
+    assert_eq!(got.values("x-authentik-email"), ["demo@example.org"]);
+    assert_eq!(got.values("x-authentik-groups"), ["admins|users"]);
+    assert_eq!(got.values("x-authentik-jwt").len(), 1);
     assert_eq!(
-        values(&got, "host"),
+        got.values("host"),
         ["app.example.test"],
         "proxy.conf's Host $host"
     );
-    assert_eq!(values(&got, "x-real-ip"), ["127.0.0.1"]);
-    assert_eq!(values(&got, "x-forwarded-proto"), ["http"]);
-    let report: Value = serde_json::from_slice(&end.response.body).unwrap();
+    assert_eq!(got.values("x-real-ip"), ["127.0.0.1"]);
+    assert_eq!(got.values("x-forwarded-proto"), ["http"]);
     assert_eq!(
-        report["target"], "/dashboard?tab=2",
+        got.target, "/dashboard?tab=2",
         "proxy.conf passes $request_uri"
     );
     assert_eq!(end.response.header("X-Served-By"), Some("app.example.test"));
     // A forged identity header from the client does not get through.
     let r = jar.request(
         "GET",
-        &n.url("app.example.test", "/again"),
+        &url(&n, "app.example.test", "/again"),
         &[("X-authentik-username", "root")],
         b"",
     );
     assert_eq!(r.status, 200);
-    assert_eq!(
-        values(&report_headers(&r.body), "x-authentik-username"),
-        ["demo"]
-    );
+    assert_eq!(r.upstream().values("x-authentik-username"), ["demo"]);
 
     // NPM's admin UI through its proxy host: unauthenticated API calls are refused with 401,
     // even with a token header of the client's own.
     let r = n.get(
-        &npm_host,
         "/api/users/me",
-        &[("Accept", "application/json"), ("X-Npm-Token", "forged")],
+        &[
+            ("Host", &npm_host),
+            ("Accept", "application/json"),
+            ("X-Npm-Token", "forged"),
+        ],
     );
     assert_eq!(r.status, 401);
-    let admin_root = n.url("npm.example.test", "/");
+    let admin_root = url(&n, "npm.example.test", "/");
     let end = browser_login(&mut jar, &admin_root, "demo", "demo");
-    assert_eq!(end.response.status, 200, "{:#?}\n{}", end.hops, n.logs());
+    assert_eq!(end.response.status, 200, "{:#?}\n{}", end.hops, logs(&root));
     assert_eq!(end.url, admin_root);
     let page = end.response.text();
     assert!(page.contains("npm-admin-ui"), "the admin UI's page: {page}");
@@ -733,7 +617,7 @@ fn npm_layout_login(build: Build) {
     // the UI (or anyone) sent, and through NPM's admin server on "port 81" to its backend.
     let r = jar.request(
         "GET",
-        &n.url("npm.example.test", "/api/users/me?expand=permissions"),
+        &url(&n, "npm.example.test", "/api/users/me?expand=permissions"),
         &[
             ("Accept", "application/json"),
             ("Authorization", "Bearer stale-token-from-localstorage"),
@@ -741,19 +625,18 @@ fn npm_layout_login(build: Build) {
         ],
         b"",
     );
-    assert_eq!(r.status, 200, "{}\n{}", r.text(), n.logs());
-    let got = report_headers(&r.body);
-    let report: Value = serde_json::from_slice(&r.body).unwrap();
-    assert_eq!(report["target"], "/users/me?expand=permissions");
+    assert_eq!(r.status, 200, "{}\n{}", r.text(), logs(&root));
+    let got = r.upstream();
+    assert_eq!(got.target, "/users/me?expand=permissions");
     assert_eq!(
-        values(&got, "authorization"),
+        got.values("authorization"),
         [format!("Bearer {NPM_TOKEN}").as_str()]
     );
     assert!(
-        values(&got, "x-npm-token").is_empty(),
+        got.values("x-npm-token").is_empty(),
         "not passed on itself: {got:?}"
     );
-    assert_eq!(values(&got, "x-authentik-username"), ["demo"]);
+    assert_eq!(got.values("x-authentik-username"), ["demo"]);
 
     // A user outside the required group gets 403, not the admin UI.
     let mut other = CookieJar::new();
@@ -761,11 +644,12 @@ fn npm_layout_login(build: Build) {
     assert_eq!(end.response.status, 403, "{:#?}", end.hops);
     let r = other.request(
         "GET",
-        &n.url("npm.example.test", "/api/users/me"),
+        &url(&n, "npm.example.test", "/api/users/me"),
         &[("Accept", "application/json")],
         b"",
     );
     assert_eq!(r.status, 403);
+    assert_no_crash_in(&logs(&root));
     n.assert_no_crash();
 }
 

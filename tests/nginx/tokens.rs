@@ -2,30 +2,16 @@
 //! nginx, with tokens the test mints itself for every algorithm, and the attacks RFC 8725
 //! warns about.
 
-use std::time::{SystemTime, UNIX_EPOCH};
-
 use base64::engine::general_purpose::URL_SAFE_NO_PAD as B64;
 use base64::Engine;
 use jsonwebtoken::{encode, Algorithm, EncodingKey, Header};
 use serde_json::{json, Value};
 
-use crate::harness::{repo_root, Build, Nginx, Response, Upstream};
+use crate::harness::http::JSON_ACCEPT;
+use crate::harness::keys::{jwks_sso, key_file, mint, now, signing_key, CLIENT_ID, ISSUER};
+use crate::harness::site::Server;
+use crate::harness::{Build, Nginx, Response, Upstream};
 use crate::on_both_nginx;
-
-const ISSUER: &str = "https://auth.example.com/application/o/app/";
-const CLIENT_ID: &str = "app-client";
-const JSON_ACCEPT: (&str, &str) = ("Accept", "application/json");
-
-fn key_file(name: &str) -> Vec<u8> {
-    std::fs::read(repo_root().join("tests/nginx/keys").join(name)).unwrap()
-}
-
-fn now() -> i64 {
-    SystemTime::now()
-        .duration_since(UNIX_EPOCH)
-        .unwrap()
-        .as_secs() as i64
-}
 
 /// Claims of a typical authentik user.
 fn claims() -> Value {
@@ -49,43 +35,6 @@ fn claims() -> Value {
     })
 }
 
-/// A token for `alg` signed with the matching test key (kid set unless `kid` is None).
-fn mint(alg: Algorithm, claims: &Value, kid: Option<&str>) -> String {
-    let (key, default_kid) = signing_key(alg);
-    let mut header = Header::new(alg);
-    header.kid = kid.map(str::to_owned).or(default_kid);
-    encode(&header, claims, &key).unwrap()
-}
-
-fn signing_key(alg: Algorithm) -> (EncodingKey, Option<String>) {
-    use Algorithm::*;
-    match alg {
-        RS256 | RS384 | RS512 | PS256 | PS384 | PS512 => (
-            EncodingKey::from_rsa_pem(&key_file("rsa-1.pem")).unwrap(),
-            Some("rsa-1".into()),
-        ),
-        ES256 => (
-            EncodingKey::from_ec_pem(&key_file("ec-p256.pem")).unwrap(),
-            Some("ec-p256".into()),
-        ),
-        ES384 => (
-            EncodingKey::from_ec_pem(&key_file("ec-p384.pem")).unwrap(),
-            Some("ec-p384".into()),
-        ),
-        EdDSA => (
-            EncodingKey::from_ed_pem(&key_file("ed-1.pem")).unwrap(),
-            Some("ed-1".into()),
-        ),
-        HS256 | HS384 | HS512 => {
-            let k = B64
-                .decode(String::from_utf8(key_file("hmac.key")).unwrap().trim())
-                .unwrap();
-            (EncodingKey::from_secret(&k), Some("hmac-1".into()))
-        }
-        _ => unreachable!(),
-    }
-}
-
 /// A token assembled by hand (for headers no honest library would produce).
 fn raw_token(header: &Value, claims: &Value, signature: &[u8]) -> String {
     format!(
@@ -99,38 +48,27 @@ fn raw_token(header: &Value, claims: &Value, signature: &[u8]) -> String {
 /// The protected site: a JWKS with RSA, EC (P-256, P-384), OKP and oct keys; variables
 /// copied into request headers so the upstream shows them; `$sso_reason` on every answer.
 fn site(up: &Upstream, extra: &str) -> String {
-    format!(
-        r#"
-    server {{
-        listen 127.0.0.1:%PORT%;
-        server_name app.example.com;
-        sso_protect on;
-        sso_issuer {ISSUER};
-        sso_client_id {CLIENT_ID};
-        sso_jwks_file {jwks};
-        sso_app my-app;
-        add_header X-Reason $sso_reason always;
-        add_header X-Method $sso_auth_method always;
-        {extra}
-        location / {{
-            proxy_set_header X-Var-User $sso_user;
-            proxy_set_header X-Var-Email $sso_email;
-            proxy_set_header X-Var-Name $sso_name;
-            proxy_set_header X-Var-Uid $sso_uid;
-            proxy_set_header X-Var-Groups $sso_groups;
-            proxy_set_header X-Var-Entitlements $sso_entitlements;
-            proxy_set_header X-Var-Method $sso_auth_method;
-            proxy_set_header X-Var-Reason $sso_reason;
-            proxy_set_header X-Var-Backend $sso_backend_override;
-            proxy_set_header X-Var-Claim-Email $sso_claim_email;
-            proxy_set_header X-Var-Claim-Groups $sso_claim_groups;
-            proxy_set_header X-Var-Claim-Ak $sso_claim_ak_proxy;
-            proxy_pass http://{up};
-        }}
-    }}"#,
-        jwks = repo_root().join("tests/nginx/keys/jwks.json").display(),
-        up = up.addr()
-    )
+    Server::to(&up.addr())
+        .name("app.example.com")
+        .with("sso_protect on;")
+        .with(&jwks_sso())
+        .with("sso_app my-app;")
+        .with("add_header X-Reason $sso_reason always;")
+        .with("add_header X-Method $sso_auth_method always;")
+        .with(extra)
+        .in_root("proxy_set_header X-Var-User $sso_user;")
+        .in_root("proxy_set_header X-Var-Email $sso_email;")
+        .in_root("proxy_set_header X-Var-Name $sso_name;")
+        .in_root("proxy_set_header X-Var-Uid $sso_uid;")
+        .in_root("proxy_set_header X-Var-Groups $sso_groups;")
+        .in_root("proxy_set_header X-Var-Entitlements $sso_entitlements;")
+        .in_root("proxy_set_header X-Var-Method $sso_auth_method;")
+        .in_root("proxy_set_header X-Var-Reason $sso_reason;")
+        .in_root("proxy_set_header X-Var-Backend $sso_backend_override;")
+        .in_root("proxy_set_header X-Var-Claim-Email $sso_claim_email;")
+        .in_root("proxy_set_header X-Var-Claim-Groups $sso_claim_groups;")
+        .in_root("proxy_set_header X-Var-Claim-Ak $sso_claim_ak_proxy;")
+        .render()
 }
 
 fn bearer(n: &Nginx, token: &str) -> Response {
@@ -242,25 +180,14 @@ fn every_algorithm_verifies_and_sets_identity(build: Build) {
 /// meta-provider are the host the client asked for.
 fn proxy_set_header_overrides_and_meta_app_defaults_to_host(build: Build) {
     let up = Upstream::start();
-    let conf = format!(
-        r#"
-    server {{
-        listen 127.0.0.1:%PORT%;
-        server_name app.example.com;
-        sso_protect on;
-        sso_issuer {ISSUER};
-        sso_client_id {CLIENT_ID};
-        sso_jwks_file {jwks};
-        location / {{
-            proxy_set_header X-authentik-email "set by nginx";
-            proxy_set_header X-authentik-groups "";
-            proxy_set_header X-Custom "mine";
-            proxy_pass http://{up};
-        }}
-    }}"#,
-        jwks = repo_root().join("tests/nginx/keys/jwks.json").display(),
-        up = up.addr()
-    );
+    let conf = Server::to(&up.addr())
+        .name("app.example.com")
+        .with("sso_protect on;")
+        .with(&jwks_sso())
+        .in_root(r#"proxy_set_header X-authentik-email "set by nginx";"#)
+        .in_root(r#"proxy_set_header X-authentik-groups "";"#)
+        .in_root(r#"proxy_set_header X-Custom "mine";"#)
+        .render();
     let n = Nginx::start(build, &conf);
     let token = mint(Algorithm::RS256, &claims(), None);
     for host in ["app.example.com", "Other.Example.org:8443"] {
@@ -444,7 +371,7 @@ fn token_cookie_and_bearer_off(build: Build) {
     let up = Upstream::start();
     let n = Nginx::start(
         build,
-        &site(&up, "sso_token_cookie CF_Authorization; location /api/ { sso_bearer off; proxy_pass http://UP; }".replace("UP", &up.addr()).as_str()),
+        &site(&up, "sso_token_cookie CF_Authorization; location /api/ { sso_bearer off; proxy_pass http://%UP%; }"),
     );
     let t = mint(Algorithm::ES384, &claims(), None);
     let r = n.get(
@@ -486,10 +413,8 @@ fn require_group_gives_403(build: Build) {
         build,
         &site(
             &up,
-            "location /admin/ { sso_require_group admins \"authentik Admins\"; proxy_pass http://UP; } \
-             location /staff/ { sso_require_group staff; proxy_pass http://UP; }"
-                .replace("UP", &up.addr())
-                .as_str(),
+            "location /admin/ { sso_require_group admins \"authentik Admins\"; proxy_pass http://%UP%; } \
+             location /staff/ { sso_require_group staff; proxy_pass http://%UP%; }",
         ),
     );
     let t = mint(Algorithm::RS256, &claims(), None);
@@ -509,17 +434,12 @@ fn client_secret_signs_hs256(build: Build) {
     let up = Upstream::start();
     let n = Nginx::start(
         build,
-        &format!(
-            r#"server {{
-        listen 127.0.0.1:%PORT%;
-        sso_protect on;
-        sso_client_id {CLIENT_ID};
-        sso_client_secret s3cret-s3cret-s3cret;
-        add_header X-Reason $sso_reason always;
-        location / {{ proxy_pass http://{up}; }}
-    }}"#,
-            up = up.addr()
-        ),
+        &Server::to(&up.addr())
+            .with("sso_protect on;")
+            .with(&format!("sso_client_id {CLIENT_ID};"))
+            .with("sso_client_secret s3cret-s3cret-s3cret;")
+            .with("add_header X-Reason $sso_reason always;")
+            .render(),
     );
     let t = encode(
         &Header::new(Algorithm::HS256),
@@ -571,9 +491,7 @@ fn cache_is_per_context(build: Build) {
         build,
         &site(
             &up,
-            "location /other/ { sso_audience other-client; proxy_pass http://UP; }"
-                .replace("UP", &up.addr())
-                .as_str(),
+            "location /other/ { sso_audience other-client; proxy_pass http://%UP%; }",
         ),
     );
     let t = mint(Algorithm::RS256, &claims(), None);
