@@ -90,11 +90,14 @@ provider-deps:
 browser-deps: provider-deps
 	@./scripts/browser-deps
 
-# Everything CI runs: unit and real-nginx tests on both builds, the provider's self-test, a
+# Everything CI runs: unit and real-nginx tests on both builds, the background-job self-test
+# (tests/net/selftest.sh, the module built with the `selftest` feature), the provider's self-test, a
 # short fuzzing smoke of every target, the nginx tests' representative part under valgrind
 # memcheck, and the Debian packages installed, used and purged (test-packages).
 test: build build-debian provider-deps browser-deps
 	$(CARGO) test $(CARGO_PROFILE_FLAG) --workspace
+	@./scripts/apt-ensure curl python3
+	./tests/net/selftest.sh
 	cd tests/provider && npm test --silent
 	./scripts/fuzz smoke
 	./scripts/valgrind
