@@ -90,17 +90,19 @@ provider-deps:
 browser-deps: provider-deps
 	@./scripts/browser-deps
 
-# Everything CI runs: unit and real-nginx tests on both builds, the background-job self-test
-# (tests/net/selftest.sh, the module built with the `selftest` feature), the provider's self-test, a
+# Everything CI runs: unit and real-nginx tests on both builds, the provider's self-test, a
 # short fuzzing smoke of every target, the nginx tests' representative part under valgrind
-# memcheck, and the Debian packages installed, used and purged (test-packages).
+# memcheck, the background-job self-test (tests/net/selftest.sh: the module built with the
+# `selftest` feature), and the Debian packages installed, used and purged (test-packages).
 test: build build-debian provider-deps browser-deps
 	$(CARGO) test $(CARGO_PROFILE_FLAG) --workspace
-	@./scripts/apt-ensure curl python3
-	./tests/net/selftest.sh
 	cd tests/provider && npm test --silent
 	./scripts/fuzz smoke
 	./scripts/valgrind
+	@# After everything that runs the nginx tests: it leaves a selftest-featured module crate
+	@# in target/, which test-packages' `make build` builds again without the feature.
+	@./scripts/apt-ensure curl python3
+	./tests/net/selftest.sh
 	$(MAKE) --no-print-directory test-packages
 
 # The nginx tests' gate, tokens and login parts with nginx under valgrind memcheck, on both
