@@ -33,6 +33,7 @@ PORT_UNAUTH=$((PORT + 2))
 PORT_AUTHREQ=$((PORT + 3))
 PORT_APP=$((PORT + 4))
 PORT_OUTPOST=$((PORT + 5))
+PORT_IDENTITY=$((PORT + 6))
 PORT_PROVIDER=$((PORT + 7))
 
 # Two cores: nginx's worker on CPU 0, the load generator on CPU 1.
@@ -113,7 +114,11 @@ done
 HS_LEN=$("$TOOL" token --keys "$KEYS" --alg HS256 --issuer "$ISSUER" --aud "$CLIENT_ID" | tr -d '\n' | wc -c)
 
 # --- nginx ----------------------------------------------------------------------------------
-sed -e "s|@MODULE@|$MODULE|g" -e "s|@OUT@|$OUT|g" -e "s|@CONTENT@|$OUT/content|g" \
+MODULE_VERSION=$(awk -F'"' '/^version *=/ { print $2; exit }' Cargo.toml)
+# Baseline 1p forwards the identity headers of 2-5 as constants: X-authentik-jwt is a token of
+# the same claims, alg and length as the session's ID token and the bearer of 3.
+sed -e "s|@MODULE@|$MODULE|g" -e "s|@JWT@|$RS256_TOKEN|g" -e "s|@MODULE_VERSION@|$MODULE_VERSION|g" \
+  -e "s|@PORT_IDENTITY@|$PORT_IDENTITY|g" -e "s|@OUT@|$OUT|g" -e "s|@CONTENT@|$OUT/content|g" \
   -e "s|@KEYS@|$KEYS|g" -e "s|@ISSUER@|$ISSUER|g" -e "s|@CLIENT_ID@|$CLIENT_ID|g" \
   -e "s|@AFFINITY@|$AFFINITY|g" -e "s|@PORT_BASELINE@|$PORT_BASELINE|g" \
   -e "s|@PORT_SSO@|$PORT_SSO|g" -e "s|@PORT_UNAUTH@|$PORT_UNAUTH|g" \
@@ -201,11 +206,11 @@ wrk_run() {
 RESULTS=$OUT/results.tsv
 : >"$RESULTS"
 
-# scenario ID LABEL PORT MODE ARG: runs static and proxied
+# scenario ID LABEL PORT MODE ARG [CONTENTS]: runs CONTENTS (default: static and proxied)
 scenario() {
-  local id=$1 label=$2 port=$3 mode=$4 arg=$5
+  local id=$1 label=$2 port=$3 mode=$4 arg=$5 contents=${6:-static proxied}
   local content path warm_mode warm_arg report c0 c1
-  for content in static proxied; do
+  for content in $contents; do
     path=/$content/index.html
     warm_mode=$mode warm_arg=$arg
     # Distinct-token runs warm up on another pool, so the measured pool starts uncached.
@@ -238,6 +243,14 @@ expect 401 "http://127.0.0.1:$PORT_SSO/static/index.html" -H "Authorization: Bea
 expect 200 "http://127.0.0.1:$PORT_SSO/proxied/index.html" -H "Cookie: sso_session=$COOKIE"
 expect 200 "http://127.0.0.1:$PORT_UNAUTH/proxied/index.html"
 expect 200 "http://127.0.0.1:$PORT_AUTHREQ/proxied/index.html" -H "Cookie: sso_session=$COOKIE"
+expect 200 "http://127.0.0.1:$PORT_IDENTITY/proxied/index.html" -H "Cookie: sso_session=$COOKIE"
+# Baseline 1p forwards what the module does: the app sees the same identity headers.
+identity_seen() { curl -s --max-time 5 "http://127.0.0.1:$1/proxied/identity-headers" -H "Authorization: Bearer $RS256_TOKEN"; }
+MODULE_SENT=$(identity_seen "$PORT_SSO")
+BASELINE_SENT=$(identity_seen "$PORT_IDENTITY")
+grep -q '^username=jdoe$' <<<"$MODULE_SENT" || die "the app did not see the module's identity headers: $MODULE_SENT"
+[ "$MODULE_SENT" = "$BASELINE_SENT" ] ||
+  die "baseline 1p does not forward the module's identity headers: $(diff <(echo "$MODULE_SENT") <(echo "$BASELINE_SENT"))"
 for alg in RS256 ES256 EdDSA; do
   expect 200 "http://127.0.0.1:$PORT_SSO/static/index.html" -H "Authorization: Bearer $(head -1 "$OUT/tokens-$alg.txt")"
 done
@@ -248,6 +261,10 @@ scenario 1 "1. baseline (no module directives)" "$PORT_BASELINE" header ""
 # a 1.4 KB cookie or bearer header is not the module's.
 scenario 1c "1. baseline, the request of 2 (cookie)" "$PORT_BASELINE" header "Cookie: sso_session=$COOKIE"
 scenario 1b "1. baseline, the request of 3 (bearer)" "$PORT_BASELINE" header "Authorization: Bearer $RS256_TOKEN"
+# Proxied, plain nginx also forwarding the identity headers the module adds (constants, set
+# by proxy_set_header): what is left of 2-5 over these is the module's own work.
+scenario 1pc "1p. baseline + identity headers, the request of 2" "$PORT_IDENTITY" header "Cookie: sso_session=$COOKIE" proxied
+scenario 1pb "1p. baseline + identity headers, the request of 3" "$PORT_IDENTITY" header "Authorization: Bearer $RS256_TOKEN" proxied
 scenario 2 "2. session cookie" "$PORT_SSO" header "Cookie: sso_session=$COOKIE"
 scenario 3 "3. bearer RS256, same token (cached)" "$PORT_SSO" header "Authorization: Bearer $RS256_TOKEN"
 scenario 4 "4. bearer RS256, $POOL distinct" "$PORT_SSO" tokens "$OUT/tokens-RS256.txt"
@@ -284,7 +301,6 @@ LOAD_AFTER=$(cut -d' ' -f1-3 /proc/loadavg)
 CPU_MODEL=$(awk -F': ' '/^model name/ { print $2; exit }' /proc/cpuinfo)
 [ -n "$CPU_MODEL" ] || CPU_MODEL=$(uname -m)
 NGINX_V=$("$NGINX" -V 2>&1 | head -1)
-MODULE_VERSION=$(awk -F'"' '/^version *=/ { print $2; exit }' Cargo.toml)
 COMMIT=$(git rev-parse --short HEAD 2>/dev/null || echo unknown)
 DIRTY=$(git status --porcelain --untracked-files=no -- src core/src build.rs Cargo.toml Cargo.lock 2>/dev/null | grep -q . && echo " (with uncommitted changes to the module sources)" || true)
 DATE=$(date -u +%Y-%m-%d)
@@ -295,11 +311,16 @@ done
 MEM_TOTAL=$(awk '/^MemTotal:/ { printf "%.1f GiB", $2 / 1048576 }' /proc/meminfo)
 
 # The table. Ratio: to the baseline (no credentials) of the same content in this run. Added CPU:
-# over plain nginx answering the same request (1c for 2 and 7, 1b for 3 to 5, 1 for 6).
+# over plain nginx answering the same request (1c for 2 and 7, 1b for 3 to 5, 1 for 6), and
+# when proxied, for 2 to 5, forwarding the same identity headers too (1pc for 2, 1pb for 3-5).
 TABLE=$OUT/table.md
 awk -F'\t' -v duration="$DURATION" '
   function us(v) { return sprintf("%d µs", v) }
-  function ref(id) { return id == "2" || id == "7" ? "1c" : id ~ /^(3|4|5a|5b)$/ ? "1b" : "1" }
+  function ref(id, content) {
+    if (content == "proxied" && id == "2") return "1pc"
+    if (content == "proxied" && id ~ /^(3|4|5a|5b)$/) return "1pb"
+    return id == "2" || id == "7" ? "1c" : id ~ /^(3|4|5a|5b)$/ ? "1b" : "1"
+  }
   { id[NR] = $1; label[NR] = $2; content[NR] = $3; rps[NR] = $4 / ($5 / 1e6)
     p50[NR] = $6; p99[NR] = $7; cpu[NR] = $8 / 1e3 / $4; busy[NR] = $8 / $5 / 10
     c[$1, $3] = cpu[NR]; if ($1 == "1") base[$3] = rps[NR] }
@@ -307,7 +328,7 @@ awk -F'\t' -v duration="$DURATION" '
     print "| scenario | content | req/s | p50 | p99 | ratio to baseline | worker CPU per request | added by the module | worker busy |"
     print "|---|---|--:|--:|--:|--:|--:|--:|--:|"
     for (i = 1; i <= NR; i++) {
-      added = id[i] ~ /^1/ ? "" : sprintf("%+.1f µs", cpu[i] - c[ref(id[i]), content[i]])
+      added = id[i] ~ /^1/ ? "" : sprintf("%+.1f µs", cpu[i] - c[ref(id[i], content[i]), content[i]])
       if (id[i] == "7") added = added " (outpost)"
       printf "| %s | %s | %.0f | %s | %s | %.2f | %.1f µs | %s | %.0f%% |\n", label[i], content[i],
         rps[i], us(p50[i]), us(p99[i]), rps[i] / base[content[i]], cpu[i], added, busy[i]
@@ -328,6 +349,9 @@ awk -F'\t' -v micro_rs256="${MICRO_RS256:-0}" -v rss0="$MEM_RSS_BEFORE" -v rss1=
       content = k ? "proxied" : "static"; want = k ? 0.97 : 0.90
       for (s = 2; s <= 3; s++) {
         name = s == 2 ? "session cookie" : "cached bearer"; same = s == 2 ? "1c" : "1b"
+        # Proxied: plain nginx answering the same request and forwarding the same identity
+        # headers (1p).
+        if (k) same = s == 2 ? "1pc" : "1pb"
         extra = cpu[s, content] - cpu[same, content]; plain = cpu[s, content] - cpu[1, content]
         printf "| %s, %s: at most +1 µs of worker CPU per request over the baseline | %+.1f µs over plain nginx answering the same request (%+.1f µs over the baseline without credentials) | %s |\n",
           name, content, extra, plain, yes(extra <= 1.0)
@@ -378,7 +402,7 @@ hand, run it again.
 - **nginx**: \`$NGINX_V\` (build/nginx, the vendored nginx, \`--with-http_auth_request_module\`)
 - **module**: ngx_http_sso_module $MODULE_VERSION, commit $COMMIT$DIRTY, release profile
 - **setup**: one nginx worker pinned to CPU $NGINX_CPU; \`wrk -t1 -c$CONNS\` (Debian's $(wrk -v 2>&1 | head -1 | cut -d' ' -f2)) pinned to CPU $CLIENT_CPU; loopback only; ${WARMUP}s warm-up then ${DURATION}s measured per row. Content: a $CONTENT_BYTES-byte static file (\`open_file_cache\` on), and the same file proxied (\`proxy_pass\` with upstream keepalive) from another server block of the same worker. The auth_request stub outpost, the upstream app and the stub provider are server blocks of that same worker too, so everything a request costs is counted on CPU $NGINX_CPU.
-- **worker CPU per request**: the worker's CPU time (\`/proc/PID/schedstat\`) over the measured run divided by the requests answered. Unlike req/s it does not depend on whether wrk or nginx saturates first (**worker busy** says how close the worker was to 100% of its core). **Added by the module**: the difference to plain nginx answering the very same request (rows "baseline, the request of 2/3": parsing a 1.4 KB cookie or bearer header costs nginx itself several µs).
+- **worker CPU per request**: the worker's CPU time (\`/proc/PID/schedstat\`) over the measured run divided by the requests answered. Unlike req/s it does not depend on whether wrk or nginx saturates first (**worker busy** says how close the worker was to 100% of its core). **Added by the module**: the difference to plain nginx answering the very same request (rows "baseline, the request of 2/3": parsing a 1.4 KB cookie or bearer header costs nginx itself several µs); proxied, for 2 to 5, to plain nginx that also forwards the same identity headers, set by \`proxy_set_header\` to constants of the same lengths (rows "1p": the upstream request with 13 more headers, a 1.2 KB \`X-authentik-jwt\` among them, costs nginx the same whoever adds them, an outpost's \`auth_request_set\` included), so what is left is the module's own work.
 
 ## Throughput and latency
 

@@ -11,6 +11,9 @@
 //! `BENCH_MEM_TSV=path` the memory figures as `name<TAB>bytes<TAB>allocations<TAB>note`
 //! (`bench/run.sh` reads them).
 
+#[path = "../../bench/claims.rs"]
+mod bench_claims;
+
 use std::alloc::{GlobalAlloc, Layout, System};
 use std::hint::black_box;
 use std::sync::atomic::{AtomicI64, AtomicU64, Ordering::Relaxed};
@@ -221,29 +224,9 @@ fn now() -> u64 {
         .unwrap_or(0)
 }
 
-/// Claims of a typical authentik user (as tests/nginx/tokens.rs mints them).
+/// Claims of a typical authentik user (bench/claims.rs, shared with bench/tools).
 fn claims(now: u64, jti: u64) -> Value {
-    json!({
-        "iss": ISSUER,
-        "aud": CLIENT_ID,
-        "sub": "b4f3c1d2e5a6b7c8d9e0f1a2b3c4d5e6f7a8b9c0d1e2f3a4b5c6d7e8f9a0b1c2",
-        "exp": now + 3600,
-        "iat": now - 5,
-        "auth_time": now - 5,
-        "jti": format!("bench-{jti}"),
-        "preferred_username": "jdoe",
-        "email": "jdoe@example.com",
-        "email_verified": true,
-        "name": "Jane Doe",
-        "nickname": "jdoe",
-        "given_name": "Jane Doe",
-        "groups": ["authentik Admins", "ops", "developers"],
-        "entitlements": ["app:read", "app:write"],
-        "ak_proxy": {
-            "user_attributes": {"additionalHeaders": {"X-Custom": "custom value", "X-Num": 42}},
-            "is_superuser": false
-        }
-    })
+    bench_claims::typical(ISSUER, CLIENT_ID, now, &format!("bench-{jti}"))
 }
 
 struct Signers {

@@ -17,6 +17,9 @@
 //! Keys are the files of tests/nginx/keys (`rsa-1.pem`, `ec-p256.pem`, `ec-p384.pem`,
 //! `ed-1.pem`: PKCS#8 PEM; `hmac.key`: base64url), the kids those of its `jwks.json`.
 
+#[path = "../../claims.rs"]
+mod bench_claims;
+
 use std::io::{Read, Write};
 use std::net::TcpStream;
 use std::path::{Path, PathBuf};
@@ -94,30 +97,10 @@ fn now() -> u64 {
         .unwrap_or(0)
 }
 
-/// Claims of a typical authentik user (the shape tests/nginx/tokens.rs uses), valid for an
-/// hour; `jti` makes each token distinct.
+/// Claims of a typical authentik user (bench/claims.rs, shared with the core's
+/// micro-benchmarks), valid for an hour; `jti` makes each token distinct.
 fn claims(issuer: &str, aud: &str, now: u64, jti: u64) -> Value {
-    json!({
-        "iss": issuer,
-        "aud": aud,
-        "sub": "b4f3c1d2e5a6b7c8d9e0f1a2b3c4d5e6f7a8b9c0d1e2f3a4b5c6d7e8f9a0b1c2",
-        "exp": now + 3600,
-        "iat": now - 5,
-        "auth_time": now - 5,
-        "jti": format!("bench-{jti:012}"),
-        "preferred_username": "jdoe",
-        "email": "jdoe@example.com",
-        "email_verified": true,
-        "name": "Jane Doe",
-        "nickname": "jdoe",
-        "given_name": "Jane Doe",
-        "groups": ["authentik Admins", "ops", "developers"],
-        "entitlements": ["app:read", "app:write"],
-        "ak_proxy": {
-            "user_attributes": {"additionalHeaders": {"X-Custom": "custom value", "X-Num": 42}},
-            "is_superuser": false
-        }
-    })
+    bench_claims::typical(issuer, aud, now, &format!("bench-{jti:012}"))
 }
 
 fn pem_der(path: &Path) -> Res<Vec<u8>> {
