@@ -353,16 +353,7 @@ impl Nginx {
             }
             Some(_) => {}
         }
-        if let Some(exit) = report.terminated() {
-            problems.push(format!("nginx died under valgrind: {exit}"));
-        }
-        let findings = report.module_findings(true);
-        if !findings.is_empty() {
-            problems.push(valgrind::render(&findings));
-        }
-        if let Some(missing) = report.unaccounted() {
-            problems.push(missing);
-        }
+        problems.extend(report.problems_at_exit("nginx"));
         for note in report.other_leaks() {
             eprintln!(
                 "valgrind ({}): a definite leak outside the module (nginx's or a library's; \
@@ -462,17 +453,7 @@ pub fn test_config(build: Build, http: &str) -> (bool, String) {
     );
     if let Some(vlog) = vlog {
         let report = valgrind::Report::read(&vlog);
-        let mut problems = Vec::new();
-        if let Some(exit) = report.terminated() {
-            problems.push(format!("nginx -t died under valgrind: {exit}"));
-        }
-        let findings = report.module_findings(true);
-        if !findings.is_empty() {
-            problems.push(valgrind::render(&findings));
-        }
-        if let Some(missing) = report.unaccounted() {
-            problems.push(missing);
-        }
+        let problems = report.problems_at_exit("nginx -t");
         valgrind::keep_copy(&vlog, &dir);
         assert!(
             problems.is_empty(),

@@ -198,6 +198,23 @@ impl Report {
             .map(Block::render)
     }
 
+    /// What fails a test once `what` (nginx, `nginx -t`) exited: a fatal signal, the
+    /// [`Report::module_findings`] at exit, messages this parser does not know.
+    pub fn problems_at_exit(&self, what: &str) -> Vec<String> {
+        let mut problems = Vec::new();
+        if let Some(exit) = self.terminated() {
+            problems.push(format!("{what} died under valgrind: {exit}"));
+        }
+        let findings = self.module_findings(true);
+        if !findings.is_empty() {
+            problems.push(render(&findings));
+        }
+        if let Some(missing) = self.unaccounted() {
+            problems.push(missing);
+        }
+        problems
+    }
+
     /// Whether memcheck's own count ("ERROR SUMMARY: n errors from m contexts") has
     /// more contexts than the messages parsed here: then the report has a kind of
     /// message this parser does not know, and a person must read it.
