@@ -7,7 +7,8 @@
 # Knobs (environment): BENCH_DURATION (s, measured, default 8), BENCH_WARMUP (s, default 2),
 # BENCH_CONNECTIONS (default 16), BENCH_POOL (distinct tokens per algorithm, default 20000),
 # BENCH_MEM_TOKENS (default 1000000), BENCH_PORT (first of 8 loopback ports, default 18410),
-# BENCH_SKIP_MICRO=1 (skip the core micro-benchmarks).
+# BENCH_SKIP_MICRO=1 (skip the core micro-benchmarks), BENCH_NOTE (a sentence added to
+# RESULTS.md's header, e.g. that other work shared the machine during the run).
 set -euo pipefail
 
 ROOT=$(cd "$(dirname "$0")/.." && pwd)
@@ -398,7 +399,7 @@ Produced by \`make bench\` (bench/run.sh) on $DATE in ${ELAPSED}s, build include
 hand, run it again.
 
 - **command**: \`$COMMAND\` (durations, connections and pool sizes: \`BENCH_DURATION=$DURATION BENCH_WARMUP=$WARMUP BENCH_CONNECTIONS=$CONNS BENCH_POOL=$POOL BENCH_MEM_TOKENS=$MEM_TOKENS\`)
-- **machine**: $MACHINE; load average before the run $LOAD_BEFORE, after $LOAD_AFTER
+- **machine**: $MACHINE; load average before the run $LOAD_BEFORE, after $LOAD_AFTER${BENCH_NOTE:+. **Note**: $BENCH_NOTE}
 - **nginx**: \`$NGINX_V\` (build/nginx, the vendored nginx, \`--with-http_auth_request_module\`)
 - **module**: ngx_http_sso_module $MODULE_VERSION, commit $COMMIT$DIRTY, release profile
 - **setup**: one nginx worker pinned to CPU $NGINX_CPU; \`wrk -t1 -c$CONNS\` (Debian's $(wrk -v 2>&1 | head -1 | cut -d' ' -f2)) pinned to CPU $CLIENT_CPU; loopback only; ${WARMUP}s warm-up then ${DURATION}s measured per row. Content: a $CONTENT_BYTES-byte static file (\`open_file_cache\` on), and the same file proxied (\`proxy_pass\` with upstream keepalive) from another server block of the same worker. The auth_request stub outpost, the upstream app and the stub provider are server blocks of that same worker too, so everything a request costs is counted on CPU $NGINX_CPU.
