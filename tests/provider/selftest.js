@@ -469,7 +469,7 @@ describe('session lifecycle: refresh, disable, back-channel logout', () => {
     assert.equal(id2.sid, id1.sid);
     assert.equal(id2.sub, 'u-life');
     // oidc-provider repeats the login's nonce in refreshed ID tokens (OIDC Core 12.2 lets
-    // it): a refresh must not check the nonce (README "Refresh").
+    // it): a refresh must not check the nonce (this folder's README, "Behaviour").
     assert.equal(id2.nonce, id1.nonce);
     // The old token is spent: using it again is invalid_grant, and (reuse detection) the
     // whole grant is revoked: the new token dies too.
