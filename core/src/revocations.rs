@@ -87,15 +87,19 @@ const MIN_CAPACITY: usize = 4;
 /// Reader attempts before [`Check::Busy`].
 pub const SPINS: usize = 64;
 
-const W_MAGIC: usize = 0;
-const W_CAPACITY: usize = 1;
-const W_INDEX_LEN: usize = 2;
-const W_SEQ: usize = 3;
-const W_HEAD: usize = 4;
-const W_LEN: usize = 5;
-const W_EVICTED: usize = 6;
-const W_KEY0: usize = 7;
-const W_KEY1: usize = 8;
+/// The header's words, in order (the layout above).
+#[derive(Clone, Copy)]
+enum H {
+    Magic,
+    Capacity,
+    IndexLen,
+    Seq,
+    Head,
+    Len,
+    Evicted,
+    Key0,
+    Key1,
+}
 
 // Entry word offsets.
 const E_ID0: usize = 0;
@@ -329,8 +333,9 @@ impl<'a> Revocations<'a> {
     /// region (zone init).
     pub fn format(region: &'a [AtomicU64]) -> Option<Revocations<'a>> {
         let mut key = [0u8; 16];
-        rand::fill(&mut key).ok()?;
-        Self::format_with_key(region, key)
+        rand::fill(&mut key)
+            .ok()
+            .and_then(|()| Self::format_with_key(region, key))
     }
 
     /// [`Revocations::format`] with a given key (tests).
@@ -345,12 +350,18 @@ impl<'a> Revocations<'a> {
             index_len,
         };
         let (k0, k1) = key.split_at(8);
-        t.st(W_KEY0, u64::from_le_bytes(k0.try_into().unwrap_or([0; 8])));
-        t.st(W_KEY1, u64::from_le_bytes(k1.try_into().unwrap_or([0; 8])));
-        t.st(W_CAPACITY, capacity as u64);
-        t.st(W_INDEX_LEN, index_len as u64);
+        t.st(
+            H::Key0 as usize,
+            u64::from_le_bytes(k0.try_into().unwrap_or([0; 8])),
+        );
+        t.st(
+            H::Key1 as usize,
+            u64::from_le_bytes(k1.try_into().unwrap_or([0; 8])),
+        );
+        t.st(H::Capacity as usize, capacity as u64);
+        t.st(H::IndexLen as usize, index_len as u64);
         // The magic last, released: a region is a table once it reads as one.
-        region[W_MAGIC].store(MAGIC << 32 | VERSION, Ordering::Release);
+        region[H::Magic as usize].store(MAGIC << 32 | VERSION, Ordering::Release);
         Some(t)
     }
 
@@ -374,20 +385,16 @@ impl<'a> Revocations<'a> {
             return false;
         };
         let ld = |i: usize| region.get(i).map_or(0, |w| w.load(Ordering::Acquire));
-        ld(W_MAGIC) == MAGIC << 32 | VERSION
-            && ld(W_CAPACITY) == capacity as u64
-            && ld(W_INDEX_LEN) == index_len as u64
-            && ld(W_HEAD) < capacity as u64
-            && ld(W_LEN) <= capacity as u64
+        ld(H::Magic as usize) == MAGIC << 32 | VERSION
+            && ld(H::Capacity as usize) == capacity as u64
+            && ld(H::IndexLen as usize) == index_len as u64
+            && ld(H::Head as usize) < capacity as u64
+            && ld(H::Len as usize) <= capacity as u64
     }
 
     /// Attaches, or formats when `region` holds no valid table.
     pub fn attach_or_format(region: &'a [AtomicU64]) -> Option<Revocations<'a>> {
-        if Self::is_formatted(region) {
-            Self::attach(region)
-        } else {
-            Self::format(region)
-        }
+        Self::attach(region).or_else(|| Self::format(region))
     }
 
     /// Most revocations held at once.
@@ -397,7 +404,7 @@ impl<'a> Revocations<'a> {
 
     /// Entries in the ring (expired ones included until overwritten).
     pub fn len(&self) -> usize {
-        (self.ld(W_LEN) as usize).min(self.capacity)
+        (self.ld(H::Len as usize) as usize).min(self.capacity)
     }
 
     pub fn is_empty(&self) -> bool {
@@ -406,7 +413,7 @@ impl<'a> Revocations<'a> {
 
     /// Live revocations dropped because the table was full, since it was formatted.
     pub fn evicted_live(&self) -> u64 {
-        self.ld(W_EVICTED)
+        self.ld(H::Evicted as usize)
     }
 
     // ---- words --------------------------------------------------------------------------
@@ -446,7 +453,7 @@ impl<'a> Revocations<'a> {
     /// The 32-bit position hash of an id under this zone's key.
     fn position_hash(&self, id: &RevocationId) -> u32 {
         let (m0, m1) = id.words();
-        siphash(self.ld(W_KEY0), self.ld(W_KEY1), m0, m1) as u32
+        siphash(self.ld(H::Key0 as usize), self.ld(H::Key1 as usize), m0, m1) as u32
     }
 
     fn home(&self, hash: u32) -> usize {
@@ -531,7 +538,7 @@ impl<'a> Revocations<'a> {
     /// nothing, and costs two index lookups whatever the number of entries; answers
     /// [`Check::Busy`] when writers kept changing the table for [`SPINS`] attempts.
     pub fn check(&self, probe: &Probe, now: u64) -> Check {
-        let seq = &self.w[W_SEQ];
+        let seq = &self.w[H::Seq as usize];
         for _ in 0..SPINS {
             let s1 = seq.load(Ordering::Acquire);
             if s1 & 1 == 1 {
@@ -550,7 +557,7 @@ impl<'a> Revocations<'a> {
     /// [`Revocations::check`] for a caller holding the writers' lock: exact, never
     /// [`Check::Busy`] (repairs the table first if a writer died mid-change).
     pub fn check_locked(&self, probe: &Probe, now: u64) -> Check {
-        if self.ld(W_SEQ) & 1 == 1 {
+        if self.ld(H::Seq as usize) & 1 == 1 {
             self.begin();
             self.end();
         }
@@ -560,7 +567,7 @@ impl<'a> Revocations<'a> {
     /// Every live revocation at `now`, oldest first (the state file, a Redis sync). The
     /// caller holds the writers' lock.
     pub fn live(&self, now: u64) -> Vec<Revocation> {
-        let head = self.ld(W_HEAD) as usize % self.capacity;
+        let head = self.ld(H::Head as usize) as usize % self.capacity;
         let len = self.len();
         let start = (head + self.capacity - len) % self.capacity;
         (0..len)
@@ -584,7 +591,7 @@ impl<'a> Revocations<'a> {
     /// Starts a change: the counter goes odd. A counter found odd means the last writer
     /// died mid-change: the index is rebuilt from the ring.
     fn begin(&self) {
-        let seq = &self.w[W_SEQ];
+        let seq = &self.w[H::Seq as usize];
         let s = seq.load(Ordering::Relaxed);
         if s & 1 == 0 {
             seq.store(s.wrapping_add(1), Ordering::Relaxed);
@@ -597,23 +604,23 @@ impl<'a> Revocations<'a> {
 
     /// Ends a change: the counter goes even, released.
     fn end(&self) {
-        let seq = &self.w[W_SEQ];
+        let seq = &self.w[H::Seq as usize];
         let s = seq.load(Ordering::Relaxed);
         seq.store(s.wrapping_add(1), Ordering::Release);
     }
 
     /// Rebuilds the index from the ring (after a writer died mid-change).
     fn repair(&self) {
-        if self.ld(W_HEAD) >= self.capacity as u64 {
-            self.st(W_HEAD, 0);
+        if self.ld(H::Head as usize) >= self.capacity as u64 {
+            self.st(H::Head as usize, 0);
         }
-        if self.ld(W_LEN) > self.capacity as u64 {
-            self.st(W_LEN, self.capacity as u64);
+        if self.ld(H::Len as usize) > self.capacity as u64 {
+            self.st(H::Len as usize, self.capacity as u64);
         }
         for s in 0..self.index_len {
             self.set_slot(s, 0);
         }
-        let head = self.ld(W_HEAD) as usize;
+        let head = self.ld(H::Head as usize) as usize;
         let len = self.len();
         let start = (head + self.capacity - len) % self.capacity;
         for i in 0..len {
@@ -692,7 +699,7 @@ impl<'a> Revocations<'a> {
             self.remove_slot(s);
             self.clear_entry(pos);
         }
-        let head = (self.ld(W_HEAD) as usize).min(self.capacity - 1);
+        let head = (self.ld(H::Head as usize) as usize).min(self.capacity - 1);
         let mut len = self.len();
         let mut evicted = None;
         if len == self.capacity {
@@ -702,7 +709,7 @@ impl<'a> Revocations<'a> {
                 }
                 if old.expires > now {
                     evicted = Some(old);
-                    self.st(W_EVICTED, self.evicted_live().saturating_add(1));
+                    self.st(H::Evicted as usize, self.evicted_live().saturating_add(1));
                 }
             }
             len -= 1;
@@ -714,8 +721,8 @@ impl<'a> Revocations<'a> {
         self.st(self.entry(head, E_EXPIRES), r.expires);
         self.st(self.entry(head, E_KIND), r.id.kind.code());
         self.index_insert(&r.id, head);
-        self.st(W_HEAD, ((head + 1) % self.capacity) as u64);
-        self.st(W_LEN, (len + 1) as u64);
+        self.st(H::Head as usize, ((head + 1) % self.capacity) as u64);
+        self.st(H::Len as usize, (len + 1) as u64);
         self.end();
         Revoked {
             evicted,
@@ -941,34 +948,25 @@ mod tests {
     fn a_subject_revocation_covers_sessions_issued_until_then() {
         let region = heap_region(bytes_for(100));
         let t = table(&region);
-        t.revoke(Revocation::subject(ISS, b"user-1", 500, 2000), 500);
         let at = |issued, sub: &[u8]| Probe::new(ISS, Some(b"s"), Some(sub), issued);
-        assert_eq!(
-            t.check(&at(400, b"user-1"), 600),
-            Check::Revoked(Kind::Subject)
-        );
-        assert_eq!(
-            t.check(&at(500, b"user-1"), 600),
-            Check::Revoked(Kind::Subject)
-        );
-        assert_eq!(
-            t.check(&at(501, b"user-1"), 600),
-            Check::Clear,
-            "a later login"
-        );
-        assert_eq!(t.check(&at(400, b"user-2"), 600), Check::Clear);
-        assert_eq!(t.check(&at(400, b"user-1"), 2000), Check::Clear, "expired");
+        let revoked = Check::Revoked(Kind::Subject);
+        t.revoke(Revocation::subject(ISS, b"user-1", 500, 2000), 500);
+        // (issued at, subject, checked at, expected)
+        let cases: [(u64, &[u8], u64, Check); 5] = [
+            (400, b"user-1", 600, revoked),
+            (500, b"user-1", 600, revoked),
+            (501, b"user-1", 600, Check::Clear), // a later login
+            (400, b"user-2", 600, Check::Clear),
+            (400, b"user-1", 2000, Check::Clear), // expired
+        ];
+        for (issued, sub, now, want) in cases {
+            assert_eq!(t.check(&at(issued, sub), now), want, "{issued} {now}");
+        }
         // a later revocation of the same subject extends both
         t.revoke(Revocation::subject(ISS, b"user-1", 700, 1500), 700);
         assert_eq!(t.live_count(800), 1, "merged into one entry");
-        assert_eq!(
-            t.check(&at(650, b"user-1"), 800),
-            Check::Revoked(Kind::Subject)
-        );
-        assert_eq!(
-            t.check(&at(400, b"user-1"), 1999),
-            Check::Revoked(Kind::Subject)
-        );
+        assert_eq!(t.check(&at(650, b"user-1"), 800), revoked);
+        assert_eq!(t.check(&at(400, b"user-1"), 1999), revoked);
         let live = t.live(800);
         assert_eq!(live.len(), 1);
         assert_eq!((live[0].issued_through, live[0].expires), (700, 2000));
@@ -1254,13 +1252,13 @@ mod tests {
             );
         }
         let mut x = 0x9e37_79b9_7f4a_7c15u64;
-        for w in region.iter().skip(W_SEQ + 1) {
+        for w in region.iter().skip(H::Seq as usize + 1) {
             x ^= x << 13;
             x ^= x >> 7;
             x ^= x << 17;
             w.store(x, Ordering::Relaxed);
         }
-        region[W_SEQ].store(0, Ordering::Relaxed);
+        region[H::Seq as usize].store(0, Ordering::Relaxed);
         for i in 0..200 {
             let p = Probe::new(ISS, Some(b"a"), Some(format!("u{i}").as_bytes()), 1);
             let _ = t.check(&p, 2);
