@@ -596,5 +596,50 @@ fn main() {
         });
     }
 
+    // --- Revocations: the session check with 100,000 revocations held ------------------------
+    {
+        use sso_core::revocations::{
+            bytes_for, heap_region, Check, Probe, Revocation, Revocations,
+        };
+        const HELD: usize = 100_000;
+        let region = heap_region(bytes_for(HELD));
+        let table = Revocations::format(&region).expect("table");
+        for i in 0..HELD {
+            let r = if i % 4 == 0 {
+                Revocation::subject(
+                    ISSUER,
+                    format!("user-{i}").as_bytes(),
+                    now - 10,
+                    now + 86_400,
+                )
+            } else {
+                Revocation::session(ISSUER, format!("sid-{i}").as_bytes(), now + 86_400)
+            };
+            table.revoke(r, now);
+        }
+        assert_eq!(table.live_count(now), HELD);
+        let clear = Probe::new(ISSUER, Some(b"sid-live"), Some(b"user-live"), now);
+        let revoked = Probe::new(ISSUER, Some(b"sid-99999"), Some(b"user-x"), now);
+        assert_eq!(table.check(&clear, now), Check::Clear);
+        assert_ne!(table.check(&revoked, now), Check::Clear);
+        r.run(
+            "revocation_check/100k_held",
+            "a session neither revoked by sid nor by sub: two lock-free index lookups",
+            || table.check(black_box(&clear), now),
+        );
+        r.run(
+            "revocation_probe",
+            "the zone-independent ids of a session (two SHA-256), once per opened session",
+            || {
+                Probe::new(
+                    ISSUER,
+                    Some(black_box(b"sid-live")),
+                    Some(b"user-live"),
+                    now,
+                )
+            },
+        );
+    }
+
     r.write_tsv();
 }

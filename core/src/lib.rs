@@ -12,6 +12,8 @@ pub mod http_client;
 pub mod identity;
 pub mod jwks;
 pub mod jwt;
+pub mod logout;
 pub mod paths;
+pub mod revocations;
 pub mod session;
 pub mod used_ids;

@@ -5,6 +5,7 @@
 import assert from 'node:assert/strict';
 import { spawn } from 'node:child_process';
 import crypto from 'node:crypto';
+import http from 'node:http';
 import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -374,5 +375,240 @@ describe('authentik-style issuer with a path, delay_token_ms and id_token_ttl fr
     assert.equal(payload.exp - payload.iat, 120);
     const r = await go(null, `${new URL(p.issuer).origin}/_test/stats`);
     assert.equal(r.status, 404);
+  });
+});
+
+// ---------------------------------------------------------------- session lifecycle
+// Refresh (with rotation), groups changed and users disabled between refreshes, the
+// provider's session ended (back-channel logout to a relying party on loopback), test-signed
+// logout tokens: what the module's session lifecycle is tested against.
+describe('session lifecycle: refresh, disable, back-channel logout', () => {
+  let p;
+  let meta;
+  let jwks;
+  let rp; // the relying party's back-channel logout endpoint
+  const received = [];
+  let answer = 200;
+  const post = async (path, body) => {
+    const res = await fetch(`${p.issuer}${path}`, { method: 'POST', headers: { 'content-type': 'application/json' }, body: JSON.stringify(body) });
+    return { status: res.status, json: await res.json() };
+  };
+  const stats = async () => JSON.parse((await go(null, `${p.issuer}/_test/stats`)).text);
+  const refresh = async (refreshToken) => {
+    const r = await go(null, meta.token_endpoint, {
+      method: 'POST',
+      form: { grant_type: 'refresh_token', refresh_token: refreshToken },
+      headers: { accept: 'application/json', authorization: `Basic ${Buffer.from(`${CLIENT}:${SECRET}`).toString('base64')}` },
+    });
+    return { status: r.status, json: JSON.parse(r.text) };
+  };
+  const SCOPE = 'openid profile email offline_access';
+  const login = async (jar, opts = {}) => {
+    const got = await loginForCode(meta, jar, { scope: SCOPE, ...opts });
+    const t = await redeem(meta, got);
+    assert.equal(t.status, 200, JSON.stringify(t.json));
+    return t.json;
+  };
+
+  before(async () => {
+    rp = http.createServer(async (req, res) => {
+      let body = '';
+      for await (const chunk of req) body += chunk;
+      received.push({ method: req.method, path: req.url, type: req.headers['content-type'], body: new URLSearchParams(body) });
+      res.statusCode = answer;
+      res.setHeader('cache-control', 'no-store');
+      res.end();
+    });
+    await new Promise((resolve) => rp.listen(0, '127.0.0.1', resolve));
+    const bcl = `http://127.0.0.1:${rp.address().port}/outpost.goauthentik.io/backchannel_logout`;
+    p = await startProvider({
+      ...baseConfig,
+      offline_access_without_prompt: true,
+      clients: [{ ...baseConfig.clients[0], backchannel_logout_uri: bcl }, ...baseConfig.clients.slice(1)],
+      users: [
+        { sub: 'u-life', username: 'life', password: 'life', email: 'life@example.org', groups: ['before'] },
+        { sub: 'u-other', username: 'other', password: 'other', groups: ['g'] },
+      ],
+    });
+    meta = await discover(p.issuer);
+    jwks = jose.createRemoteJWKSet(new URL(meta.jwks_uri));
+  });
+  after(() => rp?.close());
+
+  test('discovery announces back-channel logout with sid, and end_session', () => {
+    assert.equal(meta.backchannel_logout_supported, true);
+    assert.equal(meta.backchannel_logout_session_supported, true);
+    assert.equal(meta.end_session_endpoint, `${p.issuer}/session/end`);
+  });
+
+  test('offline_access without prompt=consent gives a refresh token; without it none, unless refresh_tokens is always', async () => {
+    const t = await login(new Jar(), { username: 'other', password: 'other' });
+    assert.ok(t.refresh_token, 'no refresh token with offline_access');
+    const plain = await redeem(meta, await loginForCode(meta, new Jar(), { scope: 'openid profile', username: 'other', password: 'other' }));
+    assert.equal(plain.json.refresh_token, undefined);
+    await post('/_test/settings', { refresh_tokens: 'always' });
+    const always = await redeem(meta, await loginForCode(meta, new Jar(), { scope: 'openid profile', username: 'other', password: 'other' }));
+    assert.ok(always.json.refresh_token, 'refresh_tokens: always');
+    await post('/_test/settings', { refresh_tokens: 'never' });
+    assert.equal((await login(new Jar(), { username: 'other', password: 'other' })).refresh_token, undefined);
+    await post('/_test/settings', { refresh_tokens: 'offline_access' });
+  });
+
+  test('refresh rotates the token, returns the new groups in a new ID token, and is counted', async () => {
+    const before = await stats();
+    const first = await login(new Jar(), { username: 'life', password: 'life' });
+    const { payload: id1 } = await jose.jwtVerify(first.id_token, jwks, { issuer: p.issuer, audience: CLIENT });
+    assert.deepEqual(id1.groups, ['before']);
+    assert.ok(id1.sid, 'the ID token carries sid (back-channel logout with session)');
+    await post('/_test/users', { sub: 'u-life', username: 'life', password: 'life', email: 'life@example.org', groups: ['after', 'more'] });
+    const r = await refresh(first.refresh_token);
+    assert.equal(r.status, 200, JSON.stringify(r.json));
+    assert.ok(r.json.refresh_token && r.json.refresh_token !== first.refresh_token, 'rotated');
+    const { payload: id2 } = await jose.jwtVerify(r.json.id_token, jwks, { issuer: p.issuer, audience: CLIENT });
+    assert.deepEqual(id2.groups, ['after', 'more']);
+    assert.equal(id2.sid, id1.sid);
+    assert.equal(id2.sub, 'u-life');
+    // oidc-provider repeats the login's nonce in refreshed ID tokens (OIDC Core 12.2 lets
+    // it): a refresh must not check the nonce (this folder's README, "Behaviour").
+    assert.equal(id2.nonce, id1.nonce);
+    // The old token is spent: using it again is invalid_grant, and (reuse detection) the
+    // whole grant is revoked: the new token dies too.
+    const reused = await refresh(first.refresh_token);
+    assert.equal(reused.status, 400);
+    assert.equal(reused.json.error, 'invalid_grant');
+    assert.equal((await refresh(r.json.refresh_token)).json.error, 'invalid_grant');
+    const after = await stats();
+    assert.equal(after.refresh_grants - before.refresh_grants, 1);
+    assert.equal((after.refresh_refused.invalid_grant ?? 0) - (before.refresh_refused.invalid_grant ?? 0), 2);
+
+    // Without rotation the same token keeps working.
+    await post('/_test/settings', { rotate_refresh_tokens: false });
+    const kept = await login(new Jar(), { username: 'life', password: 'life' });
+    const k1 = await refresh(kept.refresh_token);
+    assert.equal(k1.status, 200);
+    assert.equal(k1.json.refresh_token, kept.refresh_token);
+    assert.equal((await refresh(kept.refresh_token)).status, 200);
+    await post('/_test/settings', { rotate_refresh_tokens: true });
+  });
+
+  test('a disabled user: refresh is invalid_grant, login is refused; enabled again, both work', async () => {
+    const t = await login(new Jar(), { username: 'life', password: 'life' });
+    assert.equal((await post('/_test/disable', { sub: 'u-life' })).json.disabled, true);
+    const r = await refresh(t.refresh_token);
+    assert.equal(r.status, 400);
+    assert.equal(r.json.error, 'invalid_grant');
+    const jar = new Jar();
+    const origin = new URL(meta.issuer).origin;
+    const { challenge } = pkce();
+    const page = await follow(jar, authUrl(meta, { scope: SCOPE, challenge, state: 's', nonce: 'n' }), origin);
+    const form = parseForm(page.text, page.url);
+    const refused = await go(jar, form.action, { method: 'POST', form: { username: 'life', password: 'life' } });
+    assert.equal(refused.status, 200);
+    assert.match(refused.text, /Invalid username or password/);
+    await post('/_test/disable', { sub: 'u-life', disabled: false });
+    const again = await login(new Jar(), { username: 'life', password: 'life' });
+    assert.equal((await refresh(again.refresh_token)).status, 200);
+    assert.equal((await post('/_test/disable', { sub: 'nobody' })).status, 404);
+  });
+
+  test('ending the user\'s provider session sends a back-channel logout the module can verify', async () => {
+    const jar = new Jar();
+    const t = await login(jar, { username: 'life', password: 'life' });
+    const { payload: id } = await jose.jwtVerify(t.id_token, jwks, { issuer: p.issuer, audience: CLIENT });
+    received.length = 0;
+    const before = (await stats()).backchannel_logouts.length;
+    const out = await post('/_test/logout', { sub: 'u-life' });
+    assert.equal(out.status, 200);
+    assert.ok(out.json.sessions >= 1, JSON.stringify(out.json));
+    assert.ok(out.json.backchannel.some((b) => b.ok && b.sid === id.sid), JSON.stringify(out.json));
+    const mine = received.filter((m) => jose.decodeJwt(m.body.get('logout_token')).sid === id.sid);
+    assert.equal(mine.length, 1, 'one POST for the session');
+    const m = mine[0];
+    assert.equal(m.method, 'POST');
+    assert.equal(m.path, '/outpost.goauthentik.io/backchannel_logout');
+    assert.equal(m.type, 'application/x-www-form-urlencoded');
+    const { payload, protectedHeader } = await jose.jwtVerify(m.body.get('logout_token'), jwks, { issuer: p.issuer, audience: CLIENT });
+    assert.equal(protectedHeader.typ, 'logout+jwt');
+    assert.equal(protectedHeader.alg, 'RS256');
+    assert.equal(payload.sub, 'u-life');
+    assert.equal(payload.sid, id.sid);
+    assert.ok(payload.jti);
+    assert.ok(payload.exp > payload.iat, 'oidc-provider sets exp (120 s)');
+    assert.deepEqual(payload.events, { 'http://schemas.openid.net/event/backchannel-logout': {} });
+    assert.equal(payload.nonce, undefined);
+    const sent = (await stats()).backchannel_logouts.slice(before);
+    assert.ok(sent.some((s) => s.sid === id.sid && s.status === 200 && s.jti === payload.jti), JSON.stringify(sent));
+    // The grant is gone (refresh refused) and so is the provider session (the form again).
+    assert.equal((await refresh(t.refresh_token)).json.error, 'invalid_grant');
+    assert.equal((await loginForCode(meta, jar, { scope: SCOPE, username: 'life', password: 'life' })).sawLoginForm, true);
+  });
+
+  test('the relying party\'s answer is recorded, and the URI can be changed at run time', async () => {
+    answer = 400;
+    const t = await login(new Jar(), { username: 'life', password: 'life' });
+    const { payload: id } = await jose.jwtVerify(t.id_token, jwks, { issuer: p.issuer, audience: CLIENT });
+    const out = await post('/_test/logout', { sub: 'u-life' });
+    assert.ok(out.json.backchannel.some((b) => !b.ok && /400/.test(b.error)), JSON.stringify(out.json));
+    const sent = (await stats()).backchannel_logouts;
+    assert.ok(sent.some((s) => s.sid === id.sid && s.status === 400));
+    answer = 200;
+    // Another URI (a closed port: the attempt is recorded with its error).
+    const other = await post('/_test/clients', { client_id: CLIENT, backchannel_logout_uri: 'http://127.0.0.1:9/bcl' });
+    assert.equal(other.json.backchannel_logout_uri, 'http://127.0.0.1:9/bcl');
+    await login(new Jar(), { username: 'life', password: 'life' });
+    await post('/_test/logout', { sub: 'u-life' });
+    const last = (await stats()).backchannel_logouts.at(-1);
+    assert.equal(last.url, 'http://127.0.0.1:9/bcl');
+    assert.ok(last.error && last.status === undefined, JSON.stringify(last));
+    await post('/_test/clients', { client_id: CLIENT, backchannel_logout_uri: `http://127.0.0.1:${rp.address().port}/outpost.goauthentik.io/backchannel_logout` });
+  });
+
+  test('RP-initiated logout (end_session, confirmed) sends the back-channel logout too', async () => {
+    const jar = new Jar();
+    const t = await login(jar, { username: 'life', password: 'life' });
+    const { payload: id } = await jose.jwtVerify(t.id_token, jwks, { issuer: p.issuer, audience: CLIENT });
+    received.length = 0;
+    const u = new URL(meta.end_session_endpoint);
+    u.searchParams.set('id_token_hint', t.id_token);
+    const page = await go(jar, u.href);
+    const form = parseForm(page.text, page.url);
+    await follow(jar, form.action, new URL(meta.issuer).origin, { method: 'POST', form: form.fields });
+    const sids = received.map((m) => jose.decodeJwt(m.body.get('logout_token')).sid);
+    assert.deepEqual(sids, [id.sid]);
+  });
+
+  test('rotation race: one refresh token used twice at once', async () => {
+    const t = await login(new Jar(), { username: 'life', password: 'life' });
+    const [a, b] = await Promise.all([refresh(t.refresh_token), refresh(t.refresh_token)]);
+    const statuses = [a.status, b.status].sort();
+    // Finding (README "Refresh token rotation race"): oidc-provider 9.13.3 with its memory
+    // adapter answers one 200 (a new refresh token) and one 400 invalid_grant "refresh token
+    // already used", and the reuse revokes the whole grant: the winner's new token is dead.
+    assert.deepEqual(statuses, [200, 400], JSON.stringify([a.json, b.json]));
+    const winner = a.status === 200 ? a : b;
+    const loser = a.status === 200 ? b : a;
+    assert.equal(loser.json.error, 'invalid_grant');
+    assert.match(loser.json.error_description ?? '', /grant request is invalid/);
+    const next = await refresh(winner.json.refresh_token);
+    assert.equal(next.status, 400);
+    assert.equal(next.json.error, 'invalid_grant');
+  });
+
+  test('/_test/sign makes logout tokens: typ and every claim as given, null leaves one out', async () => {
+    const claims = {
+      aud: CLIENT, sub: 'u-life', sid: 'sid-x', jti: 'jti-x', nonce: 'n',
+      events: { 'http://schemas.openid.net/event/backchannel-logout': {} }, iat: 1_700_000_000, exp: null,
+    };
+    const { json: { token } } = await post('/_test/sign', { claims, header: { typ: 'logout+jwt' } });
+    const { payload, protectedHeader } = await jose.jwtVerify(token, jwks, { issuer: p.issuer, audience: CLIENT, currentDate: new Date(1_700_000_000_000) });
+    assert.equal(protectedHeader.typ, 'logout+jwt');
+    const { exp, ...given } = claims;
+    assert.equal(exp, null);
+    assert.deepEqual(payload, { iss: p.issuer, ...given });
+    assert.equal('exp' in payload, false);
+    const { json: { token: untyped } } = await post('/_test/sign', { claims, header: { typ: null }, alg: 'ES256' });
+    assert.equal('typ' in jose.decodeProtectedHeader(untyped), false);
+    const { json: { token: iss } } = await post('/_test/sign', { claims: { iss: 'https://elsewhere/' } });
+    assert.equal(jose.decodeJwt(iss).iss, 'https://elsewhere/');
   });
 });

@@ -42,6 +42,14 @@ if (!/^(127\.\d+\.\d+\.\d+|::1|localhost)$/.test(host)) {
 // Mutable at run time through POST /_test/settings and /_test/users.
 const settings = {
   delays: { ...(cfg.delays ?? {}) },
+  // Refresh tokens: `offline_access` (granted when that scope was, the OIDC rule),
+  // `always` (whenever the client may refresh: many providers do) or `never`.
+  refresh_tokens: cfg.refresh_tokens ?? 'offline_access',
+  // Every refresh consumes the refresh token and returns a new one.
+  rotate_refresh_tokens: cfg.rotate_refresh_tokens ?? true,
+  // `offline_access` without `prompt=consent` (authentik grants it so; OIDC Core and
+  // oidc-provider drop the scope without that prompt): the provider adds the prompt itself.
+  offline_access_without_prompt: cfg.offline_access_without_prompt ?? false,
 };
 if (cfg.delay_token_ms) settings.delays['/token'] = cfg.delay_token_ms;
 const users = new Map();
@@ -51,7 +59,15 @@ const upsertUser = (u) => {
 };
 (cfg.users ?? []).forEach(upsertUser);
 const userByName = (name) => [...users.values()].find((u) => u.username === name);
-const stats = {};
+const stats = {
+  // Refresh-token grants answered 200, and refused (by OAuth error code).
+  refresh_grants: 0,
+  refresh_refused: {},
+  // Back-channel logout POSTs sent: { url, status (or error), sub, sid, jti }.
+  backchannel_logouts: [],
+};
+// Provider sessions of each account (session id -> accountId), for POST /_test/logout.
+const sessionAccounts = new Map();
 const testEndpoints = cfg.test_endpoints !== false;
 
 // ---------------------------------------------------------------- listen first
@@ -135,6 +151,10 @@ const clients = (cfg.clients ?? []).map((c, i) => {
     token_endpoint_auth_method: authMethod,
     id_token_signed_response_alg: c.id_token_signed_response_alg ?? 'RS256',
   };
+  if (c.backchannel_logout_uri) {
+    out.backchannel_logout_uri = c.backchannel_logout_uri;
+    out.backchannel_logout_session_required = c.backchannel_logout_session_required ?? true;
+  }
   if (authMethod !== 'none') out.client_secret = c.client_secret;
   return out;
 });
@@ -192,6 +212,7 @@ const provider = new Provider(issuer, {
   pkce: { required: () => true }, // only S256 exists in oidc-provider 9
   features: {
     devInteractions: { enabled: false },
+    backchannelLogout: { enabled: true },
     rpInitiatedLogout: {
       enabled: true,
       logoutSource,
@@ -204,6 +225,17 @@ const provider = new Provider(issuer, {
   interactions: {
     url: (ctx, interaction) => `/interaction/${interaction.uid}`,
   },
+  issueRefreshToken(ctx, client, code) {
+    if (!client.grantTypeAllowed('refresh_token')) return false;
+    if (settings.refresh_tokens === 'always') return true;
+    if (settings.refresh_tokens === 'never') return false;
+    return code.scopes.has('offline_access');
+  },
+  rotateRefreshToken: () => Boolean(settings.rotate_refresh_tokens),
+  // Outgoing requests (back-channel logout POSTs) refuse special-use addresses (SSRF
+  // protection); the tests' relying parties are on loopback, so loopback targets go out
+  // without that check. Everything else keeps it.
+  fetch: backchannelFetch,
   // Consent is automatic: every grant is widened to whatever the request asks for.
   async loadExistingGrant(ctx) {
     const { oidc } = ctx;
@@ -219,7 +251,8 @@ const provider = new Provider(issuer, {
   },
   async findAccount(ctx, sub) {
     const u = users.get(sub);
-    if (!u) return undefined;
+    // A disabled user has no account: a refresh answers invalid_grant (as authentik does).
+    if (!u || u.disabled) return undefined;
     return {
       accountId: sub,
       async claims() { return userClaims(users.get(sub) ?? u); },
@@ -256,6 +289,77 @@ for (const [method, key] of [['redirectUriAllowed', 'redirect'], ['postLogoutRed
 }
 
 provider.on('server_error', (ctx, err) => log('server_error', err));
+const grantType = (ctx) => ctx?.oidc?.params?.grant_type;
+provider.on('grant.success', (ctx) => {
+  if (grantType(ctx) === 'refresh_token') stats.refresh_grants += 1;
+});
+provider.on('grant.error', (ctx, err) => {
+  if (grantType(ctx) === 'refresh_token') {
+    const code = err.error ?? 'server_error';
+    stats.refresh_refused[code] = (stats.refresh_refused[code] ?? 0) + 1;
+    log(`refresh refused: ${code} (${err.error_description ?? err.message})`);
+  }
+});
+provider.on('session.saved', (session) => {
+  if (session.accountId) sessionAccounts.set(session.jti, session.accountId);
+});
+provider.on('session.destroyed', (session) => sessionAccounts.delete(session.jti));
+provider.on('backchannel.error', (ctx, err, client) => log(`backchannel logout to ${client.clientId} failed: ${err.message}`));
+
+const loopbackHost = (h) => /^(127\.\d+\.\d+\.\d+|\[::1\]|::1|localhost)$/.test(h);
+async function backchannelFetch(url, options) {
+  const target = new URL(url);
+  if (loopbackHost(target.hostname)) delete options.dispatcher;
+  const token = options.body instanceof URLSearchParams ? options.body.get('logout_token') : null;
+  if (!token) return globalThis.fetch(url, options);
+  const claims = jose.decodeJwt(token);
+  const entry = { url: target.href, sub: claims.sub, sid: claims.sid, jti: claims.jti };
+  stats.backchannel_logouts.push(entry);
+  try {
+    const res = await globalThis.fetch(url, options);
+    entry.status = res.status;
+    log(`backchannel logout POST ${target.href}: ${res.status}`);
+    return res;
+  } catch (err) {
+    entry.error = String(err.cause?.message ?? err.message);
+    log(`backchannel logout POST ${target.href}: ${entry.error}`);
+    throw err;
+  }
+}
+
+// Ends every provider session of `sub` as a confirmed logout does (end_session with
+// `logout=yes`): a back-channel logout to each client of the session that registered a
+// `backchannel_logout_uri`, its grants (and their tokens) revoked, the session destroyed.
+async function logoutAccount(sub) {
+  const sent = [];
+  let sessions = 0;
+  for (const [id, accountId] of [...sessionAccounts]) {
+    if (accountId !== sub) continue;
+    const session = await provider.Session.find(id);
+    sessionAccounts.delete(id);
+    if (!session) continue;
+    sessions += 1;
+    for (const [clientId, { grantId, sid }] of Object.entries(session.authorizations ?? {})) {
+      const client = await provider.Client.find(clientId);
+      if (client?.backchannelLogoutUri) {
+        try {
+          await client.backchannelLogout(sub, sid);
+          sent.push({ client: clientId, sid, ok: true });
+        } catch (err) {
+          sent.push({ client: clientId, sid, ok: false, error: err.message });
+        }
+      }
+      if (grantId) {
+        await Promise.all([provider.AccessToken, provider.RefreshToken, provider.AuthorizationCode]
+          .map((model) => model.revokeByGrantId(grantId)));
+        await provider.Grant.adapter.destroy(grantId);
+      }
+    }
+    await session.destroy();
+  }
+  log(`test logout of ${sub}: ${sessions} session(s), ${sent.length} back-channel logout(s)`);
+  return { sessions, backchannel: sent };
+}
 for (const ev of ['authorization.error', 'grant.error', 'end_session.error', 'userinfo.error', 'introspection.error']) {
   provider.on(ev, (ctx, err) => log(ev, `${err.name}: ${err.message}${err.error_description ? ` (${err.error_description})` : ''}`));
 }
@@ -351,7 +455,7 @@ async function handleInteraction(req, res, uid, action) {
       const username = form.get('username') ?? '';
       const password = form.get('password') ?? '';
       const user = userByName(username);
-      if (!user || user.password !== password) {
+      if (!user || user.password !== password || user.disabled) {
         log(`login failed for ${JSON.stringify(username)}`);
         return send(res, 200, 'text/html; charset=utf-8', loginPage(uid, details, 'Invalid username or password.', username));
       }
@@ -390,7 +494,33 @@ async function handleTest(req, res, path) {
     case '/_test/settings':
       if ('delay_token_ms' in body) settings.delays['/token'] = body.delay_token_ms;
       if (body.delays) Object.assign(settings.delays, body.delays);
+      for (const k of ['refresh_tokens', 'rotate_refresh_tokens', 'offline_access_without_prompt']) {
+        if (k in body) settings[k] = body[k];
+      }
       return sendJson(res, 200, settings);
+    case '/_test/disable': {
+      const u = users.get(body.sub);
+      if (!u) return sendJson(res, 404, { error: 'unknown user' });
+      u.disabled = body.disabled ?? true;
+      return sendJson(res, 200, { sub: u.sub, disabled: u.disabled });
+    }
+    case '/_test/logout':
+      return sendJson(res, 200, await logoutAccount(body.sub));
+    case '/_test/clients': {
+      // Registers (or, with null, removes) a client's back-channel logout URI at run time:
+      // an nginx's port is known only after the provider started.
+      const client = await provider.Client.find(body.client_id);
+      if (!client) return sendJson(res, 404, { error: 'unknown client' });
+      if ('backchannel_logout_uri' in body) {
+        client.backchannelLogoutUri = body.backchannel_logout_uri ?? undefined;
+        client.backchannelLogoutSessionRequired = body.backchannel_logout_session_required ?? true;
+      }
+      return sendJson(res, 200, {
+        client_id: client.clientId,
+        backchannel_logout_uri: client.backchannelLogoutUri ?? null,
+        backchannel_logout_session_required: client.backchannelLogoutSessionRequired,
+      });
+    }
     case '/_test/users':
       (Array.isArray(body) ? body : [body]).forEach(upsertUser);
       return sendJson(res, 200, { users: [...users.keys()] });
@@ -405,18 +535,21 @@ async function handleTest(req, res, path) {
 // Defaults: alg RS256, the published key for that alg, claims iss/iat/exp (5 min) added
 // when absent. `foreign: true` signs with an unpublished key (same kid as the published
 // one unless `kid` is given); alg `none` gives an unsigned token; alg HS256 needs `secret`.
-async function signTest({ claims = {}, alg = 'RS256', kid, foreign = false, secret, header = {} }) {
+async function signTest({ claims = {}, alg = 'RS256', kid, foreign = false, secret, header: extra = {} }) {
   const now = Math.floor(Date.now() / 1000);
   const payload = { iss: issuer, iat: now, exp: now + 300, ...claims };
   for (const [k, v] of Object.entries(payload)) if (v === null) delete payload[k];
+  // Header members set to null are left out (e.g. `{"typ": null}`: no typ at all).
+  const dropNulls = (h) => Object.fromEntries(Object.entries(h).filter(([, v]) => v !== null));
+  const header = extra;
   const bytes = new TextEncoder().encode(JSON.stringify(payload));
   if (alg === 'none') {
-    const h = jose.base64url.encode(JSON.stringify({ alg: 'none', typ: 'JWT', ...header }));
+    const h = jose.base64url.encode(JSON.stringify(dropNulls({ alg: 'none', typ: 'JWT', ...header })));
     return `${h}.${jose.base64url.encode(bytes)}.`;
   }
   if (alg.startsWith('HS')) {
     return new jose.CompactSign(bytes)
-      .setProtectedHeader({ alg, typ: 'JWT', ...(kid ? { kid } : {}), ...header })
+      .setProtectedHeader(dropNulls({ alg, typ: 'JWT', ...(kid ? { kid } : {}), ...header }))
       .sign(new TextEncoder().encode(secret ?? ''));
   }
   const kty = alg.startsWith('RS') || alg.startsWith('PS') ? 'RSA' : alg.startsWith('ES') ? 'EC' : 'OKP';
@@ -425,7 +558,7 @@ async function signTest({ claims = {}, alg = 'RS256', kid, foreign = false, secr
   if (!signer) throw new Error(`no ${kty} key`);
   const key = crypto.createPrivateKey({ key: signer, format: 'jwk' });
   return new jose.CompactSign(bytes)
-    .setProtectedHeader({ alg, typ: 'JWT', kid: kid ?? published?.kid ?? signer.kid, ...header })
+    .setProtectedHeader(dropNulls({ alg, typ: 'JWT', kid: kid ?? published?.kid ?? signer.kid, ...header }))
     .sign(key);
 }
 
@@ -449,6 +582,15 @@ async function handle(req, res) {
   }
   const delay = settings.delays[inner];
   if (delay) await sleep(delay);
+
+  if (settings.offline_access_without_prompt && inner === '/auth') {
+    const q = new URLSearchParams(url.search);
+    if ((q.get('scope') ?? '').split(' ').includes('offline_access') && !q.has('prompt')) {
+      q.set('prompt', 'consent');
+      url.search = `?${q}`;
+      req.url = path + url.search;
+    }
+  }
 
   if (!cfg.endpoints_from_request_host) {
     // Endpoint URLs in discovery follow the issuer, not the Host the request came with

@@ -1,0 +1,1346 @@
+//! The revocation table: which sessions are refused before their cookie expires (README
+//! "Session lifecycle"), over a fixed region of shared memory read by every worker.
+//!
+//! Two kinds of entry, each keyed by the provider (issuer) and a provider value:
+//! - [`Kind::Session`]: one session, by the provider's session id (`sid`), or by another
+//!   id the glue gives a session that has none;
+//! - [`Kind::Subject`]: every session of a user (`sub`) issued at or before a time (a
+//!   back-channel logout carrying only `sub`).
+//!
+//! Every entry carries the expiry of what it covers (the end of the sessions' lifetime) and
+//! counts as absent from then on. The table is a ring in insertion order with an
+//! open-addressing index, as [`crate::used_ids`] is: when the ring is full the next
+//! revocation overwrites the oldest entry, and a live entry lost that way is returned (the
+//! glue logs it at `warn`) and counted ([`Revocations::evicted_live`]).
+//!
+//! # Concurrency: lock-free readers, locked writers
+//!
+//! Checking a session ([`Revocations::check`]) is on every request's path: it takes no lock.
+//! Writers ([`Revocations::revoke`], [`Revocations::restore`]) must be serialised by the
+//! caller (the zone's `ngx_shmtx`, held across the call); they publish through a sequence
+//! counter (a seqlock): a writer makes the counter odd, changes the table, makes it even
+//! again. A reader reads the counter, looks the session up, and accepts the answer only if
+//! the counter was even and has not moved; otherwise it retries, and after [`SPINS`]
+//! attempts answers [`Check::Busy`]: then the glue takes the lock and asks
+//! [`Revocations::check_locked`], which is exact (it also repairs the table when a writer
+//! died in the middle of a change, see below).
+//!
+//! Because readers run while a writer changes the same memory, every access to the region
+//! is atomic: the region is a `&[AtomicU64]`, never bytes. That is what makes the racing
+//! reads defined behaviour in Rust (a torn *snapshot* is possible and is thrown away; a
+//! torn *word* is not). The ordering is the classic one (Boehm, "Can seqlocks get along
+//! with programming language memory models?", 2012): the writer stores the odd counter
+//! (relaxed), issues a release fence, stores the data (relaxed), stores the even counter
+//! (release); the reader loads the counter (acquire), loads the data (relaxed), issues an
+//! acquire fence, loads the counter again (relaxed). A reader that saw any word of a write
+//! therefore sees the counter moved. A lookup over a torn snapshot is bounded (never more
+//! probes than index slots, every position range-checked), so it ends and its answer is
+//! discarded.
+//!
+//! The glue's side of the contract: the region comes from `ngx_slab_alloc` (8-byte
+//! aligned; large allocations are page-aligned) and is viewed as
+//! `slice::from_raw_parts(ptr as *const AtomicU64, bytes / 8)`. `AtomicU64` has the size
+//! and alignment of `u64` and is lock-free on the 64-bit targets nginx runs the module on,
+//! so it works across processes mapping the same memory; nothing may view the region as
+//! plain bytes while other processes run.
+//!
+//! A worker killed while writing (nginx frees a dead process's `ngx_shmtx`) leaves the
+//! counter odd: readers then answer [`Check::Busy`], and the next locked call rebuilds the
+//! index from the ring (O(capacity), once) before doing its work.
+//!
+//! # Ids, tags and keys
+//!
+//! An entry stores a 16-byte id, the start of SHA-256 over a domain string, the kind, the
+//! issuer and the provider value: the same on every node, so the ids can be exchanged
+//! ([`Revocations::live`], Redis) and persisted ([`encode_state`]) without the raw values,
+//! and a `sid` never matches a `sub`. Where an id sits in the index comes from SipHash-2-4
+//! of the id under a random key per zone, kept in the region's header: nobody can aim ids
+//! at one part of the index.
+//!
+//! # Layout (64-bit words)
+//!
+//! ```text
+//! header   magic<<32|version | capacity | index_len | seq | head | len | evicted_live
+//!          | key0 | key1 | 7 reserved                                      (16 words)
+//! ring     capacity × { id0 | id1 | issued_through | expires | kind }      (5 words each)
+//! index    index_len × { position hash (32 bits) << 32 | ring position + 1 } (0 = empty)
+//! ```
+//!
+//! The index has exactly twice as many slots as the ring (linear probing, backward-shift
+//! deletion, no tombstones); the home slot is the position hash scaled to the index length,
+//! so the size in bytes is linear in the capacity: [`bytes_for`].
+
+use std::sync::atomic::{fence, AtomicU64, Ordering};
+
+use aws_lc_rs::{digest, rand};
+
+const MAGIC: u64 = 0x5353_4f52; // "SSOR"
+const VERSION: u64 = 1;
+/// Header words before the ring.
+const HEADER_WORDS: usize = 16;
+/// Words of one ring entry.
+const ENTRY_WORDS: usize = 5;
+/// Index slots per ring entry.
+const SLOTS_PER_ENTRY: usize = 2;
+/// Fewest entries a region must hold.
+const MIN_CAPACITY: usize = 4;
+/// Reader attempts before [`Check::Busy`].
+pub const SPINS: usize = 64;
+
+/// The header's words, in order (the layout above).
+#[derive(Clone, Copy)]
+enum H {
+    Magic,
+    Capacity,
+    IndexLen,
+    Seq,
+    Head,
+    Len,
+    Evicted,
+    Key0,
+    Key1,
+}
+
+// Entry word offsets.
+const E_ID0: usize = 0;
+const E_ID1: usize = 1;
+const E_THROUGH: usize = 2;
+const E_EXPIRES: usize = 3;
+const E_KIND: usize = 4;
+
+/// Bytes a region needs to hold `n` revocations (at least a few).
+pub fn bytes_for(n: usize) -> usize {
+    let n = n.max(MIN_CAPACITY);
+    8 * (HEADER_WORDS + n * (ENTRY_WORDS + SLOTS_PER_ENTRY))
+}
+
+/// Revocations a region of `bytes` bytes holds (0 when too small).
+pub fn capacity_for(bytes: usize) -> usize {
+    geometry(bytes / 8).map_or(0, |(c, _)| c)
+}
+
+/// (capacity, index slots) of a region of `words` words.
+fn geometry(words: usize) -> Option<(usize, usize)> {
+    let capacity = words.checked_sub(HEADER_WORDS)? / (ENTRY_WORDS + SLOTS_PER_ENTRY);
+    // Ring positions + 1 and index slots must fit in 32 bits.
+    let capacity = capacity.min((u32::MAX as usize - 1) / SLOTS_PER_ENTRY);
+    (capacity >= MIN_CAPACITY).then_some((capacity, capacity * SLOTS_PER_ENTRY))
+}
+
+/// A zeroed region of at least `bytes` bytes on the heap (tests, benchmarks, fuzzing; nginx
+/// uses shared memory).
+pub fn heap_region(bytes: usize) -> Box<[AtomicU64]> {
+    (0..bytes.div_ceil(8)).map(|_| AtomicU64::new(0)).collect()
+}
+
+/// What a revocation covers.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub enum Kind {
+    /// One session, by its provider session id.
+    Session,
+    /// Every session of a subject issued at or before [`Revocation::issued_through`].
+    Subject,
+}
+
+impl Kind {
+    fn code(self) -> u64 {
+        match self {
+            Kind::Session => 1,
+            Kind::Subject => 2,
+        }
+    }
+
+    fn from_code(code: u64) -> Option<Kind> {
+        match code {
+            1 => Some(Kind::Session),
+            2 => Some(Kind::Subject),
+            _ => None,
+        }
+    }
+
+    /// `session` or `subject` (logs).
+    pub fn name(self) -> &'static str {
+        match self {
+            Kind::Session => "session",
+            Kind::Subject => "subject",
+        }
+    }
+}
+
+/// The id of what a revocation covers: its kind and 16 bytes derived from the issuer and
+/// the provider value (the same on every node).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub struct RevocationId {
+    pub kind: Kind,
+    pub id: [u8; 16],
+}
+
+impl RevocationId {
+    /// The id of `value` (a `sid` for [`Kind::Session`], a `sub` for [`Kind::Subject`]) at
+    /// `issuer`.
+    pub fn new(kind: Kind, issuer: &str, value: &[u8]) -> RevocationId {
+        let mut ctx = digest::Context::new(&digest::SHA256);
+        ctx.update(b"sso-revocation-v1\0");
+        ctx.update(&[kind.code() as u8]);
+        ctx.update(&(issuer.len() as u64).to_le_bytes());
+        ctx.update(issuer.as_bytes());
+        ctx.update(value);
+        let d = ctx.finish();
+        let mut id = [0u8; 16];
+        id.copy_from_slice(&d.as_ref()[..16]);
+        RevocationId { kind, id }
+    }
+
+    fn words(&self) -> (u64, u64) {
+        let (a, b) = self.id.split_at(8);
+        (
+            u64::from_le_bytes(a.try_into().unwrap_or([0; 8])),
+            u64::from_le_bytes(b.try_into().unwrap_or([0; 8])),
+        )
+    }
+
+    fn from_words(kind: Kind, w0: u64, w1: u64) -> RevocationId {
+        let mut id = [0u8; 16];
+        id[..8].copy_from_slice(&w0.to_le_bytes());
+        id[8..].copy_from_slice(&w1.to_le_bytes());
+        RevocationId { kind, id }
+    }
+
+    /// The id in lowercase hex (32 characters; logs, Redis keys).
+    pub fn hex(&self) -> String {
+        self.id.iter().map(|b| format!("{b:02x}")).collect()
+    }
+}
+
+/// One revocation.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Revocation {
+    pub id: RevocationId,
+    /// [`Kind::Subject`]: sessions issued at or before this Unix time are refused (0 for
+    /// [`Kind::Session`]).
+    pub issued_through: u64,
+    /// Unix time from which the entry no longer matters (the sessions it covers have ended).
+    pub expires: u64,
+}
+
+impl Revocation {
+    /// The session with provider session id `sid` at `issuer`, until `expires`.
+    pub fn session(issuer: &str, sid: &[u8], expires: u64) -> Revocation {
+        Revocation {
+            id: RevocationId::new(Kind::Session, issuer, sid),
+            issued_through: 0,
+            expires,
+        }
+    }
+
+    /// Every session of `sub` at `issuer` issued at or before `issued_through`, until
+    /// `expires`.
+    pub fn subject(issuer: &str, sub: &[u8], issued_through: u64, expires: u64) -> Revocation {
+        Revocation {
+            id: RevocationId::new(Kind::Subject, issuer, sub),
+            issued_through,
+            expires,
+        }
+    }
+}
+
+/// What the request path asks about one session; independent of the zone, so the glue can
+/// compute it once per session (with the opened cookie) and keep it.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Probe {
+    session: Option<RevocationId>,
+    subject: Option<RevocationId>,
+    issued_at: u64,
+}
+
+impl Probe {
+    /// A session of `issuer` with session id `sid` (when it has one) for `sub` (when known),
+    /// issued (minted at login) at `issued_at`.
+    pub fn new(issuer: &str, sid: Option<&[u8]>, sub: Option<&[u8]>, issued_at: u64) -> Probe {
+        Probe {
+            session: sid.map(|s| RevocationId::new(Kind::Session, issuer, s)),
+            subject: sub.map(|s| RevocationId::new(Kind::Subject, issuer, s)),
+            issued_at,
+        }
+    }
+}
+
+/// The answer of [`Revocations::check`].
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Check {
+    /// Nothing revokes the session.
+    Clear,
+    /// Revoked, by an entry of this kind.
+    Revoked(Kind),
+    /// Writers kept the table changing (or one died mid-change): ask
+    /// [`Revocations::check_locked`] under the zone's lock.
+    Busy,
+}
+
+/// What [`Revocations::revoke`] did.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub struct Revoked {
+    /// The table was full and this live revocation was dropped to make room (log it).
+    pub evicted: Option<Revocation>,
+    /// False when the revocation had already expired and was not recorded.
+    pub recorded: bool,
+}
+
+/// The table, borrowed over its region (shared memory in nginx).
+pub struct Revocations<'a> {
+    w: &'a [AtomicU64],
+    capacity: usize,
+    index_len: usize,
+}
+
+/// SipHash-2-4 of a 16-byte message (two little-endian words).
+fn siphash(k0: u64, k1: u64, m0: u64, m1: u64) -> u64 {
+    let mut v = [
+        k0 ^ 0x736f_6d65_7073_6575,
+        k1 ^ 0x646f_7261_6e64_6f6d,
+        k0 ^ 0x6c79_6765_6e65_7261,
+        k1 ^ 0x7465_6462_7974_6573,
+    ];
+    fn round(v: &mut [u64; 4]) {
+        v[0] = v[0].wrapping_add(v[1]);
+        v[1] = v[1].rotate_left(13) ^ v[0];
+        v[0] = v[0].rotate_left(32);
+        v[2] = v[2].wrapping_add(v[3]);
+        v[3] = v[3].rotate_left(16) ^ v[2];
+        v[0] = v[0].wrapping_add(v[3]);
+        v[3] = v[3].rotate_left(21) ^ v[0];
+        v[2] = v[2].wrapping_add(v[1]);
+        v[1] = v[1].rotate_left(17) ^ v[2];
+        v[2] = v[2].rotate_left(32);
+    }
+    // The two message words, then the final word carrying the length (16 << 56).
+    for m in [m0, m1, 16u64 << 56] {
+        v[3] ^= m;
+        round(&mut v);
+        round(&mut v);
+        v[0] ^= m;
+    }
+    v[2] ^= 0xff;
+    for _ in 0..4 {
+        round(&mut v);
+    }
+    v[0] ^ v[1] ^ v[2] ^ v[3]
+}
+
+impl<'a> Revocations<'a> {
+    /// Formats `region` as an empty table with a fresh random key. None when the region is
+    /// too small or the system's random source fails. Only while no other process uses the
+    /// region (zone init).
+    pub fn format(region: &'a [AtomicU64]) -> Option<Revocations<'a>> {
+        let mut key = [0u8; 16];
+        rand::fill(&mut key)
+            .ok()
+            .and_then(|()| Self::format_with_key(region, key))
+    }
+
+    /// [`Revocations::format`] with a given key (tests).
+    pub fn format_with_key(region: &'a [AtomicU64], key: [u8; 16]) -> Option<Revocations<'a>> {
+        let (capacity, index_len) = geometry(region.len())?;
+        for word in region {
+            word.store(0, Ordering::Relaxed);
+        }
+        let t = Revocations {
+            w: region,
+            capacity,
+            index_len,
+        };
+        let (k0, k1) = key.split_at(8);
+        t.st(
+            H::Key0 as usize,
+            u64::from_le_bytes(k0.try_into().unwrap_or([0; 8])),
+        );
+        t.st(
+            H::Key1 as usize,
+            u64::from_le_bytes(k1.try_into().unwrap_or([0; 8])),
+        );
+        t.st(H::Capacity as usize, capacity as u64);
+        t.st(H::IndexLen as usize, index_len as u64);
+        // The magic last, released: a region is a table once it reads as one.
+        region[H::Magic as usize].store(MAGIC << 32 | VERSION, Ordering::Release);
+        Some(t)
+    }
+
+    /// The table already formatted in `region`; None when it does not hold one of this
+    /// version and size (then [`Revocations::format`] it).
+    pub fn attach(region: &'a [AtomicU64]) -> Option<Revocations<'a>> {
+        if !Self::is_formatted(region) {
+            return None;
+        }
+        let (capacity, index_len) = geometry(region.len())?;
+        Some(Revocations {
+            w: region,
+            capacity,
+            index_len,
+        })
+    }
+
+    /// Whether `region` holds a table of this version and size.
+    pub fn is_formatted(region: &[AtomicU64]) -> bool {
+        let Some((capacity, index_len)) = geometry(region.len()) else {
+            return false;
+        };
+        let ld = |i: usize| region.get(i).map_or(0, |w| w.load(Ordering::Acquire));
+        ld(H::Magic as usize) == MAGIC << 32 | VERSION
+            && ld(H::Capacity as usize) == capacity as u64
+            && ld(H::IndexLen as usize) == index_len as u64
+            && ld(H::Head as usize) < capacity as u64
+            && ld(H::Len as usize) <= capacity as u64
+    }
+
+    /// Attaches, or formats when `region` holds no valid table.
+    pub fn attach_or_format(region: &'a [AtomicU64]) -> Option<Revocations<'a>> {
+        Self::attach(region).or_else(|| Self::format(region))
+    }
+
+    /// Most revocations held at once.
+    pub fn capacity(&self) -> usize {
+        self.capacity
+    }
+
+    /// Entries in the ring (expired ones included until overwritten).
+    pub fn len(&self) -> usize {
+        (self.ld(H::Len as usize) as usize).min(self.capacity)
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.len() == 0
+    }
+
+    /// Live revocations dropped because the table was full, since it was formatted.
+    pub fn evicted_live(&self) -> u64 {
+        self.ld(H::Evicted as usize)
+    }
+
+    // ---- words --------------------------------------------------------------------------
+
+    fn ld(&self, i: usize) -> u64 {
+        self.w.get(i).map_or(0, |w| w.load(Ordering::Relaxed))
+    }
+
+    fn st(&self, i: usize, v: u64) {
+        if let Some(w) = self.w.get(i) {
+            w.store(v, Ordering::Relaxed);
+        }
+    }
+
+    fn entry(&self, pos: usize, field: usize) -> usize {
+        HEADER_WORDS + pos * ENTRY_WORDS + field
+    }
+
+    fn slot_word(&self, slot: usize) -> usize {
+        HEADER_WORDS + self.capacity * ENTRY_WORDS + slot
+    }
+
+    fn slot(&self, slot: usize) -> u64 {
+        self.ld(self.slot_word(slot))
+    }
+
+    fn set_slot(&self, slot: usize, v: u64) {
+        self.st(self.slot_word(slot), v);
+    }
+
+    /// The ring position a slot value names, if it is in range.
+    fn slot_pos(&self, v: u64) -> Option<usize> {
+        let p = (v & 0xffff_ffff) as usize;
+        (p >= 1 && p <= self.capacity).then(|| p - 1)
+    }
+
+    /// The 32-bit position hash of an id under this zone's key.
+    fn position_hash(&self, id: &RevocationId) -> u32 {
+        let (m0, m1) = id.words();
+        siphash(self.ld(H::Key0 as usize), self.ld(H::Key1 as usize), m0, m1) as u32
+    }
+
+    fn home(&self, hash: u32) -> usize {
+        ((hash as u64 * self.index_len as u64) >> 32) as usize
+    }
+
+    fn next(&self, s: usize) -> usize {
+        if s + 1 == self.index_len {
+            0
+        } else {
+            s + 1
+        }
+    }
+
+    fn read_entry(&self, pos: usize) -> Option<Revocation> {
+        let kind = Kind::from_code(self.ld(self.entry(pos, E_KIND)))?;
+        Some(Revocation {
+            id: RevocationId::from_words(
+                kind,
+                self.ld(self.entry(pos, E_ID0)),
+                self.ld(self.entry(pos, E_ID1)),
+            ),
+            issued_through: self.ld(self.entry(pos, E_THROUGH)),
+            expires: self.ld(self.entry(pos, E_EXPIRES)),
+        })
+    }
+
+    /// The index slot and ring position holding `id` (optionally at ring position `at`).
+    /// Bounded whatever the memory holds.
+    fn find(&self, id: &RevocationId, at: Option<usize>) -> Option<(usize, usize)> {
+        let hash = self.position_hash(id);
+        let (w0, w1) = id.words();
+        let code = id.kind.code();
+        let mut s = self.home(hash);
+        for _ in 0..self.index_len {
+            let v = self.slot(s);
+            if v == 0 {
+                return None;
+            }
+            if (v >> 32) as u32 == hash {
+                if let Some(pos) = self.slot_pos(v) {
+                    if at.map_or(true, |want| want == pos)
+                        && self.ld(self.entry(pos, E_ID0)) == w0
+                        && self.ld(self.entry(pos, E_ID1)) == w1
+                        && self.ld(self.entry(pos, E_KIND)) == code
+                    {
+                        return Some((s, pos));
+                    }
+                }
+            }
+            s = self.next(s);
+        }
+        None
+    }
+
+    /// The live entry for `id` at `now`, read without synchronisation.
+    fn lookup(&self, id: &RevocationId, now: u64) -> Option<(u64, u64)> {
+        let (_, pos) = self.find(id, None)?;
+        let expires = self.ld(self.entry(pos, E_EXPIRES));
+        (expires > now).then(|| (self.ld(self.entry(pos, E_THROUGH)), expires))
+    }
+
+    fn check_unsynchronised(&self, probe: &Probe, now: u64) -> Check {
+        if let Some(id) = &probe.session {
+            if self.lookup(id, now).is_some() {
+                return Check::Revoked(Kind::Session);
+            }
+        }
+        if let Some(id) = &probe.subject {
+            if let Some((through, _)) = self.lookup(id, now) {
+                if probe.issued_at <= through {
+                    return Check::Revoked(Kind::Subject);
+                }
+            }
+        }
+        Check::Clear
+    }
+
+    // ---- readers ------------------------------------------------------------------------
+
+    /// Whether the session `probe` describes is revoked at `now`. Takes no lock, allocates
+    /// nothing, and costs two index lookups whatever the number of entries; answers
+    /// [`Check::Busy`] when writers kept changing the table for [`SPINS`] attempts.
+    pub fn check(&self, probe: &Probe, now: u64) -> Check {
+        let seq = &self.w[H::Seq as usize];
+        for _ in 0..SPINS {
+            let s1 = seq.load(Ordering::Acquire);
+            if s1 & 1 == 1 {
+                std::hint::spin_loop();
+                continue;
+            }
+            let answer = self.check_unsynchronised(probe, now);
+            fence(Ordering::Acquire);
+            if seq.load(Ordering::Relaxed) == s1 {
+                return answer;
+            }
+        }
+        Check::Busy
+    }
+
+    /// [`Revocations::check`] for a caller holding the writers' lock: exact, never
+    /// [`Check::Busy`] (repairs the table first if a writer died mid-change).
+    pub fn check_locked(&self, probe: &Probe, now: u64) -> Check {
+        if self.ld(H::Seq as usize) & 1 == 1 {
+            self.begin();
+            self.end();
+        }
+        self.check_unsynchronised(probe, now)
+    }
+
+    /// Every live revocation at `now`, oldest first (the state file, a Redis sync). The
+    /// caller holds the writers' lock.
+    pub fn live(&self, now: u64) -> Vec<Revocation> {
+        let head = self.ld(H::Head as usize) as usize % self.capacity;
+        let len = self.len();
+        let start = (head + self.capacity - len) % self.capacity;
+        (0..len)
+            .filter_map(|i| self.read_entry((start + i) % self.capacity))
+            .filter(|r| r.expires > now)
+            .collect()
+    }
+
+    /// How many revocations are live at `now` (a scan of the ring: status pages, not the
+    /// request path).
+    pub fn live_count(&self, now: u64) -> usize {
+        (0..self.capacity)
+            .filter(|&p| {
+                self.ld(self.entry(p, E_KIND)) != 0 && self.ld(self.entry(p, E_EXPIRES)) > now
+            })
+            .count()
+    }
+
+    // ---- writers (the caller holds the zone's lock) --------------------------------------
+
+    /// Starts a change: the counter goes odd. A counter found odd means the last writer
+    /// died mid-change: the index is rebuilt from the ring.
+    fn begin(&self) {
+        let seq = &self.w[H::Seq as usize];
+        let s = seq.load(Ordering::Relaxed);
+        if s & 1 == 0 {
+            seq.store(s.wrapping_add(1), Ordering::Relaxed);
+            fence(Ordering::Release);
+        } else {
+            fence(Ordering::Release);
+            self.repair();
+        }
+    }
+
+    /// Ends a change: the counter goes even, released.
+    fn end(&self) {
+        let seq = &self.w[H::Seq as usize];
+        let s = seq.load(Ordering::Relaxed);
+        seq.store(s.wrapping_add(1), Ordering::Release);
+    }
+
+    /// Rebuilds the index from the ring (after a writer died mid-change).
+    fn repair(&self) {
+        if self.ld(H::Head as usize) >= self.capacity as u64 {
+            self.st(H::Head as usize, 0);
+        }
+        if self.ld(H::Len as usize) > self.capacity as u64 {
+            self.st(H::Len as usize, self.capacity as u64);
+        }
+        for s in 0..self.index_len {
+            self.set_slot(s, 0);
+        }
+        let head = self.ld(H::Head as usize) as usize;
+        let len = self.len();
+        let start = (head + self.capacity - len) % self.capacity;
+        for i in 0..len {
+            let pos = (start + i) % self.capacity;
+            let Some(r) = self.read_entry(pos) else {
+                continue;
+            };
+            // A later entry for the same id wins (an interrupted re-revocation).
+            if let Some((s, old)) = self.find(&r.id, None) {
+                self.remove_slot(s);
+                self.st(self.entry(old, E_KIND), 0);
+            }
+            self.index_insert(&r.id, pos);
+        }
+    }
+
+    /// Backward-shift deletion of index slot `hole` (linear probing, no tombstones).
+    fn remove_slot(&self, mut hole: usize) {
+        let len = self.index_len;
+        let mut next = self.next(hole);
+        for _ in 0..len {
+            let v = self.slot(next);
+            if v == 0 {
+                break;
+            }
+            let home = self.home((v >> 32) as u32);
+            // Move `next` into the hole unless its home lies cyclically in (hole, next].
+            let dist_next = (next + len - home) % len;
+            let dist_hole = (next + len - hole) % len;
+            if dist_next >= dist_hole {
+                self.set_slot(hole, v);
+                hole = next;
+            }
+            next = self.next(next);
+        }
+        self.set_slot(hole, 0);
+    }
+
+    fn index_insert(&self, id: &RevocationId, pos: usize) {
+        let hash = self.position_hash(id);
+        let mut s = self.home(hash);
+        // Twice as many slots as entries: there is always a free one (unless the memory was
+        // scribbled on: then the entry is simply not indexed).
+        for _ in 0..self.index_len {
+            if self.slot(s) == 0 {
+                self.set_slot(s, (hash as u64) << 32 | (pos as u64 + 1));
+                return;
+            }
+            s = self.next(s);
+        }
+    }
+
+    fn clear_entry(&self, pos: usize) {
+        for f in 0..ENTRY_WORDS {
+            self.st(self.entry(pos, f), 0);
+        }
+    }
+
+    /// Records `r` at `now`. A live revocation of the same id is merged into it (the later
+    /// expiry, the later `issued_through`) and becomes the newest entry. When the table is
+    /// full the oldest entry makes room; if it was live it is returned. A revocation already
+    /// expired at `now` is not recorded.
+    ///
+    /// Writers must be serialised by the caller (the zone's lock).
+    pub fn revoke(&self, r: Revocation, now: u64) -> Revoked {
+        if r.expires <= now {
+            return Revoked::default();
+        }
+        self.begin();
+        let mut r = r;
+        if let Some((s, pos)) = self.find(&r.id, None) {
+            if let Some(old) = self.read_entry(pos).filter(|o| o.expires > now) {
+                r.expires = r.expires.max(old.expires);
+                r.issued_through = r.issued_through.max(old.issued_through);
+            }
+            self.remove_slot(s);
+            self.clear_entry(pos);
+        }
+        let head = (self.ld(H::Head as usize) as usize).min(self.capacity - 1);
+        let mut len = self.len();
+        let mut evicted = None;
+        if len == self.capacity {
+            if let Some(old) = self.read_entry(head) {
+                if let Some((s, _)) = self.find(&old.id, Some(head)) {
+                    self.remove_slot(s);
+                }
+                if old.expires > now {
+                    evicted = Some(old);
+                    self.st(H::Evicted as usize, self.evicted_live().saturating_add(1));
+                }
+            }
+            len -= 1;
+        }
+        let (w0, w1) = r.id.words();
+        self.st(self.entry(head, E_ID0), w0);
+        self.st(self.entry(head, E_ID1), w1);
+        self.st(self.entry(head, E_THROUGH), r.issued_through);
+        self.st(self.entry(head, E_EXPIRES), r.expires);
+        self.st(self.entry(head, E_KIND), r.id.kind.code());
+        self.index_insert(&r.id, head);
+        self.st(H::Head as usize, ((head + 1) % self.capacity) as u64);
+        self.st(H::Len as usize, (len + 1) as u64);
+        self.end();
+        Revoked {
+            evicted,
+            recorded: true,
+        }
+    }
+
+    /// Records `entries` in order (a state file, a Redis snapshot): what [`Revocations::live`]
+    /// returned comes back in the same order. Returns the live entries evicted meanwhile
+    /// (the table is smaller than what is restored).
+    pub fn restore(&self, entries: &[Revocation], now: u64) -> Vec<Revocation> {
+        entries
+            .iter()
+            .filter_map(|r| self.revoke(*r, now).evicted)
+            .collect()
+    }
+}
+
+// ---- the state file (`sso_shared_zone ... state=FILE`) -----------------------------------
+
+/// The first bytes of a state file.
+pub const STATE_MAGIC: &[u8; 8] = b"SSOREVOC";
+/// The state file format written by [`encode_state`].
+pub const STATE_VERSION: u32 = 1;
+const STATE_HEADER: usize = 8 + 4 + 4 + 8;
+const STATE_ENTRY: usize = 1 + 16 + 8 + 8;
+const STATE_CHECKSUM: usize = 32;
+
+/// Why a state file was not read. The glue logs it (quoting the file) and starts empty.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum StateError {
+    /// Shorter than a header and a checksum.
+    Truncated { len: usize },
+    /// Does not start with [`STATE_MAGIC`].
+    NotAStateFile,
+    /// Another format version.
+    Version { found: u32 },
+    /// The length does not match the entry count.
+    Length { expected: usize, found: usize },
+    /// The SHA-256 at the end does not match the contents.
+    Checksum,
+    /// Entry `index` has an unknown kind.
+    Kind { index: usize },
+}
+
+impl std::fmt::Display for StateError {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            StateError::Truncated { len } => write!(f, "truncated ({len} bytes)"),
+            StateError::NotAStateFile => f.write_str("not a revocation state file"),
+            StateError::Version { found } => write!(
+                f,
+                "format version {found}, this module reads version {STATE_VERSION}"
+            ),
+            StateError::Length { expected, found } => write!(
+                f,
+                "{found} bytes where its entry count needs {expected} (truncated or corrupt)"
+            ),
+            StateError::Checksum => f.write_str("checksum mismatch (corrupt)"),
+            StateError::Kind { index } => write!(f, "entry {index} has an unknown kind"),
+        }
+    }
+}
+
+impl std::error::Error for StateError {}
+
+/// The state file holding `entries` (from [`Revocations::live`]), written at `written_at`:
+/// magic, version (u32), count (u32), time (u64), count × { kind u8 | id [u8; 16] |
+/// issued_through u64 | expires u64 }, SHA-256 of everything before; integers
+/// little-endian. The glue writes it to a temporary file in the same directory and renames
+/// it over the old one.
+pub fn encode_state(entries: &[Revocation], written_at: u64) -> Vec<u8> {
+    let count = entries.len().min(u32::MAX as usize);
+    let mut out = Vec::with_capacity(STATE_HEADER + count * STATE_ENTRY + STATE_CHECKSUM);
+    out.extend_from_slice(STATE_MAGIC);
+    out.extend_from_slice(&STATE_VERSION.to_le_bytes());
+    out.extend_from_slice(&(count as u32).to_le_bytes());
+    out.extend_from_slice(&written_at.to_le_bytes());
+    for r in &entries[..count] {
+        out.push(r.id.kind.code() as u8);
+        out.extend_from_slice(&r.id.id);
+        out.extend_from_slice(&r.issued_through.to_le_bytes());
+        out.extend_from_slice(&r.expires.to_le_bytes());
+    }
+    let sum = digest::digest(&digest::SHA256, &out);
+    out.extend_from_slice(sum.as_ref());
+    out
+}
+
+/// The revocations of a state file still live at `now`, in the order written.
+pub fn decode_state(bytes: &[u8], now: u64) -> Result<Vec<Revocation>, StateError> {
+    if bytes.len() < STATE_MAGIC.len() || &bytes[..STATE_MAGIC.len()] != STATE_MAGIC {
+        return Err(
+            if bytes.len() < STATE_MAGIC.len() && STATE_MAGIC.starts_with(bytes) {
+                StateError::Truncated { len: bytes.len() }
+            } else {
+                StateError::NotAStateFile
+            },
+        );
+    }
+    if bytes.len() < STATE_HEADER + STATE_CHECKSUM {
+        return Err(StateError::Truncated { len: bytes.len() });
+    }
+    let u32_at = |o: usize| u32::from_le_bytes(bytes[o..o + 4].try_into().unwrap_or([0; 4]));
+    let u64_at = |o: usize| u64::from_le_bytes(bytes[o..o + 8].try_into().unwrap_or([0; 8]));
+    let version = u32_at(8);
+    if version != STATE_VERSION {
+        return Err(StateError::Version { found: version });
+    }
+    let count = u32_at(12) as usize;
+    let expected = count
+        .checked_mul(STATE_ENTRY)
+        .and_then(|n| n.checked_add(STATE_HEADER + STATE_CHECKSUM))
+        .unwrap_or(usize::MAX);
+    if bytes.len() != expected {
+        return Err(StateError::Length {
+            expected,
+            found: bytes.len(),
+        });
+    }
+    let (body, sum) = bytes.split_at(bytes.len() - STATE_CHECKSUM);
+    if digest::digest(&digest::SHA256, body).as_ref() != sum {
+        return Err(StateError::Checksum);
+    }
+    let mut out = Vec::with_capacity(count);
+    for index in 0..count {
+        let o = STATE_HEADER + index * STATE_ENTRY;
+        let kind = Kind::from_code(bytes[o] as u64).ok_or(StateError::Kind { index })?;
+        let mut id = [0u8; 16];
+        id.copy_from_slice(&bytes[o + 1..o + 17]);
+        let r = Revocation {
+            id: RevocationId { kind, id },
+            issued_through: u64_at(o + 17),
+            expires: u64_at(o + 25),
+        };
+        if r.expires > now {
+            out.push(r);
+        }
+    }
+    Ok(out)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::collections::{HashMap, VecDeque};
+
+    const ISS: &str = "https://auth.example.com/application/o/app/";
+
+    fn table(region: &[AtomicU64]) -> Revocations<'_> {
+        Revocations::format_with_key(region, [9; 16]).expect("fits")
+    }
+
+    fn sid(issuer: &str, s: &str, issued_at: u64) -> Probe {
+        Probe::new(issuer, Some(s.as_bytes()), Some(b"someone"), issued_at)
+    }
+
+    /// The local SipHash is SipHash-2-4 (std's deprecated `SipHasher` is the reference).
+    #[test]
+    #[allow(deprecated)]
+    fn siphash_is_siphash_2_4() {
+        use std::hash::{Hasher, SipHasher};
+        let mut x: u64 = 0x1234_5678_9abc_def1;
+        for _ in 0..1000 {
+            x = x
+                .wrapping_mul(6364136223846793005)
+                .wrapping_add(1442695040888963407);
+            let (k0, k1, m0, m1) = (x, x.rotate_left(17), x ^ 0x55, x.rotate_left(41));
+            let mut h = SipHasher::new_with_keys(k0, k1);
+            h.write(&m0.to_le_bytes());
+            h.write(&m1.to_le_bytes());
+            assert_eq!(siphash(k0, k1, m0, m1), h.finish());
+        }
+    }
+
+    #[test]
+    fn sizing_is_linear_and_exact() {
+        for n in [5, 10, 1000, 100_000] {
+            let bytes = bytes_for(n);
+            assert_eq!(capacity_for(bytes), n, "{n}");
+            assert_eq!(capacity_for(bytes - 8), n - 1, "{n}");
+        }
+        assert_eq!(capacity_for(bytes_for(4) - 8), 0);
+        assert_eq!(capacity_for(0), 0);
+        // 56 bytes per revocation.
+        assert_eq!(bytes_for(100_000), 128 + 56 * 100_000);
+        assert!(Revocations::format(&heap_region(bytes_for(3) - 8)).is_none());
+    }
+
+    #[test]
+    fn a_revoked_session_is_refused_until_its_expiry() {
+        let region = heap_region(bytes_for(100));
+        let t = table(&region);
+        let p = sid(ISS, "sid-1", 50);
+        assert_eq!(t.check(&p, 100), Check::Clear);
+        let done = t.revoke(Revocation::session(ISS, b"sid-1", 1000), 100);
+        assert!(done.recorded && done.evicted.is_none());
+        assert_eq!(t.check(&p, 100), Check::Revoked(Kind::Session));
+        assert_eq!(t.check(&p, 999), Check::Revoked(Kind::Session));
+        assert_eq!(t.check_locked(&p, 999), Check::Revoked(Kind::Session));
+        assert_eq!(t.check(&p, 1000), Check::Clear, "expired");
+        // another sid, the same sid at another issuer, a sub with the sid's value
+        assert_eq!(t.check(&sid(ISS, "sid-2", 50), 100), Check::Clear);
+        assert_eq!(
+            t.check(&sid("https://other/", "sid-1", 50), 100),
+            Check::Clear
+        );
+        let as_sub = Probe::new(ISS, None, Some(b"sid-1"), 50);
+        assert_eq!(t.check(&as_sub, 100), Check::Clear);
+        // a session without sid is never matched by a session entry
+        assert_eq!(t.check(&Probe::new(ISS, None, None, 50), 100), Check::Clear);
+        // already expired: not recorded
+        assert!(
+            !t.revoke(Revocation::session(ISS, b"late", 100), 100)
+                .recorded
+        );
+        assert_eq!(t.len(), 1);
+        assert_eq!(t.live_count(100), 1);
+        assert_eq!(t.live_count(1000), 0);
+    }
+
+    #[test]
+    fn a_subject_revocation_covers_sessions_issued_until_then() {
+        let region = heap_region(bytes_for(100));
+        let t = table(&region);
+        let at = |issued, sub: &[u8]| Probe::new(ISS, Some(b"s"), Some(sub), issued);
+        let revoked = Check::Revoked(Kind::Subject);
+        t.revoke(Revocation::subject(ISS, b"user-1", 500, 2000), 500);
+        // (issued at, subject, checked at, expected)
+        let cases: [(u64, &[u8], u64, Check); 5] = [
+            (400, b"user-1", 600, revoked),
+            (500, b"user-1", 600, revoked),
+            (501, b"user-1", 600, Check::Clear), // a later login
+            (400, b"user-2", 600, Check::Clear),
+            (400, b"user-1", 2000, Check::Clear), // expired
+        ];
+        for (issued, sub, now, want) in cases {
+            assert_eq!(t.check(&at(issued, sub), now), want, "{issued} {now}");
+        }
+        // a later revocation of the same subject extends both
+        t.revoke(Revocation::subject(ISS, b"user-1", 700, 1500), 700);
+        assert_eq!(t.live_count(800), 1, "merged into one entry");
+        assert_eq!(t.check(&at(650, b"user-1"), 800), revoked);
+        assert_eq!(t.check(&at(400, b"user-1"), 1999), revoked);
+        let live = t.live(800);
+        assert_eq!(live.len(), 1);
+        assert_eq!((live[0].issued_through, live[0].expires), (700, 2000));
+    }
+
+    #[test]
+    fn a_full_table_evicts_the_oldest_and_reports_it() {
+        let region = heap_region(bytes_for(8));
+        let t = table(&region);
+        assert_eq!(t.capacity(), 8);
+        for i in 0..8 {
+            let r = t.revoke(
+                Revocation::session(ISS, format!("s{i}").as_bytes(), 1000),
+                10,
+            );
+            assert_eq!(r.evicted, None);
+        }
+        let r = t.revoke(Revocation::session(ISS, b"new", 1000), 11);
+        assert_eq!(r.evicted, Some(Revocation::session(ISS, b"s0", 1000)));
+        assert_eq!(t.evicted_live(), 1);
+        assert_eq!(t.check(&sid(ISS, "s0", 1), 11), Check::Clear);
+        for i in 1..8 {
+            assert_eq!(
+                t.check(&sid(ISS, &format!("s{i}"), 1), 11),
+                Check::Revoked(Kind::Session)
+            );
+        }
+        // an expired oldest entry makes room without a report
+        let region = heap_region(bytes_for(4));
+        let t = table(&region);
+        for i in 0..4 {
+            t.revoke(Revocation::session(ISS, format!("o{i}").as_bytes(), 20), 10);
+        }
+        for i in 0..4 {
+            let r = t.revoke(Revocation::session(ISS, format!("n{i}").as_bytes(), 90), 30);
+            assert_eq!(r.evicted, None);
+        }
+        assert_eq!(t.evicted_live(), 0);
+        assert_eq!(t.live(30).len(), 4);
+    }
+
+    #[test]
+    fn attach_keeps_entries_and_refuses_foreign_regions() {
+        let region = heap_region(bytes_for(50));
+        {
+            let t = Revocations::format(&region).expect("formats");
+            t.revoke(Revocation::session(ISS, b"kept", 500), 1);
+        }
+        let t = Revocations::attach(&region).expect("formatted");
+        assert_eq!(
+            t.check(&sid(ISS, "kept", 0), 2),
+            Check::Revoked(Kind::Session)
+        );
+        let junk: Box<[AtomicU64]> = (0..region.len()).map(|_| AtomicU64::new(!0)).collect();
+        assert!(Revocations::attach(&junk).is_none());
+        assert!(Revocations::attach_or_format(&junk)
+            .expect("formats")
+            .is_empty());
+        // a region of another size is not the same table
+        assert!(Revocations::attach(&region[..region.len() - 7]).is_none());
+    }
+
+    /// Random revocations and checks against a model (a map from id to entry plus the
+    /// ring's insertion order): the table never forgets a live revocation it still holds,
+    /// never invents one, and evicts exactly what the model evicts.
+    #[test]
+    fn agrees_with_a_model() {
+        for (cap, ids, rounds) in [
+            (16usize, 40u64, 40_000),
+            (300, 700, 60_000),
+            (64, 64, 20_000),
+        ] {
+            let region = heap_region(bytes_for(cap));
+            let t = table(&region);
+            let mut order: VecDeque<Option<RevocationId>> = VecDeque::new();
+            let mut model: HashMap<RevocationId, Revocation> = HashMap::new();
+            let mut x: u64 = 0x2545_f491_4f6c_dd1d ^ cap as u64;
+            let mut now = 1000u64;
+            let mut evictions = 0u64;
+            for _ in 0..rounds {
+                x ^= x << 13;
+                x ^= x >> 7;
+                x ^= x << 17;
+                now += x % 3;
+                let n = (x >> 8) % ids;
+                let sub = x & 1 == 1;
+                let value = format!("v{n}");
+                let expires = now + 1 + (x >> 20) % 200;
+                let through = now - (x >> 30) % 50;
+                if (x >> 40) % 3 == 0 {
+                    // a revocation
+                    let r = if sub {
+                        Revocation::subject(ISS, value.as_bytes(), through, expires)
+                    } else {
+                        Revocation::session(ISS, value.as_bytes(), expires)
+                    };
+                    let mut want = r;
+                    if let Some(old) = model.get(&r.id).filter(|o| o.expires > now) {
+                        want.expires = want.expires.max(old.expires);
+                        want.issued_through = want.issued_through.max(old.issued_through);
+                    }
+                    if let Some(p) = order.iter().position(|o| o.as_ref() == Some(&r.id)) {
+                        order[p] = None;
+                        model.remove(&r.id);
+                    }
+                    let mut want_evicted = None;
+                    if order.len() == cap {
+                        if let Some(old) = order.pop_front().flatten() {
+                            let old = model.remove(&old).expect("in model");
+                            if old.expires > now {
+                                want_evicted = Some(old);
+                            }
+                        }
+                    }
+                    order.push_back(Some(r.id));
+                    model.insert(r.id, want);
+                    let got = t.revoke(r, now);
+                    assert!(got.recorded);
+                    assert_eq!(got.evicted, want_evicted, "at {now}");
+                    evictions += want_evicted.is_some() as u64;
+                } else {
+                    // a check
+                    let issued = now - (x >> 30) % 60;
+                    let probe = if sub {
+                        Probe::new(ISS, None, Some(value.as_bytes()), issued)
+                    } else {
+                        Probe::new(ISS, Some(value.as_bytes()), None, issued)
+                    };
+                    let kind = if sub { Kind::Subject } else { Kind::Session };
+                    let want = match model.get(&RevocationId::new(kind, ISS, value.as_bytes())) {
+                        Some(e) if e.expires > now && (!sub || issued <= e.issued_through) => {
+                            Check::Revoked(kind)
+                        }
+                        _ => Check::Clear,
+                    };
+                    assert_eq!(t.check(&probe, now), want, "{value} at {now}");
+                }
+            }
+            assert_eq!(t.evicted_live(), evictions);
+            // live() is the model's live entries in ring order
+            let want: Vec<Revocation> = order
+                .iter()
+                .flatten()
+                .filter_map(|id| model.get(id))
+                .filter(|r| r.expires > now)
+                .copied()
+                .collect();
+            assert_eq!(t.live(now), want);
+            assert_eq!(t.live_count(now), want.len());
+        }
+    }
+
+    #[test]
+    fn state_round_trips_through_a_new_zone() {
+        let region = heap_region(bytes_for(100));
+        let t = table(&region);
+        t.revoke(Revocation::session(ISS, b"a", 500), 10);
+        t.revoke(Revocation::subject(ISS, b"u", 40, 800), 40);
+        t.revoke(Revocation::session(ISS, b"short", 60), 50);
+        let file = encode_state(&t.live(50), 50);
+        assert_eq!(file.len(), 24 + 3 * 33 + 32);
+        // read at 70: the short one has expired
+        let entries = decode_state(&file, 70).expect("valid");
+        assert_eq!(entries.len(), 2);
+        // another zone (another key) after a restart
+        let region2 = heap_region(bytes_for(100));
+        let t2 = Revocations::format(&region2).expect("formats");
+        assert!(t2.restore(&entries, 70).is_empty());
+        assert_eq!(
+            t2.check(&sid(ISS, "a", 0), 70),
+            Check::Revoked(Kind::Session)
+        );
+        let u = Probe::new(ISS, Some(b"x"), Some(b"u"), 40);
+        assert_eq!(t2.check(&u, 70), Check::Revoked(Kind::Subject));
+        assert_eq!(t2.live(70), t.live(70));
+        // an empty table
+        assert_eq!(decode_state(&encode_state(&[], 1), 1), Ok(vec![]));
+    }
+
+    #[test]
+    fn a_damaged_state_file_is_an_error() {
+        let entries = [
+            Revocation::session(ISS, b"a", 500),
+            Revocation::subject(ISS, b"u", 40, 800),
+        ];
+        let good = encode_state(&entries, 5);
+        assert_eq!(decode_state(&good, 10).map(|e| e.len()), Ok(2));
+        // every truncation
+        for n in 0..good.len() {
+            let e = decode_state(&good[..n], 10).expect_err("truncated");
+            assert!(
+                matches!(e, StateError::Truncated { .. } | StateError::Length { .. }),
+                "{n}: {e}"
+            );
+        }
+        // every single flipped bit
+        for i in 0..good.len() {
+            for bit in 0..8 {
+                let mut bad = good.clone();
+                bad[i] ^= 1 << bit;
+                assert!(decode_state(&bad, 10).is_err(), "byte {i} bit {bit}");
+            }
+        }
+        let mut other = good.clone();
+        other[8] = 2;
+        assert_eq!(
+            decode_state(&other, 10),
+            Err(StateError::Version { found: 2 })
+        );
+        assert_eq!(
+            decode_state(b"{\"json\": true}", 10),
+            Err(StateError::NotAStateFile)
+        );
+        assert_eq!(decode_state(b"", 10), Err(StateError::Truncated { len: 0 }));
+        let mut longer = good.clone();
+        longer.push(0);
+        assert!(matches!(
+            decode_state(&longer, 10),
+            Err(StateError::Length { .. })
+        ));
+        // a well-formed file with an unknown kind (checksum recomputed)
+        let mut kind = good[..good.len() - 32].to_vec();
+        kind[24] = 7;
+        let sum = digest::digest(&digest::SHA256, &kind);
+        kind.extend_from_slice(sum.as_ref());
+        assert_eq!(decode_state(&kind, 10), Err(StateError::Kind { index: 0 }));
+        // a huge count does not overflow
+        let mut huge = good.clone();
+        huge[12..16].copy_from_slice(&u32::MAX.to_le_bytes());
+        assert!(matches!(
+            decode_state(&huge, 10),
+            Err(StateError::Length { .. })
+        ));
+        assert!(StateError::Checksum.to_string().contains("corrupt"));
+    }
+
+    /// A writer that died mid-change leaves the counter odd: lock-free readers answer Busy,
+    /// a locked reader or the next writer repairs the table, and nothing is lost.
+    #[test]
+    fn a_writer_dying_mid_change_is_repaired() {
+        let region = heap_region(bytes_for(50));
+        let t = table(&region);
+        for i in 0..30 {
+            t.revoke(Revocation::session(ISS, format!("s{i}").as_bytes(), 900), 1);
+        }
+        // die after the counter went odd and the index was half cleared
+        t.begin();
+        for s in 0..t.index_len / 2 {
+            t.set_slot(s, 0);
+        }
+        let p = sid(ISS, "s7", 0);
+        assert_eq!(t.check(&p, 2), Check::Busy);
+        assert_eq!(t.check_locked(&p, 2), Check::Revoked(Kind::Session));
+        assert_eq!(t.check(&p, 2), Check::Revoked(Kind::Session));
+        for i in 0..30 {
+            assert_eq!(
+                t.check(&sid(ISS, &format!("s{i}"), 0), 2),
+                Check::Revoked(Kind::Session),
+                "s{i}"
+            );
+        }
+        // the same through a writer
+        t.begin();
+        for s in 0..t.index_len {
+            t.set_slot(s, 0);
+        }
+        t.revoke(Revocation::session(ISS, b"after", 900), 3);
+        assert_eq!(t.live(3).len(), 31);
+        assert_eq!(
+            t.check(&sid(ISS, "s29", 0), 3),
+            Check::Revoked(Kind::Session)
+        );
+    }
+
+    #[test]
+    fn scribbled_memory_does_not_panic() {
+        let region = heap_region(bytes_for(40));
+        let t = table(&region);
+        for i in 0..30 {
+            t.revoke(
+                Revocation::subject(ISS, format!("u{i}").as_bytes(), 5, 100),
+                1,
+            );
+        }
+        let mut x = 0x9e37_79b9_7f4a_7c15u64;
+        for w in region.iter().skip(H::Seq as usize + 1) {
+            x ^= x << 13;
+            x ^= x >> 7;
+            x ^= x << 17;
+            w.store(x, Ordering::Relaxed);
+        }
+        region[H::Seq as usize].store(0, Ordering::Relaxed);
+        for i in 0..200 {
+            let p = Probe::new(ISS, Some(b"a"), Some(format!("u{i}").as_bytes()), 1);
+            let _ = t.check(&p, 2);
+            let _ = t.check_locked(&p, 2);
+            t.revoke(Revocation::session(ISS, format!("n{i}").as_bytes(), 50), 2);
+            let _ = t.live(2);
+        }
+        let _ = Revocations::attach(&region);
+    }
+
+    /// Readers race a writer on real threads (the writer serialised by a mutex, as by the
+    /// zone's lock): a revocation is seen by every reader as soon as `revoke` returned, and a
+    /// session never revoked is never seen revoked, however the table churns.
+    #[test]
+    fn lock_free_readers_see_every_published_revocation() {
+        use std::sync::atomic::AtomicUsize;
+        use std::sync::{Arc, Mutex};
+        const N: usize = 20_000;
+        const CAPACITY: usize = 4096;
+        let region: Arc<Box<[AtomicU64]>> = Arc::new(heap_region(bytes_for(CAPACITY)));
+        Revocations::format_with_key(&region, [3; 16]).expect("fits");
+        let lock = Arc::new(Mutex::new(()));
+        let published = Arc::new(AtomicUsize::new(0));
+        let readers: Vec<_> = (0..3)
+            .map(|k| {
+                let (region, lock, published) = (region.clone(), lock.clone(), published.clone());
+                std::thread::spawn(move || {
+                    let t = Revocations::attach(&region).expect("formatted");
+                    let mut x = 0x1234_5678u64 + k;
+                    let mut checks = 0u64;
+                    let mut busy = 0u64;
+                    loop {
+                        let done = published.load(Ordering::Acquire);
+                        if done >= N {
+                            return (checks, busy);
+                        }
+                        x ^= x << 13;
+                        x ^= x >> 7;
+                        x ^= x << 17;
+                        // one of the last 1000 published (still held: capacity 4096)
+                        let i = done.saturating_sub(1 + (x % 1000) as usize);
+                        let revoked = done > 0;
+                        let p = sid(ISS, &format!("s{i}"), 0);
+                        let never = sid(ISS, &format!("never{}", x % 5000), 0);
+                        for (probe, want) in [(p, revoked), (never, false)] {
+                            let mut got = t.check(&probe, 10);
+                            if got == Check::Busy {
+                                busy += 1;
+                                let _held = lock.lock().expect("lock");
+                                got = t.check_locked(&probe, 10);
+                            }
+                            let want = if want {
+                                Check::Revoked(Kind::Session)
+                            } else {
+                                Check::Clear
+                            };
+                            // Unless the writer ran so far ahead meanwhile that s{i} was
+                            // evicted (a stalled reader on a busy machine).
+                            let after = published.load(Ordering::Acquire);
+                            if after < i + CAPACITY {
+                                assert_eq!(got, want, "reader {k}, s{i} of {done}..{after}");
+                            }
+                            checks += 1;
+                        }
+                    }
+                })
+            })
+            .collect();
+        {
+            let t = Revocations::attach(&region).expect("formatted");
+            for i in 0..N {
+                let _held = lock.lock().expect("lock");
+                t.revoke(
+                    Revocation::session(ISS, format!("s{i}").as_bytes(), 1000),
+                    10,
+                );
+                published.store(i + 1, Ordering::Release);
+            }
+        }
+        for r in readers {
+            let (checks, _busy) = r.join().expect("reader");
+            assert!(checks > 0);
+        }
+    }
+}
