@@ -30,7 +30,7 @@ use sso_core::paths::{matching_url, path_is_unambiguous};
 use crate::conf::LocConf;
 use crate::context::{Authenticated, RawToken, RequestCtx};
 use crate::headers::{self, bytes};
-use crate::{context, endpoints, guard, loc_conf, sessions, tokens};
+use crate::{bearer, context, endpoints, guard, loc_conf, session_cookie};
 
 /// `Some(rest)` when `uri` is `prefix` followed by `/rest`.
 fn under_prefix<'a>(uri: &'a [u8], prefix: &str) -> Option<&'a [u8]> {
@@ -143,14 +143,14 @@ unsafe fn check_credentials(
     r: *mut ngx_http_request_t,
     conf: &LocConf,
 ) -> (Credentials, Option<Authenticated>) {
-    if let Some(session) = sessions::open(r, conf) {
+    if let Some(session) = session_cookie::open(r, conf) {
         let who = Authenticated::Session(session);
         return (who.credentials(), Some(who));
     }
     let mut refusal: Option<TokenError> = None;
     let log = (*(*r).connection).log;
     let mut attempt = |method: AuthMethod, token: &[u8]| -> Option<Authenticated> {
-        match tokens::verify(conf, token) {
+        match bearer::verify(conf, token) {
             Ok(verified) => Some(Authenticated::Token {
                 method,
                 verified,
@@ -172,7 +172,7 @@ unsafe fn check_credentials(
         }
     };
     if conf.bearer() {
-        if let Some(token) = tokens::bearer_token(r) {
+        if let Some(token) = bearer::bearer_token(r) {
             if let Some(who) = attempt(AuthMethod::Bearer, token) {
                 return (who.credentials(), Some(who));
             }

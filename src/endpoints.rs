@@ -33,9 +33,9 @@ use crate::access::{host, request_origin, scheme};
 use crate::conf::LocConf;
 use crate::guard;
 use crate::headers::{self, bytes};
-use crate::login::{self, Exchange, Outcome};
+use crate::net::code_exchange::{self, Exchange, Outcome};
 use crate::net::wake;
-use crate::sessions;
+use crate::session_cookie;
 use crate::state::flows::{self as used_flows, Consume};
 
 /// Most login callbacks one client address (an IPv4 address, an IPv6 /64) may have waiting
@@ -479,7 +479,7 @@ unsafe fn callback(r: *mut ngx_http_request_t, conf: &LocConf) -> ngx_int_t {
     // running again and watches for the client going away meanwhile.
     let spawned = wake::spawn_for_request(
         r,
-        move || login::exchange(exchange),
+        move || code_exchange::exchange(exchange),
         |r, result| {
             // SAFETY: called on the event loop with the (still alive) request.
             unsafe { finish_callback(r, result) }
@@ -543,7 +543,7 @@ unsafe fn finish_callback(
 /// `sign_out`: clears the session and sends the browser to the provider's end-session
 /// endpoint (with `id_token_hint` when known), or to `/`.
 unsafe fn sign_out(r: *mut ngx_http_request_t, conf: &LocConf) -> ngx_int_t {
-    let session = sessions::open(r, conf);
+    let session = session_cookie::open(r, conf);
     expire_session(r, conf, 0);
     let post_logout = conf
         .post_logout_redirect_uri

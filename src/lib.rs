@@ -5,17 +5,15 @@
 //! `endpoints.rs`; everything nginx-free lives in the `sso-core` crate.
 
 mod access;
+mod bearer;
 mod conf;
 mod context;
 mod endpoints;
 mod guard;
 mod headers;
-mod keys;
-mod login;
 mod net;
-mod sessions;
+mod session_cookie;
 mod state;
-mod tokens;
 mod variables;
 
 use std::ffi::c_void;
@@ -286,7 +284,7 @@ unsafe extern "C" fn init_process(cycle: *mut ngx::ffi::ngx_cycle_t) -> ngx_int_
         unsafe {
             let rc = net::wake::init_process(cycle);
             state::init_process(cycle);
-            keys::init_process(cycle);
+            net::fetcher::init_process(cycle);
             rc
         }
     })
@@ -294,7 +292,7 @@ unsafe extern "C" fn init_process(cycle: *mut ngx::ffi::ngx_cycle_t) -> ngx_int_
 
 unsafe extern "C" fn exit_process(cycle: *mut ngx::ffi::ngx_cycle_t) {
     guard::catch((*cycle).log, "exit_process", (), || {
-        keys::exit_process();
+        net::fetcher::exit_process();
         state::exit_process();
         // SAFETY: nginx calls exit_process on its thread.
         unsafe { net::wake::exit_process() };

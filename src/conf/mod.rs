@@ -26,7 +26,7 @@ use sso_core::jwt::Verifier;
 use sso_core::paths::PatternSet;
 use sso_core::session::SessionKeys;
 
-use crate::keys::{self, Provider, ProviderConfig};
+use crate::net::fetcher::{self, Provider, ProviderConfig};
 
 use crate::guard;
 
@@ -223,7 +223,7 @@ impl LocConf {
             ngx_conf_log_error!(ngx::ffi::NGX_LOG_WARN, cf, "{}", warning);
         }
         // SAFETY: cf is the configuration being merged.
-        Some(keys::register(unsafe { (*cf).cycle }, config))
+        Some(fetcher::register(unsafe { (*cf).cycle }, config))
     }
 
     fn session_keys(&self, prev: &LocConf) -> Result<Option<Arc<SessionKeys>>, String> {

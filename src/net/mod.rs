@@ -8,6 +8,8 @@
 // The API below is for the endpoints (`callback`) and the token glue, which arrive separately.
 #![allow(dead_code)]
 
+pub mod code_exchange;
+pub mod fetcher;
 #[cfg(feature = "selftest")]
 pub mod selftest;
 pub mod wake;

@@ -30,7 +30,7 @@ use sso_core::http_client::Trust;
 
 use crate::guard;
 use crate::headers::bytes;
-use crate::keys::{self, Provider, ProviderConfig};
+use crate::net::fetcher::{self, Provider, ProviderConfig};
 use crate::net::wake;
 
 static ABANDONED_DONE_CALLS: std::sync::atomic::AtomicUsize =
@@ -73,7 +73,7 @@ pub unsafe fn postconfiguration(
         if let Some(w) = config.plain_http_warning() {
             ngx_conf_log_error!(NGX_LOG_WARN, cf, "{}", w);
         }
-        let p = keys::register((*cf).cycle, config);
+        let p = fetcher::register((*cf).cycle, config);
         *PROVIDER.lock().unwrap_or_else(|e| e.into_inner()) = Some(p);
     }
     let pre = &mut cmcf.phases[ngx_http_phases_NGX_HTTP_PREACCESS_PHASE as usize].handlers;
