@@ -16,8 +16,7 @@ use std::ptr;
 use ngx::core::Status;
 use ngx::ffi::{
     ngx_http_request_t, ngx_int_t, ngx_str_t, NGX_HTTP_FORBIDDEN, NGX_HTTP_GET, NGX_HTTP_HEAD,
-    NGX_HTTP_INTERNAL_SERVER_ERROR, NGX_HTTP_MOVED_TEMPORARILY, NGX_HTTP_NOT_FOUND,
-    NGX_HTTP_UNAUTHORIZED, NGX_LOG_INFO,
+    NGX_HTTP_INTERNAL_SERVER_ERROR, NGX_HTTP_NOT_FOUND, NGX_HTTP_UNAUTHORIZED, NGX_LOG_INFO,
 };
 use ngx::ngx_log_error;
 use sso_core::decide::{decide, login_location, AuthMethod, Credentials, Decision, RequestView};
@@ -30,6 +29,7 @@ use sso_core::paths::{matching_url, path_is_unambiguous};
 use crate::conf::LocConf;
 use crate::context::{Authenticated, RawToken, RequestCtx};
 use crate::headers::{self, bytes};
+use crate::request::{self, full_url, local_port, no_store, scheme};
 use crate::{bearer, context, endpoints, guard, loc_conf, session_cookie};
 
 /// `Some(rest)` when `uri` is `prefix` followed by `/rest`.
@@ -341,47 +341,6 @@ unsafe fn matches_unauthenticated(r: *mut ngx_http_request_t, conf: &LocConf) ->
     false
 }
 
-/// The local port of the client's connection (the `listen` it came in on).
-unsafe fn local_port(r: *const ngx_http_request_t) -> Option<u16> {
-    let sa = (*(*r).connection).local_sockaddr;
-    if sa.is_null() {
-        return None;
-    }
-    match ngx::ffi::ngx_inet_get_port(sa) {
-        0 => None,
-        port => Some(port),
-    }
-}
-
-/// `https` when the client connection is TLS.
-pub unsafe fn scheme(r: *const ngx_http_request_t) -> &'static str {
-    if (*(*r).connection).ssl.is_null() {
-        "http"
-    } else {
-        "https"
-    }
-}
-
-/// The `Host` the client asked for (port included), else the server name.
-pub unsafe fn host<'a>(r: *const ngx_http_request_t) -> &'a [u8] {
-    let h = (*r).headers_in.host;
-    if !h.is_null() {
-        return bytes(&(*h).value);
-    }
-    bytes(&(*r).headers_in.server)
-}
-
-/// `scheme://host[:port]` of the request.
-pub unsafe fn request_origin(r: *const ngx_http_request_t) -> String {
-    format!("{}://{}", scheme(r), String::from_utf8_lossy(host(r)))
-}
-
-/// `scheme://host/original-uri?query`, as the client sent it.
-pub unsafe fn full_url(r: *const ngx_http_request_t) -> String {
-    let uri = String::from_utf8_lossy(bytes(&(*r).unparsed_uri));
-    format!("{}{}", request_origin(r), uri)
-}
-
 unsafe fn apply(r: *mut ngx_http_request_t, conf: &LocConf, decision: &Decision) -> ngx_int_t {
     match decision {
         Decision::Allow { .. } => {
@@ -425,14 +384,7 @@ unsafe fn apply(r: *mut ngx_http_request_t, conf: &LocConf, decision: &Decision)
                 "sso: redirecting to login, reason: \"{}\"",
                 reason
             );
-            let Some(h) = headers::add_out(r, b"Location", location.as_bytes()) else {
-                return NGX_HTTP_INTERNAL_SERVER_ERROR as ngx_int_t;
-            };
-            (*r).headers_out.location = h;
-            if !no_store(r) {
-                return NGX_HTTP_INTERNAL_SERVER_ERROR as ngx_int_t;
-            }
-            NGX_HTTP_MOVED_TEMPORARILY as ngx_int_t
+            request::redirect(r, &location)
         }
         Decision::Unauthorized {
             reason,
@@ -461,11 +413,4 @@ unsafe fn apply(r: *mut ngx_http_request_t, conf: &LocConf, decision: &Decision)
             NGX_HTTP_FORBIDDEN as ngx_int_t
         }
     }
-}
-
-/// `Cache-Control: no-store` on a response that depends on the request's credentials, so no
-/// shared cache keeps a login redirect or a refusal for another user. nginx keeps headers set
-/// on `headers_out` for the error page it then sends.
-unsafe fn no_store(r: *mut ngx_http_request_t) -> bool {
-    headers::add_out(r, b"Cache-Control", b"no-store").is_some()
 }

@@ -47,7 +47,7 @@ pub fn verify(conf: &LocConf, token: &[u8]) -> Result<Arc<Verified>, TokenError>
     };
     let token =
         std::str::from_utf8(token).map_err(|_| TokenError::Malformed("the token is not ASCII"))?;
-    let now = ngx::ffi::ngx_time().max(0) as u64;
+    let now = crate::request::now();
     let snapshot = conf.provider.as_ref().map(|p| (p, p.snapshot()));
     let published = match &snapshot {
         None => ProviderKeys::NotConfigured,

@@ -19,22 +19,21 @@ use std::sync::Arc;
 
 use ngx::core::Status;
 use ngx::ffi::{
-    ngx_buf_t, ngx_chain_t, ngx_http_discard_request_body, ngx_http_output_filter,
-    ngx_http_request_t, ngx_http_send_header, ngx_int_t, ngx_pcalloc, ngx_pool_cleanup_add,
-    NGX_HTTP_INTERNAL_SERVER_ERROR, NGX_HTTP_MOVED_TEMPORARILY, NGX_HTTP_NO_CONTENT,
-    NGX_HTTP_SERVICE_UNAVAILABLE, NGX_LOG_ERR, NGX_LOG_INFO, NGX_LOG_WARN,
+    ngx_http_discard_request_body, ngx_http_request_t, ngx_int_t, ngx_pool_cleanup_add,
+    NGX_HTTP_INTERNAL_SERVER_ERROR, NGX_HTTP_NO_CONTENT, NGX_HTTP_SERVICE_UNAVAILABLE, NGX_LOG_ERR,
+    NGX_LOG_INFO, NGX_LOG_WARN,
 };
 use ngx::ngx_log_error;
 use sso_core::cookie::{self, Attributes};
 use sso_core::flow::{self, AuthRequest, Discovery};
 use sso_core::session::{chunk_cookie_name, MAX_CHUNKS};
 
-use crate::access::{host, request_origin, scheme};
 use crate::conf::LocConf;
 use crate::guard;
 use crate::headers::{self, bytes};
 use crate::net::code_exchange::{self, Exchange, Outcome};
 use crate::net::wake;
+use crate::request::{absolute, host, now, origin, page_now, query, redirect, scheme, send_page};
 use crate::session_cookie;
 use crate::state::flows::{self as used_flows, Consume};
 
@@ -172,28 +171,11 @@ unsafe fn overloaded(r: *mut ngx_http_request_t, why: &str) -> ngx_int_t {
     )
 }
 
-fn now() -> u64 {
-    ngx::ffi::ngx_time().max(0) as u64
-}
-
-unsafe fn query<'a>(r: *const ngx_http_request_t) -> &'a str {
-    std::str::from_utf8(bytes(&(*r).args)).unwrap_or("")
-}
-
-/// An absolute URL for a configured URI that may be a path.
-unsafe fn absolute(r: *const ngx_http_request_t, uri: &str) -> String {
-    if sso_core::decide::is_absolute_url(uri) {
-        uri.to_owned()
-    } else {
-        format!("{}{}", request_origin(r), uri)
-    }
-}
-
 /// `sso_redirect_uri`, else `<prefix>/callback` on the request's scheme and host.
 pub unsafe fn redirect_uri(r: *const ngx_http_request_t, conf: &LocConf) -> String {
     match &conf.redirect_uri {
         Some(uri) => absolute(r, uri),
-        None => format!("{}{}/callback", request_origin(r), conf.outpost_prefix()),
+        None => format!("{}{}/callback", origin(r), conf.outpost_prefix()),
     }
 }
 
@@ -224,54 +206,6 @@ unsafe fn expire_session(r: *mut ngx_http_request_t, conf: &LocConf, keep_chunks
             set_cookie(r, &cookie::set_cookie(&chunk, "", &attrs));
         }
     }
-}
-
-/// 302 to `location`, never cached.
-unsafe fn redirect(r: *mut ngx_http_request_t, location: &str) -> ngx_int_t {
-    let Some(h) = headers::add_out(r, b"Location", location.as_bytes()) else {
-        return NGX_HTTP_INTERNAL_SERVER_ERROR as ngx_int_t;
-    };
-    (*r).headers_out.location = h;
-    headers::add_out(r, b"Cache-Control", b"no-store");
-    NGX_HTTP_MOVED_TEMPORARILY as ngx_int_t
-}
-
-/// Sends a complete HTML page; returns what to finalize the request with.
-pub unsafe fn send_page(r: *mut ngx_http_request_t, status: u16, html: &str) -> ngx_int_t {
-    (*r).headers_out.status = status as usize;
-    (*r).headers_out.content_length_n = html.len() as _;
-    let ct = b"text/html; charset=utf-8";
-    (*r).headers_out.content_type.len = ct.len();
-    (*r).headers_out.content_type.data = ct.as_ptr() as *mut u8;
-    (*r).headers_out.content_type_len = ct.len();
-    headers::add_out(r, b"Cache-Control", b"no-store");
-    let rc = ngx_http_send_header(r);
-    if rc == Status::NGX_ERROR.0 || rc > Status::NGX_OK.0 || (*r).header_only() != 0 {
-        return rc;
-    }
-    let b = ngx_pcalloc((*r).pool, std::mem::size_of::<ngx_buf_t>()) as *mut ngx_buf_t;
-    let data = ngx::ffi::ngx_pnalloc((*r).pool, html.len().max(1)) as *mut u8;
-    if b.is_null() || data.is_null() {
-        return Status::NGX_ERROR.into();
-    }
-    std::ptr::copy_nonoverlapping(html.as_ptr(), data, html.len());
-    (*b).pos = data;
-    (*b).last = data.add(html.len());
-    (*b).set_memory(1);
-    (*b).set_last_buf(if (*r).main == r { 1 } else { 0 });
-    (*b).set_last_in_chain(1);
-    let mut out = ngx_chain_t {
-        buf: b,
-        next: std::ptr::null_mut(),
-    };
-    ngx_http_output_filter(r, &mut out)
-}
-
-/// A page sent from a phase handler: finalize it here and tell the phase engine we did.
-unsafe fn page_now(r: *mut ngx_http_request_t, status: u16, html: &str) -> ngx_int_t {
-    let rc = send_page(r, status, html);
-    ngx::ffi::ngx_http_finalize_request(r, rc);
-    Status::NGX_DONE.into()
 }
 
 unsafe fn not_configured(r: *mut ngx_http_request_t, what: &str) -> ngx_int_t {

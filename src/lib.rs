@@ -12,6 +12,7 @@ mod endpoints;
 mod guard;
 mod headers;
 mod net;
+mod request;
 mod session_cookie;
 mod state;
 mod variables;

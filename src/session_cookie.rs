@@ -33,7 +33,7 @@ pub unsafe fn open(r: *const ngx_http_request_t, conf: &LocConf) -> Option<Arc<S
         chunks[n] = next;
         n += 1;
     }
-    let now = ngx::ffi::ngx_time().max(0) as u64;
+    let now = crate::request::now();
     let chunks = &chunks[..n];
     // Opened sessions are cached per worker by their sealed value (compared in constant
     // time), so a returning browser costs a lookup instead of base64 + AEAD + JSON.
