@@ -26,11 +26,11 @@ use sso_core::identity::{
 use sso_core::jwt::TokenError;
 use sso_core::paths::{matching_url, path_is_unambiguous};
 
-use crate::conf::LocConf;
+use crate::conf::{loc_conf, LocConf};
 use crate::context::{Authenticated, RawToken, RequestCtx};
 use crate::headers::{self, bytes};
 use crate::request::{self, full_url, local_port, no_store, scheme};
-use crate::{bearer, context, endpoints, guard, loc_conf, session_cookie};
+use crate::{bearer, context, endpoints, guard, session_cookie};
 
 /// `Some(rest)` when `uri` is `prefix` followed by `/rest`.
 fn under_prefix<'a>(uri: &'a [u8], prefix: &str) -> Option<&'a [u8]> {

@@ -1,14 +1,16 @@
 //! The per-request state the access handler leaves for variables and logging.
 
-use std::ptr;
 use std::sync::Arc;
 
 use ngx::core::Pool;
 use ngx::ffi::ngx_http_request_t;
+use ngx::http::HttpModule;
 use sso_core::decide::{AuthMethod, Credentials};
 use sso_core::identity::Identity;
 use sso_core::jwt::Verified;
 use sso_core::session::Session;
+
+use crate::Module;
 
 /// Who the request was authenticated as.
 pub enum Authenticated {
@@ -95,8 +97,7 @@ pub struct RequestCtx {
 }
 
 fn index() -> usize {
-    // SAFETY: the module struct is initialised by nginx before any request.
-    unsafe { (*ptr::addr_of!(crate::ngx_http_sso_module)).ctx_index }
+    Module::module().ctx_index
 }
 
 /// Stores `ctx` on the request (dropped with the request pool). False when the pool is

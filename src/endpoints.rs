@@ -432,7 +432,7 @@ unsafe fn finish_callback(
 ) -> ngx_int_t {
     let log = (*(*r).connection).log;
     let failed = || flow::error_page("Sign-in failed", "The sign-in could not be completed.");
-    let Some(conf) = crate::loc_conf(r) else {
+    let Some(conf) = crate::conf::loc_conf(r) else {
         return send_page(r, 500, &failed());
     };
     let outcome = match result {

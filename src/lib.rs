@@ -17,161 +17,22 @@ mod session_cookie;
 mod state;
 mod variables;
 
-use std::ffi::c_void;
 use std::ptr;
 
-use ngx::core::{Pool, Status};
+use ngx::core::Status;
 use ngx::ffi::{
     ngx_array_push, ngx_command_t, ngx_conf_t, ngx_http_handler_pt, ngx_http_module_t,
-    ngx_http_phases_NGX_HTTP_ACCESS_PHASE, ngx_http_phases_NGX_HTTP_PREACCESS_PHASE,
-    ngx_http_request_t, ngx_int_t, ngx_module_t, NGX_CONF_1MORE, NGX_CONF_FLAG, NGX_CONF_TAKE1,
-    NGX_HTTP_LOC_CONF, NGX_HTTP_MAIN_CONF, NGX_HTTP_MODULE, NGX_HTTP_SRV_CONF,
+    ngx_http_phases_NGX_HTTP_ACCESS_PHASE, ngx_http_phases_NGX_HTTP_PREACCESS_PHASE, ngx_int_t,
+    ngx_module_t, NGX_HTTP_MODULE,
 };
-use ngx::http::{HttpModuleMainConf, NgxHttpCoreModule};
-use ngx::ngx_string;
+use ngx::http::{HttpModule, HttpModuleLocationConf, HttpModuleMainConf, NgxHttpCoreModule};
 
-use crate::conf::{command, gate, provider, session, token, LocConf};
+use crate::conf::LocConf;
 
 /// The module's version, reported in `X-authentik-meta-version`.
 pub const VERSION: &str = env!("CARGO_PKG_VERSION");
 /// `X-authentik-meta-outpost`.
 pub const OUTPOST: &str = "ngx_http_sso_module";
-
-const ANY_CONF: u32 = NGX_HTTP_MAIN_CONF | NGX_HTTP_SRV_CONF | NGX_HTTP_LOC_CONF;
-
-static mut COMMANDS: [ngx_command_t; 27] = [
-    command(
-        ngx_string!("sso_protect"),
-        ANY_CONF | NGX_CONF_FLAG,
-        gate::set_protect,
-    ),
-    command(
-        ngx_string!("sso_unauthenticated_paths"),
-        ANY_CONF | NGX_CONF_1MORE,
-        gate::set_unauthenticated_paths,
-    ),
-    command(
-        ngx_string!("sso_unauthenticated_urls"),
-        ANY_CONF | NGX_CONF_1MORE,
-        gate::set_unauthenticated_urls,
-    ),
-    command(
-        ngx_string!("sso_outpost_prefix"),
-        ANY_CONF | NGX_CONF_TAKE1,
-        gate::set_outpost_prefix,
-    ),
-    command(
-        ngx_string!("sso_login_url"),
-        ANY_CONF | NGX_CONF_TAKE1,
-        gate::set_login_url,
-    ),
-    command(
-        ngx_string!("sso_identity_headers"),
-        ANY_CONF | NGX_CONF_FLAG,
-        gate::set_identity_headers,
-    ),
-    command(
-        ngx_string!("sso_cookie_domain"),
-        ANY_CONF | NGX_CONF_TAKE1,
-        session::set_cookie_domain,
-    ),
-    command(
-        ngx_string!("sso_app"),
-        ANY_CONF | NGX_CONF_TAKE1,
-        gate::set_app,
-    ),
-    command(
-        ngx_string!("sso_require_group"),
-        ANY_CONF | NGX_CONF_1MORE,
-        gate::set_require_group,
-    ),
-    command(
-        ngx_string!("sso_issuer"),
-        ANY_CONF | NGX_CONF_TAKE1,
-        provider::set_issuer,
-    ),
-    command(
-        ngx_string!("sso_client_id"),
-        ANY_CONF | NGX_CONF_TAKE1,
-        provider::set_client_id,
-    ),
-    command(
-        ngx_string!("sso_client_secret"),
-        ANY_CONF | NGX_CONF_TAKE1,
-        provider::set_client_secret,
-    ),
-    command(
-        ngx_string!("sso_client_secret_file"),
-        ANY_CONF | NGX_CONF_TAKE1,
-        provider::set_client_secret_file,
-    ),
-    command(
-        ngx_string!("sso_jwks_file"),
-        ANY_CONF | NGX_CONF_TAKE1,
-        token::set_jwks_file,
-    ),
-    command(
-        ngx_string!("sso_bearer"),
-        ANY_CONF | NGX_CONF_FLAG,
-        token::set_bearer,
-    ),
-    command(
-        ngx_string!("sso_token_cookie"),
-        ANY_CONF | NGX_CONF_TAKE1,
-        token::set_token_cookie,
-    ),
-    command(
-        ngx_string!("sso_audience"),
-        ANY_CONF | NGX_CONF_1MORE,
-        token::set_audience,
-    ),
-    command(
-        ngx_string!("sso_leeway"),
-        ANY_CONF | NGX_CONF_TAKE1,
-        token::set_leeway,
-    ),
-    command(
-        ngx_string!("sso_backchannel_url"),
-        ANY_CONF | NGX_CONF_TAKE1,
-        provider::set_backchannel_url,
-    ),
-    command(
-        ngx_string!("sso_trusted_certificate"),
-        ANY_CONF | NGX_CONF_TAKE1,
-        provider::set_trusted_certificate,
-    ),
-    command(
-        ngx_string!("sso_scopes"),
-        ANY_CONF | NGX_CONF_1MORE,
-        provider::set_scopes,
-    ),
-    command(
-        ngx_string!("sso_redirect_uri"),
-        ANY_CONF | NGX_CONF_TAKE1,
-        provider::set_redirect_uri,
-    ),
-    command(
-        ngx_string!("sso_post_logout_redirect_uri"),
-        ANY_CONF | NGX_CONF_TAKE1,
-        provider::set_post_logout_redirect_uri,
-    ),
-    command(
-        ngx_string!("sso_session_secret_file"),
-        ANY_CONF | NGX_CONF_TAKE1,
-        session::set_session_secret_file,
-    ),
-    command(
-        ngx_string!("sso_session_cookie"),
-        ANY_CONF | NGX_CONF_TAKE1,
-        session::set_session_cookie,
-    ),
-    command(
-        ngx_string!("sso_session_lifetime"),
-        ANY_CONF | NGX_CONF_TAKE1,
-        session::set_session_lifetime,
-    ),
-    ngx_command_t::empty(),
-];
 
 static MODULE_CTX: ngx_http_module_t = ngx_http_module_t {
     preconfiguration: Some(preconfiguration),
@@ -180,7 +41,7 @@ static MODULE_CTX: ngx_http_module_t = ngx_http_module_t {
     init_main_conf: None,
     create_srv_conf: None,
     merge_srv_conf: None,
-    create_loc_conf: Some(create_loc_conf),
+    create_loc_conf: Some(Module::create_loc_conf),
     merge_loc_conf: Some(conf::merge_loc_conf),
 };
 
@@ -190,31 +51,28 @@ ngx::ngx_modules!(ngx_http_sso_module);
 #[allow(non_upper_case_globals)]
 pub static mut ngx_http_sso_module: ngx_module_t = ngx_module_t {
     ctx: ptr::addr_of!(MODULE_CTX) as _,
-    commands: ptr::addr_of_mut!(COMMANDS) as *mut ngx_command_t,
+    commands: ptr::addr_of_mut!(conf::COMMANDS) as *mut ngx_command_t,
     type_: NGX_HTTP_MODULE as _,
     init_process: Some(init_process),
     exit_process: Some(exit_process),
     ..ngx_module_t::default()
 };
 
-/// This module's configuration for the request's location.
-///
-/// # Safety
-/// `r` must be a valid request.
-pub(crate) unsafe fn loc_conf<'a>(r: *const ngx_http_request_t) -> Option<&'a LocConf> {
-    let index = (*ptr::addr_of!(ngx_http_sso_module)).ctx_index;
-    let confs = (*r).loc_conf;
-    if confs.is_null() {
-        return None;
+/// The module as ngx's typed configuration access knows it.
+pub(crate) struct Module;
+
+impl HttpModule for Module {
+    fn module() -> &'static ngx_module_t {
+        // SAFETY: nginx only writes the module struct (`ctx_index`, `index`) while loading
+        // the configuration, before any of the module's code reads it.
+        unsafe { &*ptr::addr_of!(ngx_http_sso_module) }
     }
-    let conf = *confs.add(index) as *const LocConf;
-    conf.as_ref()
 }
 
-unsafe extern "C" fn create_loc_conf(cf: *mut ngx_conf_t) -> *mut c_void {
-    let pool = Pool::from_ngx_pool((*cf).pool);
-    // allocate() registers a pool cleanup that drops the value with the configuration.
-    pool.allocate(LocConf::default()) as *mut c_void
+// SAFETY: `create_loc_conf` (ngx's default for `HttpModule`) allocates a `LocConf` in every
+// location's slot of this module.
+unsafe impl HttpModuleLocationConf for Module {
+    type LocationConf = LocConf;
 }
 
 unsafe extern "C" fn preconfiguration(cf: *mut ngx_conf_t) -> ngx_int_t {

@@ -15,7 +15,11 @@ use std::ptr;
 use std::sync::Arc;
 
 use ngx::core::{NGX_CONF_ERROR, NGX_CONF_OK};
-use ngx::ffi::{ngx_command_t, ngx_conf_t, ngx_str_t, NGX_LOG_EMERG};
+use ngx::ffi::{
+    ngx_command_t, ngx_conf_t, ngx_http_request_t, ngx_str_t, NGX_HTTP_LOC_CONF,
+    NGX_HTTP_MAIN_CONF, NGX_HTTP_SRV_CONF, NGX_LOG_EMERG,
+};
+use ngx::http::HttpModuleLocationConf;
 use ngx::ngx_conf_log_error;
 use sso_core::flow::BackchannelOrigin;
 use sso_core::header_block::HeaderBlock;
@@ -28,7 +32,7 @@ use sso_core::session::SessionKeys;
 
 use crate::net::fetcher::{self, Provider, ProviderConfig};
 
-use crate::guard;
+use crate::{guard, Module};
 
 /// The location configuration (also used at `http` and `server` level, then merged down).
 #[derive(Default)]
@@ -336,7 +340,7 @@ pub fn run_directive(
 /// Declares an `extern "C"` directive handler calling a Rust function through [`run_directive`].
 macro_rules! directive_handler {
     ($name:ident, $f:path) => {
-        pub extern "C" fn $name(
+        extern "C" fn $name(
             cf: *mut ngx::ffi::ngx_conf_t,
             _cmd: *mut ngx::ffi::ngx_command_t,
             conf: *mut std::ffi::c_void,
@@ -422,6 +426,52 @@ pub fn read_config_file(path: &str) -> Result<Vec<u8>, String> {
         return Err(format!("\"{path}\" is larger than 1 MiB"));
     }
     std::fs::read(path).map_err(|e| format!("cannot read \"{path}\": {e}"))
+}
+
+/// Every directive is allowed in `http`, `server` and `location`.
+pub const ANY_CONF: u32 = NGX_HTTP_MAIN_CONF | NGX_HTTP_SRV_CONF | NGX_HTTP_LOC_CONF;
+
+const COMMANDS_LEN: usize = gate::COMMANDS.len()
+    + provider::COMMANDS.len()
+    + session::COMMANDS.len()
+    + token::COMMANDS.len();
+
+/// The module's command table: every family's commands, then nginx's terminating entry.
+pub static mut COMMANDS: [ngx_command_t; COMMANDS_LEN + 1] = {
+    const END: ngx_command_t = ngx_command_t::empty();
+    let families: [&[ngx_command_t]; 4] = [
+        &gate::COMMANDS,
+        &provider::COMMANDS,
+        &session::COMMANDS,
+        &token::COMMANDS,
+    ];
+    let mut table = [END; COMMANDS_LEN + 1];
+    let (mut n, mut f) = (0, 0);
+    while f < families.len() {
+        let mut i = 0;
+        while i < families[f].len() {
+            table[n] = families[f][i];
+            n += 1;
+            i += 1;
+        }
+        f += 1;
+    }
+    table
+};
+
+/// This module's configuration for the request's location.
+///
+/// # Safety
+/// `r` must be a valid request.
+pub unsafe fn loc_conf<'a>(r: *const ngx_http_request_t) -> Option<&'a LocConf> {
+    // SAFETY: a valid request's `loc_conf` is null (never seen in a phase handler) or the
+    // array of its location's configurations, ours created by `create_loc_conf`.
+    unsafe {
+        if (*r).loc_conf.is_null() {
+            return None;
+        }
+        Module::location_conf(&*r)
+    }
 }
 
 /// An entry of the module's command table.

@@ -4,9 +4,62 @@
 
 use std::sync::Arc;
 
+use ngx::ffi::{ngx_command_t, NGX_CONF_1MORE, NGX_CONF_TAKE1};
+use ngx::ngx_string;
 use sso_core::jwks::Secret;
 
-use super::{directive_handler, one_arg, read_config_file, set_once, Directive, LocConf};
+use super::{
+    command, directive_handler, one_arg, read_config_file, set_once, Directive, LocConf, ANY_CONF,
+};
+
+/// This family's entries of the module's command table (README "Directives" → "Provider").
+pub const COMMANDS: [ngx_command_t; 9] = [
+    command(
+        ngx_string!("sso_issuer"),
+        ANY_CONF | NGX_CONF_TAKE1,
+        set_issuer,
+    ),
+    command(
+        ngx_string!("sso_backchannel_url"),
+        ANY_CONF | NGX_CONF_TAKE1,
+        set_backchannel_url,
+    ),
+    command(
+        ngx_string!("sso_trusted_certificate"),
+        ANY_CONF | NGX_CONF_TAKE1,
+        set_trusted_certificate,
+    ),
+    command(
+        ngx_string!("sso_client_id"),
+        ANY_CONF | NGX_CONF_TAKE1,
+        set_client_id,
+    ),
+    command(
+        ngx_string!("sso_client_secret"),
+        ANY_CONF | NGX_CONF_TAKE1,
+        set_client_secret,
+    ),
+    command(
+        ngx_string!("sso_client_secret_file"),
+        ANY_CONF | NGX_CONF_TAKE1,
+        set_client_secret_file,
+    ),
+    command(
+        ngx_string!("sso_scopes"),
+        ANY_CONF | NGX_CONF_1MORE,
+        set_scopes,
+    ),
+    command(
+        ngx_string!("sso_redirect_uri"),
+        ANY_CONF | NGX_CONF_TAKE1,
+        set_redirect_uri,
+    ),
+    command(
+        ngx_string!("sso_post_logout_redirect_uri"),
+        ANY_CONF | NGX_CONF_TAKE1,
+        set_post_logout_redirect_uri,
+    ),
+];
 
 fn issuer(d: &Directive<'_>, conf: &mut LocConf) -> Result<(), String> {
     let v = one_arg(d)?;

@@ -33,7 +33,10 @@ use ngx::ffi::{
     ngx_shm_zone_t, ngx_shmtx_lock, ngx_shmtx_unlock, ngx_slab_alloc, ngx_slab_pool_t, ngx_str_t,
     NGX_LOG_EMERG,
 };
+use ngx::http::HttpModule;
 use ngx::ngx_log_error;
+
+use crate::Module;
 
 /// The implicit zone's name (as `sso_shared_zone zone=NAME:SIZE` will name one).
 pub const ZONE_NAME: &str = "sso_shared";
@@ -67,8 +70,9 @@ pub struct Root {
 /// This process's zone (found in its cycle at `init_process`).
 static ZONE: AtomicPtr<ngx_shm_zone_t> = AtomicPtr::new(ptr::null_mut());
 
+/// The zone's tag: this module's `ngx_module_t`, as nginx's own zones use theirs.
 fn tag() -> *mut c_void {
-    ptr::addr_of_mut!(crate::ngx_http_sso_module).cast()
+    ptr::from_ref(Module::module()).cast_mut().cast()
 }
 
 /// Adds the implicit zone to the configuration being parsed.
