@@ -291,9 +291,11 @@ impl LocConf {
     }
 }
 
-/// What a directive handler gets: the directive's arguments as UTF-8.
+/// What a directive handler gets: the directive's arguments as UTF-8, and the
+/// configuration being parsed (for [`Directive::read_file`]).
 pub struct Directive<'a> {
     pub args: Vec<&'a str>,
+    cf: *mut ngx_conf_t,
 }
 
 /// Wraps a directive handler: decodes arguments, catches panics, logs `[emerg]` errors.
@@ -326,7 +328,7 @@ pub fn run_directive(
             Some((n, a)) => (*n, a.to_vec()),
             None => return Err("no directive name".to_owned()),
         };
-        f(&Directive { args }, conf).map_err(|e| format!("{name}: {e}"))
+        f(&Directive { args, cf }, conf).map_err(|e| format!("{name}: {e}"))
     });
     match result {
         Ok(()) => NGX_CONF_OK,
@@ -417,15 +419,46 @@ pub fn parse_time_secs(v: &str) -> Result<u64, String> {
     Ok(t as u64)
 }
 
-/// Reads a file named by a directive (relative paths are taken from the working
-/// directory, as nginx does not resolve them for us here); errors name the path.
-pub fn read_config_file(path: &str) -> Result<Vec<u8>, String> {
-    const MAX: u64 = 1 << 20;
-    let meta = std::fs::metadata(path).map_err(|e| format!("cannot read \"{path}\": {e}"))?;
-    if meta.len() > MAX {
-        return Err(format!("\"{path}\" is larger than 1 MiB"));
+/// A file named by a directive, resolved and read at parse time. Errors name the full path.
+pub struct ConfigFile {
+    /// The absolute path: a relative one is taken from the directory of nginx's main
+    /// configuration file (`ngx_conf_full_name` with the conf prefix, as `include`,
+    /// `ssl_certificate` and `auth_basic_user_file` do), never from the working directory.
+    pub path: String,
+    pub bytes: Vec<u8>,
+}
+
+impl Directive<'_> {
+    /// `path` made absolute against the configuration prefix (see [`ConfigFile::path`]).
+    pub fn full_path(&self, path: &str) -> Result<String, String> {
+        let mut name = ngx_str_t {
+            len: path.len(),
+            data: path.as_ptr() as *mut u8,
+        };
+        // SAFETY: `cf` is the configuration being parsed (see `run_directive`); nginx only
+        // reads `name`'s bytes and points `name` at a copy in the cycle's pool when it
+        // prefixes it.
+        let rc = unsafe { ngx::ffi::ngx_conf_full_name((*self.cf).cycle, &mut name, 1) };
+        if rc != ngx::ffi::NGX_OK as ngx::ffi::ngx_int_t {
+            return Err(format!("cannot resolve \"{}\"", path.escape_debug()));
+        }
+        // SAFETY: on success `name` is `path` itself or a pool copy with the prefix.
+        let full = unsafe { std::slice::from_raw_parts(name.data, name.len) };
+        String::from_utf8(full.to_vec())
+            .map_err(|_| format!("the full path of \"{}\" is not UTF-8", path.escape_debug()))
     }
-    std::fs::read(path).map_err(|e| format!("cannot read \"{path}\": {e}"))
+
+    /// Reads the file `path` names (at most 1 MiB), resolved by [`Directive::full_path`].
+    pub fn read_file(&self, path: &str) -> Result<ConfigFile, String> {
+        const MAX: u64 = 1 << 20;
+        let path = self.full_path(path)?;
+        let meta = std::fs::metadata(&path).map_err(|e| format!("cannot read \"{path}\": {e}"))?;
+        if meta.len() > MAX {
+            return Err(format!("\"{path}\" is larger than 1 MiB"));
+        }
+        let bytes = std::fs::read(&path).map_err(|e| format!("cannot read \"{path}\": {e}"))?;
+        Ok(ConfigFile { path, bytes })
+    }
 }
 
 /// Every directive is allowed in `http`, `server` and `location`.

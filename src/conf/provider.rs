@@ -8,9 +8,7 @@ use ngx::ffi::{ngx_command_t, NGX_CONF_1MORE, NGX_CONF_TAKE1};
 use ngx::ngx_string;
 use sso_core::jwks::Secret;
 
-use super::{
-    command, directive_handler, one_arg, read_config_file, set_once, Directive, LocConf, ANY_CONF,
-};
+use super::{command, directive_handler, one_arg, set_once, Directive, LocConf, ANY_CONF};
 
 /// This family's entries of the module's command table (README "Directives" → "Provider").
 pub const COMMANDS: [ngx_command_t; 9] = [
@@ -91,8 +89,8 @@ fn client_secret(d: &Directive<'_>, conf: &mut LocConf) -> Result<(), String> {
 directive_handler!(set_client_secret, client_secret);
 
 fn client_secret_file(d: &Directive<'_>, conf: &mut LocConf) -> Result<(), String> {
-    let path = one_arg(d)?;
-    let mut bytes = read_config_file(path)?;
+    let file = d.read_file(one_arg(d)?)?;
+    let (path, mut bytes) = (file.path, file.bytes);
     while bytes.last().is_some_and(|b| b.is_ascii_whitespace()) {
         bytes.pop();
     }
@@ -113,12 +111,16 @@ fn backchannel_url(d: &Directive<'_>, conf: &mut LocConf) -> Result<(), String> 
 directive_handler!(set_backchannel_url, backchannel_url);
 
 fn trusted_certificate(d: &Directive<'_>, conf: &mut LocConf) -> Result<(), String> {
-    let path = one_arg(d)?;
-    let pem = read_config_file(path)?;
-    if !pem.windows(27).any(|w| w == b"-----BEGIN CERTIFICATE-----") {
-        return Err(format!("\"{path}\" holds no PEM certificate"));
+    // The workers read the file again (building the HTTP client): by its full path.
+    let file = d.read_file(one_arg(d)?)?;
+    if !file
+        .bytes
+        .windows(27)
+        .any(|w| w == b"-----BEGIN CERTIFICATE-----")
+    {
+        return Err(format!("\"{}\" holds no PEM certificate", file.path));
     }
-    set_once(&mut conf.trusted_certificate, path.to_owned())
+    set_once(&mut conf.trusted_certificate, file.path)
 }
 directive_handler!(set_trusted_certificate, trusted_certificate);
 

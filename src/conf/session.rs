@@ -9,8 +9,7 @@ use sso_core::session::SessionKeys;
 
 use super::token::is_cookie_name;
 use super::{
-    command, directive_handler, one_arg, parse_time_secs, read_config_file, set_once, Directive,
-    LocConf, ANY_CONF,
+    command, directive_handler, one_arg, parse_time_secs, set_once, Directive, LocConf, ANY_CONF,
 };
 
 /// This family's entries of the module's command table (README "Directives" → "Sessions").
@@ -55,9 +54,8 @@ fn cookie_domain(d: &Directive<'_>, conf: &mut LocConf) -> Result<(), String> {
 directive_handler!(set_cookie_domain, cookie_domain);
 
 fn session_secret_file(d: &Directive<'_>, conf: &mut LocConf) -> Result<(), String> {
-    let path = one_arg(d)?;
-    let bytes = read_config_file(path)?;
-    let keys = SessionKeys::parse(&bytes).map_err(|e| format!("\"{path}\": {e}"))?;
+    let file = d.read_file(one_arg(d)?)?;
+    let keys = SessionKeys::parse(&file.bytes).map_err(|e| format!("\"{}\": {e}", file.path))?;
     set_once(&mut conf.session_keys_file, Arc::new(keys))
 }
 directive_handler!(set_session_secret_file, session_secret_file);

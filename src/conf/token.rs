@@ -7,8 +7,8 @@ use ngx::ngx_string;
 use sso_core::jwks::KeySet;
 
 use super::{
-    command, directive_handler, one_arg, parse_flag, parse_time_secs, read_config_file, set_once,
-    Directive, LocConf, ANY_CONF,
+    command, directive_handler, one_arg, parse_flag, parse_time_secs, set_once, Directive, LocConf,
+    ANY_CONF,
 };
 
 /// This family's entries of the module's command table (README "Directives" → "Tokens").
@@ -41,9 +41,8 @@ pub const COMMANDS: [ngx_command_t; 5] = [
 ];
 
 fn jwks_file(d: &Directive<'_>, conf: &mut LocConf) -> Result<(), String> {
-    let path = one_arg(d)?;
-    let bytes = read_config_file(path)?;
-    let keys = KeySet::from_jwks(&bytes).map_err(|e| format!("\"{path}\": {e}"))?;
+    let file = d.read_file(one_arg(d)?)?;
+    let keys = KeySet::from_jwks(&file.bytes).map_err(|e| format!("\"{}\": {e}", file.path))?;
     set_once(&mut conf.jwks_file, Arc::new(keys))
 }
 directive_handler!(set_jwks_file, jwks_file);
