@@ -22,17 +22,20 @@ fn cache() -> &'static TokenCache {
 /// # Safety
 /// `r` must be a valid request.
 pub unsafe fn bearer_token<'a>(r: *const ngx_http_request_t) -> Option<&'a [u8]> {
-    let h = (*r).headers_in.authorization;
-    if h.is_null() {
-        return None;
+    // SAFETY: the caller guarantees what the `# Safety` section above asks.
+    unsafe {
+        let h = (*r).headers_in.authorization;
+        if h.is_null() {
+            return None;
+        }
+        let value = bytes(&(*h).value);
+        const SCHEME: &[u8] = b"bearer ";
+        if value.len() <= SCHEME.len() || !value[..SCHEME.len()].eq_ignore_ascii_case(SCHEME) {
+            return None;
+        }
+        let token = value[SCHEME.len()..].trim_ascii();
+        (!token.is_empty()).then_some(token)
     }
-    let value = bytes(&(*h).value);
-    const SCHEME: &[u8] = b"bearer ";
-    if value.len() <= SCHEME.len() || !value[..SCHEME.len()].eq_ignore_ascii_case(SCHEME) {
-        return None;
-    }
-    let token = value[SCHEME.len()..].trim_ascii();
-    (!token.is_empty()).then_some(token)
 }
 
 /// Verifies a token with this context's checks against the key sets that

@@ -106,13 +106,16 @@ fn index() -> usize {
 /// # Safety
 /// `r` must be a valid request.
 pub unsafe fn set(r: *mut ngx_http_request_t, ctx: RequestCtx) -> bool {
-    let pool = Pool::from_ngx_pool((*r).pool);
-    let p = pool.allocate(ctx);
-    if p.is_null() {
-        return false;
+    // SAFETY: the caller guarantees what the `# Safety` section above asks.
+    unsafe {
+        let pool = Pool::from_ngx_pool((*r).pool);
+        let p = pool.allocate(ctx);
+        if p.is_null() {
+            return false;
+        }
+        *(*r).ctx.add(index()) = p.cast();
+        true
     }
-    *(*r).ctx.add(index()) = p.cast();
-    true
 }
 
 /// The request's context, when the access handler has run.
@@ -120,6 +123,9 @@ pub unsafe fn set(r: *mut ngx_http_request_t, ctx: RequestCtx) -> bool {
 /// # Safety
 /// `r` must be a valid request.
 pub unsafe fn get<'a>(r: *const ngx_http_request_t) -> Option<&'a RequestCtx> {
-    let p = *(*r).ctx.add(index()) as *const RequestCtx;
-    p.as_ref()
+    // SAFETY: the caller guarantees what the `# Safety` section above asks.
+    unsafe {
+        let p = *(*r).ctx.add(index()) as *const RequestCtx;
+        p.as_ref()
+    }
 }

@@ -4,6 +4,8 @@
 //! families live in `conf/`, the request path in `access.rs`, the endpoints in
 //! `endpoints.rs`; everything nginx-free lives in the `sso-core` crate.
 
+#![deny(unsafe_op_in_unsafe_fn)]
+
 mod access;
 mod bearer;
 mod conf;
@@ -77,7 +79,8 @@ unsafe impl HttpModuleLocationConf for Module {
 
 unsafe extern "C" fn preconfiguration(cf: *mut ngx_conf_t) -> ngx_int_t {
     guard::catch(
-        (*cf).log,
+        // SAFETY: nginx passes the configuration being parsed.
+        unsafe { (*cf).log },
         "preconfiguration",
         Status::NGX_ERROR.into(),
         || {
@@ -89,7 +92,8 @@ unsafe extern "C" fn preconfiguration(cf: *mut ngx_conf_t) -> ngx_int_t {
 
 unsafe extern "C" fn postconfiguration(cf: *mut ngx_conf_t) -> ngx_int_t {
     guard::catch(
-        (*cf).log,
+        // SAFETY: nginx passes the configuration being parsed.
+        unsafe { (*cf).log },
         "postconfiguration",
         Status::NGX_ERROR.into(),
         || {
@@ -100,57 +104,67 @@ unsafe extern "C" fn postconfiguration(cf: *mut ngx_conf_t) -> ngx_int_t {
 }
 
 unsafe fn register_handlers(cf: *mut ngx_conf_t) -> ngx_int_t {
-    let Some(cmcf) = NgxHttpCoreModule::main_conf_mut(&*cf) else {
-        return Status::NGX_ERROR.into();
-    };
+    // SAFETY: every caller passes valid nginx pointers, on nginx's thread.
+    unsafe {
+        let Some(cmcf) = NgxHttpCoreModule::main_conf_mut(&*cf) else {
+            return Status::NGX_ERROR.into();
+        };
 
-    let pre = &mut cmcf.phases[ngx_http_phases_NGX_HTTP_PREACCESS_PHASE as usize].handlers;
-    let h = ngx_array_push(pre) as *mut ngx_http_handler_pt;
-    if h.is_null() {
-        return Status::NGX_ERROR.into();
-    }
-    *h = Some(access::preaccess_handler);
+        let pre = &mut cmcf.phases[ngx_http_phases_NGX_HTTP_PREACCESS_PHASE as usize].handlers;
+        let h = ngx_array_push(pre) as *mut ngx_http_handler_pt;
+        if h.is_null() {
+            return Status::NGX_ERROR.into();
+        }
+        *h = Some(access::preaccess_handler);
 
-    // nginx runs a phase's handlers in reverse order of registration. Put ours first in the
-    // array so it runs last in ACCESS: `allow`/`deny` (and `auth_basic`) decide first, exactly
-    // as users know from combining them, and under `satisfy any` an allowed client never gets
-    // a login redirect.
-    let acc = &mut cmcf.phases[ngx_http_phases_NGX_HTTP_ACCESS_PHASE as usize].handlers;
-    let h = ngx_array_push(acc) as *mut ngx_http_handler_pt;
-    if h.is_null() {
-        return Status::NGX_ERROR.into();
+        // nginx runs a phase's handlers in reverse order of registration. Put ours first in the
+        // array so it runs last in ACCESS: `allow`/`deny` (and `auth_basic`) decide first, exactly
+        // as users know from combining them, and under `satisfy any` an allowed client never gets
+        // a login redirect.
+        let acc = &mut cmcf.phases[ngx_http_phases_NGX_HTTP_ACCESS_PHASE as usize].handlers;
+        let h = ngx_array_push(acc) as *mut ngx_http_handler_pt;
+        if h.is_null() {
+            return Status::NGX_ERROR.into();
+        }
+        let elts = acc.elts as *mut ngx_http_handler_pt;
+        let n = acc.nelts;
+        ptr::copy(elts, elts.add(1), n - 1);
+        *elts = Some(access::access_handler);
+        // The shared zone (used login flows, README "Security").
+        if state::register(cf) != Status::NGX_OK.0 {
+            return Status::NGX_ERROR.into();
+        }
+        #[cfg(feature = "selftest")]
+        if net::selftest::postconfiguration(cf, cmcf) != Status::NGX_OK.0 {
+            return Status::NGX_ERROR.into();
+        }
+        Status::NGX_OK.into()
     }
-    let elts = acc.elts as *mut ngx_http_handler_pt;
-    let n = acc.nelts;
-    ptr::copy(elts, elts.add(1), n - 1);
-    *elts = Some(access::access_handler);
-    // The shared zone (used login flows, README "Security").
-    if state::register(cf) != Status::NGX_OK.0 {
-        return Status::NGX_ERROR.into();
-    }
-    #[cfg(feature = "selftest")]
-    if net::selftest::postconfiguration(cf, cmcf) != Status::NGX_OK.0 {
-        return Status::NGX_ERROR.into();
-    }
-    Status::NGX_OK.into()
 }
 
 /// Worker start (also single-process mode; never the master, never `nginx -t`): the
 /// background-job notifier, then one key fetcher per provider.
 unsafe extern "C" fn init_process(cycle: *mut ngx::ffi::ngx_cycle_t) -> ngx_int_t {
-    guard::catch((*cycle).log, "init_process", Status::NGX_OK.into(), || {
-        // SAFETY: nginx calls init_process on its thread with the worker's cycle.
-        unsafe {
-            let rc = net::wake::init_process(cycle);
-            state::init_process(cycle);
-            net::fetcher::init_process(cycle);
-            rc
-        }
-    })
+    // SAFETY: nginx passes the process's cycle.
+    guard::catch(
+        unsafe { (*cycle).log },
+        "init_process",
+        Status::NGX_OK.into(),
+        || {
+            // SAFETY: nginx calls init_process on its thread with the worker's cycle.
+            unsafe {
+                let rc = net::wake::init_process(cycle);
+                state::init_process(cycle);
+                net::fetcher::init_process(cycle);
+                rc
+            }
+        },
+    )
 }
 
 unsafe extern "C" fn exit_process(cycle: *mut ngx::ffi::ngx_cycle_t) {
-    guard::catch((*cycle).log, "exit_process", (), || {
+    // SAFETY: nginx passes the process's cycle.
+    guard::catch(unsafe { (*cycle).log }, "exit_process", (), || {
         net::fetcher::exit_process();
         state::exit_process();
         // SAFETY: nginx calls exit_process on its thread.

@@ -22,48 +22,51 @@ use crate::headers;
 /// # Safety
 /// `r` must be a valid request.
 pub unsafe fn open(r: *const ngx_http_request_t, conf: &LocConf) -> Option<Arc<Session>> {
-    let keys = conf.session_keys.as_deref()?;
-    let name = conf.session_cookie();
-    let first = headers::find_cookie(r, name.as_bytes())?;
-    let mut chunks: [&[u8]; MAX_CHUNKS] = [&[]; MAX_CHUNKS];
-    chunks[0] = first;
-    let mut n = 1;
-    while chunks[n - 1].len() == CHUNK_LEN && n < MAX_CHUNKS {
-        let next = headers::find_cookie(r, chunk_cookie_name(name, n).as_bytes())?;
-        chunks[n] = next;
-        n += 1;
-    }
-    let now = crate::request::now();
-    let chunks = &chunks[..n];
-    // Opened sessions are cached per worker by their sealed value (compared in constant
-    // time), so a returning browser costs a lookup instead of base64 + AEAD + JSON.
-    let sealed: Cow<'_, [u8]> = if n == 1 {
-        Cow::Borrowed(first)
-    } else {
-        Cow::Owned(chunks.concat())
-    };
-    let sealed = std::str::from_utf8(&sealed).ok()?;
-    let context = BuildHasherDefault::<DefaultHasher>::default()
-        .hash_one((keys as *const _ as usize, &conf.session_binding));
-    if let Some(hit) = cache().get(context, sealed, now) {
-        return Some(hit);
-    }
-    match keys.open(chunks, &conf.session_binding, now) {
-        Ok(session) => {
-            let exp = session.exp;
-            let session = Arc::new(session);
-            cache().insert_until(context, sealed, Arc::clone(&session), exp, now);
-            Some(session)
+    // SAFETY: the caller guarantees what the `# Safety` section above asks.
+    unsafe {
+        let keys = conf.session_keys.as_deref()?;
+        let name = conf.session_cookie();
+        let first = headers::find_cookie(r, name.as_bytes())?;
+        let mut chunks: [&[u8]; MAX_CHUNKS] = [&[]; MAX_CHUNKS];
+        chunks[0] = first;
+        let mut n = 1;
+        while chunks[n - 1].len() == CHUNK_LEN && n < MAX_CHUNKS {
+            let next = headers::find_cookie(r, chunk_cookie_name(name, n).as_bytes())?;
+            chunks[n] = next;
+            n += 1;
         }
-        Err(err) => {
-            ngx_log_error!(
-                NGX_LOG_INFO,
-                (*(*r).connection).log,
-                "sso: session cookie \"{}\" not accepted, reason: \"{}\"",
-                name,
-                err.reason()
-            );
-            None
+        let now = crate::request::now();
+        let chunks = &chunks[..n];
+        // Opened sessions are cached per worker by their sealed value (compared in constant
+        // time), so a returning browser costs a lookup instead of base64 + AEAD + JSON.
+        let sealed: Cow<'_, [u8]> = if n == 1 {
+            Cow::Borrowed(first)
+        } else {
+            Cow::Owned(chunks.concat())
+        };
+        let sealed = std::str::from_utf8(&sealed).ok()?;
+        let context = BuildHasherDefault::<DefaultHasher>::default()
+            .hash_one((keys as *const _ as usize, &conf.session_binding));
+        if let Some(hit) = cache().get(context, sealed, now) {
+            return Some(hit);
+        }
+        match keys.open(chunks, &conf.session_binding, now) {
+            Ok(session) => {
+                let exp = session.exp;
+                let session = Arc::new(session);
+                cache().insert_until(context, sealed, Arc::clone(&session), exp, now);
+                Some(session)
+            }
+            Err(err) => {
+                ngx_log_error!(
+                    NGX_LOG_INFO,
+                    (*(*r).connection).log,
+                    "sso: session cookie \"{}\" not accepted, reason: \"{}\"",
+                    name,
+                    err.reason()
+                );
+                None
+            }
         }
     }
 }

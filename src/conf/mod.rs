@@ -384,12 +384,17 @@ pub fn one_arg<'a>(d: &Directive<'a>) -> Result<&'a str, String> {
 }
 
 /// The `merge_loc_conf` callback.
+///
+/// # Safety
+/// For nginx: `cf` is the configuration being parsed, `prev` and `conf` the module's
+/// configurations (created by `create_loc_conf`) of the enclosing and the inner context.
 pub unsafe extern "C" fn merge_loc_conf(
     cf: *mut ngx_conf_t,
     prev: *mut c_void,
     conf: *mut c_void,
 ) -> *mut c_char {
-    let log = (*cf).log;
+    // SAFETY: nginx passes the configuration being merged.
+    let log = unsafe { (*cf).log };
     let result = guard::catch(log, "merge", Err("internal error".to_owned()), || {
         // SAFETY: both point at LocConf values created by create_loc_conf.
         let prev = unsafe { &*(prev as *const LocConf) };

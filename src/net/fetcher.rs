@@ -341,44 +341,47 @@ static STARTED: StdMutex<Vec<Arc<Provider>>> = StdMutex::new(Vec::new());
 /// # Safety
 /// On nginx's thread, with a valid cycle.
 pub unsafe fn init_process(cycle: *mut ngx_cycle_t) {
-    let log = (*cycle).log;
-    let providers: Vec<Arc<Provider>> = registry()
-        .iter()
-        .filter(|e| e.cycle == cycle as usize)
-        .filter_map(|e| e.provider.upgrade())
-        .collect();
-    if providers.is_empty() {
-        return;
-    }
-    let Some(poster) = wake::poster() else {
-        // wake::init_process did not run (a helper process) or failed (it logged why).
-        return;
-    };
-    let mut started = STARTED.lock().unwrap_or_else(|e| e.into_inner());
-    for provider in providers {
-        if provider.running.swap(true, Ordering::AcqRel) {
-            continue;
+    // SAFETY: the caller guarantees what the `# Safety` section above asks.
+    unsafe {
+        let log = (*cycle).log;
+        let providers: Vec<Arc<Provider>> = registry()
+            .iter()
+            .filter(|e| e.cycle == cycle as usize)
+            .filter_map(|e| e.provider.upgrade())
+            .collect();
+        if providers.is_empty() {
+            return;
         }
-        let p = provider.clone();
-        let poster = poster.clone();
-        let spawned = std::thread::Builder::new()
-            .name("sso-keys".into())
-            .spawn(move || {
-                crate::net::wake::block_signals();
-                fetcher(p, poster)
-            });
-        match spawned {
-            Ok(_) => started.push(provider),
-            Err(e) => {
-                provider.running.store(false, Ordering::Release);
-                ngx_log_error!(
-                    NGX_LOG_ALERT,
-                    log,
-                    "sso: provider \"{}\": cannot start the key fetcher thread: \"{}\"; \
+        let Some(poster) = wake::poster() else {
+            // wake::init_process did not run (a helper process) or failed (it logged why).
+            return;
+        };
+        let mut started = STARTED.lock().unwrap_or_else(|e| e.into_inner());
+        for provider in providers {
+            if provider.running.swap(true, Ordering::AcqRel) {
+                continue;
+            }
+            let p = provider.clone();
+            let poster = poster.clone();
+            let spawned = std::thread::Builder::new()
+                .name("sso-keys".into())
+                .spawn(move || {
+                    crate::net::wake::block_signals();
+                    fetcher(p, poster)
+                });
+            match spawned {
+                Ok(_) => started.push(provider),
+                Err(e) => {
+                    provider.running.store(false, Ordering::Release);
+                    ngx_log_error!(
+                        NGX_LOG_ALERT,
+                        log,
+                        "sso: provider \"{}\": cannot start the key fetcher thread: \"{}\"; \
                      tokens needing its keys are refused",
-                    provider.config.issuer,
-                    e
-                );
+                        provider.config.issuer,
+                        e
+                    );
+                }
             }
         }
     }
