@@ -156,7 +156,7 @@ unsafe fn gate(r: *mut ngx_http_request_t, conf: &LocConf) -> ngx_int_t {
     }
 }
 
-/// SPEC §3 step 3: a valid session cookie, else a valid bearer JWT, else a valid token
+/// Step 3 of README "How a request is decided": a valid session cookie, else a valid bearer JWT, else a valid token
 /// cookie. When something was presented and refused, the first refusal is reported.
 unsafe fn check_credentials(
     r: *mut ngx_http_request_t,

@@ -1,4 +1,4 @@
-//! The module's own endpoints under `sso_outpost_prefix` (SPEC §5): `ping`, `start`,
+//! The module's own endpoints under `sso_outpost_prefix` (README "Endpoints"): `ping`, `start`,
 //! `callback`, `sign_out`.
 //!
 //! `callback` exchanges the code at the provider's token endpoint on a background thread

@@ -1,8 +1,9 @@
-//! `ngx_http_sso_module`: single sign-on in front of any location, in-process (SPEC §1).
+//! `ngx_http_sso_module`: single sign-on in front of any location, in-process (README).
 //!
-//! This file is the module table, the phase registration and nothing else. The directive
-//! families live in `conf/`, the request path in `access.rs`, the endpoints in
-//! `endpoints.rs`; everything nginx-free lives in the `sso-core` crate.
+//! This file is the module table, the phase registration and the worker hooks, nothing
+//! else. The directives and their command table live in `conf/`, the request path in
+//! `access.rs`, the endpoints in `endpoints.rs`, the calls to the provider in `net/`;
+//! everything nginx-free lives in the `sso-core` crate (README "Layout").
 
 #![deny(unsafe_op_in_unsafe_fn)]
 

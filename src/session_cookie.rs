@@ -1,5 +1,6 @@
-//! Session cookies on the request path: reading the (possibly chunked) sealed cookie and
-//! writing it after login.
+//! The session cookie on the request path: reading the (possibly chunked) sealed cookie and
+//! opening it through the worker's cache of opened sessions. Setting and expiring it after
+//! login and at sign-out is the endpoints' work (`endpoints.rs`).
 
 use std::borrow::Cow;
 use std::hash::{BuildHasher, BuildHasherDefault, DefaultHasher};

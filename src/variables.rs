@@ -1,4 +1,4 @@
-//! The `$sso_*` variables (SPEC §6), usable in `log_format`, `proxy_set_header`, `map`, `if`.
+//! The `$sso_*` variables (README "Variables"), usable in `log_format`, `proxy_set_header`, `map`, `if`.
 //!
 //! Values come from what the ACCESS handler left on the request ([`crate::context`]); before
 //! it runs, or in an unprotected location, they are empty.

@@ -1,5 +1,6 @@
-//! The gate: `sso_protect`, `sso_unauthenticated_paths`, `sso_unauthenticated_urls`,
-//! `sso_outpost_prefix`, `sso_login_url`, `sso_identity_headers`.
+//! The gate (README "Directives" → "Gate"): `sso_protect`, `sso_unauthenticated_paths`,
+//! `sso_unauthenticated_urls`, `sso_outpost_prefix`, `sso_login_url`, `sso_identity_headers`,
+//! `sso_app`, `sso_require_group`.
 
 use std::sync::Arc;
 

@@ -1,4 +1,5 @@
-//! Directive parsing, one file per directive family (SPEC §2), and the merged per-location
+//! Directive parsing, one file per directive family with its commands (README
+//! "Directives"), and the merged per-location
 //! configuration the request handlers read.
 //!
 //! Every directive is allowed in `http`, `server` and `location`; an unset value inherits from

@@ -1,6 +1,8 @@
-//! The identity provider: `sso_issuer`, `sso_client_id`, `sso_client_secret`,
-//! `sso_client_secret_file` (more arrive with the login flow: backchannel, CA file, scopes,
-//! redirect URI).
+//! The identity provider (README "Directives" → "Provider"): `sso_issuer`,
+//! `sso_backchannel_url`, `sso_trusted_certificate`, `sso_client_id`, `sso_client_secret`,
+//! `sso_client_secret_file`, `sso_scopes`, `sso_redirect_uri`,
+//! `sso_post_logout_redirect_uri`. The provider's fetcher itself is registered at merge time
+//! (`LocConf::merge`, `net::fetcher`).
 
 use std::sync::Arc;
 

@@ -14,7 +14,9 @@
 //!   stay 0);
 //! - `fast`: answers at once; `pending`: the number of pending jobs.
 
-use std::sync::{Arc, Mutex};
+use std::sync::Arc;
+
+use parking_lot::Mutex;
 use std::time::Duration;
 
 use ngx::ffi::{
@@ -39,7 +41,7 @@ static ABANDONED_DONE_CALLS: std::sync::atomic::AtomicUsize =
 static PROVIDER: Mutex<Option<Arc<Provider>>> = Mutex::new(None);
 
 fn provider() -> Option<Arc<Provider>> {
-    PROVIDER.lock().unwrap_or_else(|e| e.into_inner()).clone()
+    PROVIDER.lock().clone()
 }
 
 /// From `postconfiguration`.
@@ -76,7 +78,7 @@ pub unsafe fn postconfiguration(
                 ngx_conf_log_error!(NGX_LOG_WARN, cf, "{}", w);
             }
             let p = fetcher::register((*cf).cycle, config);
-            *PROVIDER.lock().unwrap_or_else(|e| e.into_inner()) = Some(p);
+            *PROVIDER.lock() = Some(p);
         }
         let pre = &mut cmcf.phases[ngx_http_phases_NGX_HTTP_PREACCESS_PHASE as usize].handlers;
         let h = ngx_array_push(pre) as *mut ngx_http_handler_pt;

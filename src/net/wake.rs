@@ -2,7 +2,7 @@
 //!
 //! nginx runs every request of a worker on one thread, its event loop. Blocking calls (the
 //! provider's token endpoint, discovery, JWKS) run elsewhere: on a small pool of Rust threads
-//! owned by the worker ([`spawn`]) or on the provider threads of `keys.rs`. When such a call is
+//! owned by the worker ([`spawn`]) or on the provider threads of `fetcher.rs`. When such a call is
 //! done, its result must be handled on the event-loop thread again, because nginx structures
 //! (requests, pools, logs) are not thread-safe. This file is that bridge:
 //!
@@ -42,7 +42,7 @@ use std::ffi::c_void;
 use std::fmt;
 use std::panic::{catch_unwind, AssertUnwindSafe};
 use std::ptr;
-use std::sync::{Arc, Condvar, Mutex, MutexGuard};
+use std::sync::Arc;
 use std::time::Duration;
 
 use ngx::ffi::{
@@ -54,6 +54,7 @@ use ngx::ffi::{
     NGX_PROCESS_HELPER,
 };
 use ngx::ngx_log_error;
+use parking_lot::{Condvar, Mutex, MutexGuard};
 
 use crate::guard;
 
@@ -144,8 +145,7 @@ struct Shared {
 }
 
 fn lock<T>(m: &Mutex<T>) -> MutexGuard<'_, T> {
-    // A panic while holding these locks cannot leave them inconsistent (plain pushes/pops).
-    m.lock().unwrap_or_else(|e| e.into_inner())
+    m.lock()
 }
 
 impl Shared {
@@ -282,11 +282,7 @@ impl Pool {
                 break;
             }
             st.idle += 1;
-            let (guard, timeout) = self
-                .cv
-                .wait_timeout(st, IDLE_EXIT)
-                .unwrap_or_else(|e| e.into_inner());
-            st = guard;
+            let timeout = self.cv.wait_for(&mut st, IDLE_EXIT);
             st.idle -= 1;
             if timeout.timed_out() && st.tasks.is_empty() {
                 break;
@@ -482,23 +478,11 @@ pub fn cancel(id: JobId) {
     });
     if done.is_some() {
         if let Some(pool) = pool {
-            if pool.withdraw(id.0) {
-                WITHDRAWN.with(|n| n.set(n.get() + 1));
-            }
+            pool.withdraw(id.0);
         }
     }
     // Dropped outside the borrow: its captures' destructors may call back into this module.
     drop(done);
-}
-
-thread_local! {
-    /// Jobs cancelled before a pool thread took them (for logs and tests).
-    static WITHDRAWN: std::cell::Cell<u64> = const { std::cell::Cell::new(0) };
-}
-
-/// How many cancelled jobs never ran, in this worker.
-pub fn withdrawn_jobs() -> u64 {
-    WITHDRAWN.with(|n| n.get())
 }
 
 /// Whether [`spawn`] would accept a job now (the worker runs and its queue is not full).
@@ -513,7 +497,8 @@ pub fn on_event_loop() -> bool {
     WORKER.with(|w| w.try_borrow().map_or(true, |w| w.is_some()))
 }
 
-/// Number of jobs whose `done` is still waiting (for tests and logs).
+/// Number of jobs whose `done` is still waiting (for the selftest endpoints).
+#[cfg(feature = "selftest")]
 pub fn pending_jobs() -> usize {
     WORKER.with(|w| w.borrow().as_ref().map_or(0, |w| w.pending.len()))
 }
@@ -717,8 +702,8 @@ unsafe extern "C" fn on_pending_timer(ev: *mut ngx_event_t) {
     })
 }
 
-#[allow(dead_code)]
-fn _assert_send_sync() {
-    fn is<T: Send + Sync>() {}
-    is::<Poster>();
-}
+// Background threads get a Poster: it must stay Send + Sync.
+const _: () = {
+    const fn is<T: Send + Sync>() {}
+    is::<Poster>()
+};
