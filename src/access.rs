@@ -16,8 +16,7 @@ use std::ptr;
 use ngx::core::Status;
 use ngx::ffi::{
     ngx_http_request_t, ngx_int_t, ngx_str_t, NGX_HTTP_FORBIDDEN, NGX_HTTP_GET, NGX_HTTP_HEAD,
-    NGX_HTTP_INTERNAL_SERVER_ERROR, NGX_HTTP_MOVED_TEMPORARILY, NGX_HTTP_NOT_FOUND,
-    NGX_HTTP_UNAUTHORIZED, NGX_LOG_INFO,
+    NGX_HTTP_INTERNAL_SERVER_ERROR, NGX_HTTP_NOT_FOUND, NGX_HTTP_UNAUTHORIZED, NGX_LOG_INFO,
 };
 use ngx::ngx_log_error;
 use sso_core::decide::{decide, login_location, AuthMethod, Credentials, Decision, RequestView};
@@ -27,10 +26,11 @@ use sso_core::identity::{
 use sso_core::jwt::TokenError;
 use sso_core::paths::{matching_url, path_is_unambiguous};
 
-use crate::conf::LocConf;
+use crate::conf::{loc_conf, LocConf};
 use crate::context::{Authenticated, RawToken, RequestCtx};
 use crate::headers::{self, bytes};
-use crate::{context, endpoints, guard, loc_conf, sessions, tokens};
+use crate::request::{self, full_url, local_port, no_store, scheme};
+use crate::{bearer, context, endpoints, guard, session_cookie};
 
 /// `Some(rest)` when `uri` is `prefix` followed by `/rest`.
 fn under_prefix<'a>(uri: &'a [u8], prefix: &str) -> Option<&'a [u8]> {
@@ -38,8 +38,13 @@ fn under_prefix<'a>(uri: &'a [u8], prefix: &str) -> Option<&'a [u8]> {
     rest.starts_with(b"/").then_some(rest)
 }
 
+/// The PREACCESS handler (registered in `postconfiguration`).
+///
+/// # Safety
+/// For nginx's phase engine: `r` must be a valid request, on nginx's thread.
 pub unsafe extern "C" fn preaccess_handler(r: *mut ngx_http_request_t) -> ngx_int_t {
-    let log = (*(*r).connection).log;
+    // SAFETY: nginx passes a valid request.
+    let log = unsafe { (*(*r).connection).log };
     guard::catch(
         log,
         "preaccess handler",
@@ -52,37 +57,45 @@ pub unsafe extern "C" fn preaccess_handler(r: *mut ngx_http_request_t) -> ngx_in
 }
 
 unsafe fn preaccess(r: *mut ngx_http_request_t) -> ngx_int_t {
-    let Some(conf) = loc_conf(r) else {
-        return Status::NGX_DECLINED.into();
-    };
-    if !conf.protect() {
-        return Status::NGX_DECLINED.into();
-    }
-    let subrequest = (*r).main != r;
-    // A subrequest's header list is a shallow copy of its parent's: it gets a list of its
-    // own before anything is removed or added, so the parent's stays as it was.
-    if headers::remove_in(r, is_identity_header, subrequest).is_err() {
-        return NGX_HTTP_INTERNAL_SERVER_ERROR as ngx_int_t;
-    }
-    if let Some(endpoint) = under_prefix(bytes(&(*r).uri), conf.outpost_prefix()) {
-        // The endpoints answer browsers, not includes: a subrequest there finds nothing.
-        if subrequest {
-            return NGX_HTTP_NOT_FOUND as ngx_int_t;
-        }
-        return endpoints::serve(r, conf, endpoint);
-    }
-    if subrequest {
-        // nginx skips the ACCESS phase for subrequests: decide here.
-        return match gate(r, conf) {
-            rc if rc == Status::NGX_OK.0 => Status::NGX_DECLINED.into(),
-            rc => rc,
+    // SAFETY: every caller passes a valid request, on nginx's thread.
+    unsafe {
+        let Some(conf) = loc_conf(r) else {
+            return Status::NGX_DECLINED.into();
         };
+        if !conf.protect() {
+            return Status::NGX_DECLINED.into();
+        }
+        let subrequest = (*r).main != r;
+        // A subrequest's header list is a shallow copy of its parent's: it gets a list of its
+        // own before anything is removed or added, so the parent's stays as it was.
+        if headers::remove_in(r, is_identity_header, subrequest).is_err() {
+            return NGX_HTTP_INTERNAL_SERVER_ERROR as ngx_int_t;
+        }
+        if let Some(endpoint) = under_prefix(bytes(&(*r).uri), conf.outpost_prefix()) {
+            // The endpoints answer browsers, not includes: a subrequest there finds nothing.
+            if subrequest {
+                return NGX_HTTP_NOT_FOUND as ngx_int_t;
+            }
+            return endpoints::serve(r, conf, endpoint);
+        }
+        if subrequest {
+            // nginx skips the ACCESS phase for subrequests: decide here.
+            return match gate(r, conf) {
+                rc if rc == Status::NGX_OK.0 => Status::NGX_DECLINED.into(),
+                rc => rc,
+            };
+        }
+        Status::NGX_DECLINED.into()
     }
-    Status::NGX_DECLINED.into()
 }
 
+/// The ACCESS handler (registered in `postconfiguration`).
+///
+/// # Safety
+/// For nginx's phase engine: `r` must be a valid request, on nginx's thread.
 pub unsafe extern "C" fn access_handler(r: *mut ngx_http_request_t) -> ngx_int_t {
-    let log = (*(*r).connection).log;
+    // SAFETY: nginx passes a valid request.
+    let log = unsafe { (*(*r).connection).log };
     guard::catch(
         log,
         "access handler",
@@ -95,62 +108,69 @@ pub unsafe extern "C" fn access_handler(r: *mut ngx_http_request_t) -> ngx_int_t
 }
 
 unsafe fn access(r: *mut ngx_http_request_t) -> ngx_int_t {
-    let Some(conf) = loc_conf(r) else {
-        return Status::NGX_DECLINED.into();
-    };
-    if !conf.protect() {
-        return Status::NGX_DECLINED.into();
+    // SAFETY: every caller passes a valid request, on nginx's thread.
+    unsafe {
+        let Some(conf) = loc_conf(r) else {
+            return Status::NGX_DECLINED.into();
+        };
+        if !conf.protect() {
+            return Status::NGX_DECLINED.into();
+        }
+        gate(r, conf)
     }
-    gate(r, conf)
 }
 
 /// Steps 3 to 6 for a main request (ACCESS) or a subrequest (PREACCESS): `NGX_OK` to pass
 /// with identity, `NGX_DECLINED` to pass without (an unauthenticated path), or the status
 /// that refuses.
 unsafe fn gate(r: *mut ngx_http_request_t, conf: &LocConf) -> ngx_int_t {
-    let view = RequestView {
-        safe_method: (*r).method & (NGX_HTTP_GET | NGX_HTTP_HEAD) as usize != 0,
-        accept: headers::find_in(r, b"accept"),
-        requested_with: headers::find_in(r, b"x-requested-with"),
-    };
-    let (credentials, who) = check_credentials(r, conf);
-    let groups: &[String] = who.as_ref().map_or(&[], |w| w.identity().groups.as_slice());
-    let decision = decide(&view, &credentials, groups, conf.require_groups(), || {
-        matches_unauthenticated(r, conf)
-    });
-    let granted = matches!(decision, Decision::Allow { .. });
-    let stored = context::set(
-        r,
-        RequestCtx {
-            reason: decision.reason(),
-            method: match decision {
-                Decision::Allow { method } => Some(method),
-                _ => None,
+    // SAFETY: every caller passes a valid request, on nginx's thread.
+    unsafe {
+        let view = RequestView {
+            safe_method: (*r).method & (NGX_HTTP_GET | NGX_HTTP_HEAD) as usize != 0,
+            accept: headers::find_in(r, b"accept"),
+            requested_with: headers::find_in(r, b"x-requested-with"),
+        };
+        let (credentials, who) = check_credentials(r, conf);
+        let groups: &[String] = who.as_ref().map_or(&[], |w| w.identity().groups.as_slice());
+        let decision = decide(&view, &credentials, groups, conf.require_groups(), || {
+            matches_unauthenticated(r, conf)
+        });
+        let granted = matches!(decision, Decision::Allow { .. });
+        let stored = context::set(
+            r,
+            RequestCtx {
+                reason: decision.reason(),
+                method: match decision {
+                    Decision::Allow { method } => Some(method),
+                    _ => None,
+                },
+                who: if granted { who } else { None },
             },
-            who: if granted { who } else { None },
-        },
-    );
-    // Without its context an authenticated request would pass without identity.
-    if !stored && granted {
-        return NGX_HTTP_INTERNAL_SERVER_ERROR as ngx_int_t;
+        );
+        // Without its context an authenticated request would pass without identity.
+        if !stored && granted {
+            return NGX_HTTP_INTERNAL_SERVER_ERROR as ngx_int_t;
+        }
+        apply(r, conf, &decision)
     }
-    apply(r, conf, &decision)
 }
 
-/// SPEC §3 step 3: a valid session cookie, else a valid bearer JWT, else a valid token
+/// Step 3 of README "How a request is decided": a valid session cookie, else a valid bearer JWT, else a valid token
 /// cookie. When something was presented and refused, the first refusal is reported.
 unsafe fn check_credentials(
     r: *mut ngx_http_request_t,
     conf: &LocConf,
 ) -> (Credentials, Option<Authenticated>) {
-    if let Some(session) = sessions::open(r, conf) {
+    // SAFETY (this and below): every caller passes a valid request, on nginx's thread.
+    if let Some(session) = unsafe { session_cookie::open(r, conf) } {
         let who = Authenticated::Session(session);
         return (who.credentials(), Some(who));
     }
     let mut refusal: Option<TokenError> = None;
-    let log = (*(*r).connection).log;
+    let log = unsafe { (*(*r).connection).log };
     let mut attempt = |method: AuthMethod, token: &[u8]| -> Option<Authenticated> {
-        match tokens::verify(conf, token) {
+        match bearer::verify(conf, token) {
             Ok(verified) => Some(Authenticated::Token {
                 method,
                 verified,
@@ -172,14 +192,14 @@ unsafe fn check_credentials(
         }
     };
     if conf.bearer() {
-        if let Some(token) = tokens::bearer_token(r) {
+        if let Some(token) = unsafe { bearer::bearer_token(r) } {
             if let Some(who) = attempt(AuthMethod::Bearer, token) {
                 return (who.credentials(), Some(who));
             }
         }
     }
     if let Some(name) = &conf.token_cookie {
-        if let Some(token) = headers::find_cookie(r, name.as_bytes()) {
+        if let Some(token) = unsafe { headers::find_cookie(r, name.as_bytes()) } {
             if let Some(who) = attempt(AuthMethod::TokenCookie, token) {
                 return (who.credentials(), Some(who));
             }
@@ -201,20 +221,23 @@ unsafe fn check_credentials(
 /// (`-` and `_` alike), whether or not identity headers are sent here (README "Security" →
 /// "Identity headers a client sends"). `X-authentik-*` went in PREACCESS.
 unsafe fn strip_additional_names(r: *mut ngx_http_request_t, who: &Authenticated) -> bool {
-    let identity = who.identity();
-    if identity.strip_names().next().is_none() {
-        return true;
+    // SAFETY: every caller passes a valid request, on nginx's thread.
+    unsafe {
+        let identity = who.identity();
+        if identity.strip_names().next().is_none() {
+            return true;
+        }
+        headers::remove_in(
+            r,
+            |name| {
+                identity
+                    .strip_names()
+                    .any(|n| same_header_name(n.as_bytes(), name))
+            },
+            false,
+        )
+        .is_ok()
     }
-    headers::remove_in(
-        r,
-        |name| {
-            identity
-                .strip_names()
-                .any(|n| same_header_name(n.as_bytes(), name))
-        },
-        false,
-    )
-    .is_ok()
 }
 
 /// Hands the upstream the identity headers of `who` (README "Identity headers"). Client-sent
@@ -228,69 +251,75 @@ unsafe fn set_identity_headers(
     conf: &LocConf,
     who: &Authenticated,
 ) -> bool {
-    let identity = who.identity();
-    let block = identity.header_block();
-    for name in identity.omitted() {
-        ngx_log_error!(
-            NGX_LOG_INFO,
-            (*(*r).connection).log,
-            "sso: \"{}\" omitted: the value cannot be sent safely as a header",
-            name
-        );
-    }
-    let meta = &conf.meta_headers;
-    let (Some(own), Some(meta_copy)) =
-        (headers::copy_block(r, block), headers::copy_block(r, meta))
-    else {
-        return false;
-    };
-    let items = block.items();
-    let (base, additional) = items.split_at(BLOCK_BASE_HEADERS.min(items.len()));
-    for item in base {
-        if !headers::add_block_item(r, own, item, None) {
-            return false;
+    // SAFETY: every caller passes a valid request, on nginx's thread.
+    unsafe {
+        let identity = who.identity();
+        let block = identity.header_block();
+        for name in identity.omitted() {
+            ngx_log_error!(
+                NGX_LOG_INFO,
+                (*(*r).connection).log,
+                "sso: \"{}\" omitted: the value cannot be sent safely as a header",
+                name
+            );
         }
-    }
-    // A verified bearer/cookie token, or a session's ID token (kept by `Session` only in
-    // compact JWS form): base64url and dots, a safe header value as it is.
-    if let Some(jwt) = who.raw_token() {
-        if !headers::add_in(r, b"X-authentik-jwt", jwt.as_bytes()) {
+        let meta = &conf.meta_headers;
+        let (Some(own), Some(meta_copy)) =
+            (headers::copy_block(r, block), headers::copy_block(r, meta))
+        else {
             return false;
+        };
+        let items = block.items();
+        let (base, additional) = items.split_at(BLOCK_BASE_HEADERS.min(items.len()));
+        for item in base {
+            if !headers::add_block_item(r, own, item, None) {
+                return false;
+            }
         }
-    }
-    // Without `sso_app`, app and provider are the host the client asked for.
-    let host = if conf.app.is_none() {
-        Some(app_from_host(r))
-    } else {
-        None
-    };
-    for (i, item) in meta.items().iter().enumerate() {
-        let value = if i < 2 { host } else { None };
-        if !headers::add_block_item(r, meta_copy, item, value) {
-            return false;
+        // A verified bearer/cookie token, or a session's ID token (kept by `Session` only in
+        // compact JWS form): base64url and dots, a safe header value as it is.
+        if let Some(jwt) = who.raw_token() {
+            if !headers::add_in(r, b"X-authentik-jwt", jwt.as_bytes()) {
+                return false;
+            }
         }
-    }
-    for item in additional {
-        if !headers::add_block_item(r, own, item, None) {
-            return false;
+        // Without `sso_app`, app and provider are the host the client asked for.
+        let host = if conf.app.is_none() {
+            Some(app_from_host(r))
+        } else {
+            None
+        };
+        for (i, item) in meta.items().iter().enumerate() {
+            let value = if i < 2 { host } else { None };
+            if !headers::add_block_item(r, meta_copy, item, value) {
+                return false;
+            }
         }
+        for item in additional {
+            if !headers::add_block_item(r, own, item, None) {
+                return false;
+            }
+        }
+        true
     }
-    true
 }
 
 /// The server name of the request (its validated `Host`), as a header value: used as is
 /// unless it holds a control character, which a sanitised copy then drops.
 unsafe fn app_from_host(r: *mut ngx_http_request_t) -> ngx_str_t {
-    let server = (*r).headers_in.server;
-    let raw = bytes(&server);
-    if !raw.iter().any(|c| c.is_ascii_control()) {
-        return server;
+    // SAFETY: every caller passes a valid request, on nginx's thread.
+    unsafe {
+        let server = (*r).headers_in.server;
+        let raw = bytes(&server);
+        if !raw.iter().any(|c| c.is_ascii_control()) {
+            return server;
+        }
+        let clean = sanitize_header_value(&String::from_utf8_lossy(raw)).into_owned();
+        headers::pool_str(r, clean.as_bytes()).unwrap_or(ngx_str_t {
+            len: 0,
+            data: ptr::null_mut(),
+        })
     }
-    let clean = sanitize_header_value(&String::from_utf8_lossy(raw)).into_owned();
-    headers::pool_str(r, clean.as_bytes()).unwrap_or(ngx_str_t {
-        len: 0,
-        data: ptr::null_mut(),
-    })
 }
 
 /// `sso_unauthenticated_paths` against the normalised path nginx routes on (decoded, no
@@ -298,174 +327,125 @@ unsafe fn app_from_host(r: *mut ngx_http_request_t) -> ngx_str_t {
 /// from what nginx routed on: never when the path may mean another one to the upstream
 /// (README "Security" → "Path and URL matching").
 unsafe fn matches_unauthenticated(r: *mut ngx_http_request_t, conf: &LocConf) -> bool {
-    if conf.unauthenticated_paths.is_none() && conf.unauthenticated_urls.is_none() {
-        return false;
-    }
-    let routed = bytes(&(*r).uri);
-    // While nginx forwards the request line's path as it came (`proxy_pass` without a URI),
-    // that path must agree with the routed one.
-    let raw = if (*r).valid_unparsed_uri() != 0 {
-        let unparsed = bytes(&(*r).unparsed_uri);
-        let end = unparsed
-            .iter()
-            .position(|&b| b == b'?')
-            .unwrap_or(unparsed.len());
-        Some(&unparsed[..end])
-    } else {
-        None
-    };
-    if !path_is_unambiguous(raw, routed) {
-        ngx_log_error!(
-            NGX_LOG_INFO,
-            (*(*r).connection).log,
-            "sso: unauthenticated rules not applied to the ambiguous path \"{}\"",
-            String::from_utf8_lossy(bytes(&(*r).unparsed_uri)).escape_debug()
-        );
-        return false;
-    }
-    if let Some(set) = &conf.unauthenticated_paths {
-        if set.matches(routed) {
-            return true;
+    // SAFETY: every caller passes a valid request, on nginx's thread.
+    unsafe {
+        if conf.unauthenticated_paths.is_none() && conf.unauthenticated_urls.is_none() {
+            return false;
         }
+        let routed = bytes(&(*r).uri);
+        // While nginx forwards the request line's path as it came (`proxy_pass` without a URI),
+        // that path must agree with the routed one.
+        let raw = if (*r).valid_unparsed_uri() != 0 {
+            let unparsed = bytes(&(*r).unparsed_uri);
+            let end = unparsed
+                .iter()
+                .position(|&b| b == b'?')
+                .unwrap_or(unparsed.len());
+            Some(&unparsed[..end])
+        } else {
+            None
+        };
+        if !path_is_unambiguous(raw, routed) {
+            ngx_log_error!(
+                NGX_LOG_INFO,
+                (*(*r).connection).log,
+                "sso: unauthenticated rules not applied to the ambiguous path \"{}\"",
+                String::from_utf8_lossy(bytes(&(*r).unparsed_uri)).escape_debug()
+            );
+            return false;
+        }
+        if let Some(set) = &conf.unauthenticated_paths {
+            if set.matches(routed) {
+                return true;
+            }
+        }
+        if let Some(set) = &conf.unauthenticated_urls {
+            let url = matching_url(
+                scheme(r),
+                bytes(&(*r).headers_in.server),
+                local_port(r),
+                routed,
+                bytes(&(*r).args),
+            );
+            return set.matches(&url);
+        }
+        false
     }
-    if let Some(set) = &conf.unauthenticated_urls {
-        let url = matching_url(
-            scheme(r),
-            bytes(&(*r).headers_in.server),
-            local_port(r),
-            routed,
-            bytes(&(*r).args),
-        );
-        return set.matches(&url);
-    }
-    false
-}
-
-/// The local port of the client's connection (the `listen` it came in on).
-unsafe fn local_port(r: *const ngx_http_request_t) -> Option<u16> {
-    let sa = (*(*r).connection).local_sockaddr;
-    if sa.is_null() {
-        return None;
-    }
-    match ngx::ffi::ngx_inet_get_port(sa) {
-        0 => None,
-        port => Some(port),
-    }
-}
-
-/// `https` when the client connection is TLS.
-pub unsafe fn scheme(r: *const ngx_http_request_t) -> &'static str {
-    if (*(*r).connection).ssl.is_null() {
-        "http"
-    } else {
-        "https"
-    }
-}
-
-/// The `Host` the client asked for (port included), else the server name.
-pub unsafe fn host<'a>(r: *const ngx_http_request_t) -> &'a [u8] {
-    let h = (*r).headers_in.host;
-    if !h.is_null() {
-        return bytes(&(*h).value);
-    }
-    bytes(&(*r).headers_in.server)
-}
-
-/// `scheme://host[:port]` of the request.
-pub unsafe fn request_origin(r: *const ngx_http_request_t) -> String {
-    format!("{}://{}", scheme(r), String::from_utf8_lossy(host(r)))
-}
-
-/// `scheme://host/original-uri?query`, as the client sent it.
-pub unsafe fn full_url(r: *const ngx_http_request_t) -> String {
-    let uri = String::from_utf8_lossy(bytes(&(*r).unparsed_uri));
-    format!("{}{}", request_origin(r), uri)
 }
 
 unsafe fn apply(r: *mut ngx_http_request_t, conf: &LocConf, decision: &Decision) -> ngx_int_t {
-    match decision {
-        Decision::Allow { .. } => {
-            let Some(who) = context::get(r).and_then(|c| c.who.as_ref()) else {
-                return NGX_HTTP_INTERNAL_SERVER_ERROR as ngx_int_t;
-            };
-            if !strip_additional_names(r, who) {
-                return NGX_HTTP_INTERNAL_SERVER_ERROR as ngx_int_t;
+    // SAFETY: every caller passes a valid request, on nginx's thread.
+    unsafe {
+        match decision {
+            Decision::Allow { .. } => {
+                let Some(who) = context::get(r).and_then(|c| c.who.as_ref()) else {
+                    return NGX_HTTP_INTERNAL_SERVER_ERROR as ngx_int_t;
+                };
+                if !strip_additional_names(r, who) {
+                    return NGX_HTTP_INTERNAL_SERVER_ERROR as ngx_int_t;
+                }
+                if conf.identity_headers() && !set_identity_headers(r, conf, who) {
+                    return NGX_HTTP_INTERNAL_SERVER_ERROR as ngx_int_t;
+                }
+                Status::NGX_OK.into()
             }
-            if conf.identity_headers() && !set_identity_headers(r, conf, who) {
-                return NGX_HTTP_INTERNAL_SERVER_ERROR as ngx_int_t;
+            // Like `auth_basic off`: no requirement here, but no grant either (so `satisfy any`
+            // with `deny` still denies).
+            Decision::AllowUnauthenticated => Status::NGX_DECLINED.into(),
+            // A login redirect means nothing inside an include: a subrequest gets the 401.
+            Decision::Login { reason } if (*r).main != r => {
+                ngx_log_error!(
+                    NGX_LOG_INFO,
+                    (*(*r).connection).log,
+                    "sso: subrequest unauthorized, reason: \"{}\"",
+                    reason
+                );
+                if !no_store(r) || headers::add_out(r, b"WWW-Authenticate", b"Bearer").is_none() {
+                    return NGX_HTTP_INTERNAL_SERVER_ERROR as ngx_int_t;
+                }
+                NGX_HTTP_UNAUTHORIZED as ngx_int_t
             }
-            Status::NGX_OK.into()
-        }
-        // Like `auth_basic off`: no requirement here, but no grant either (so `satisfy any`
-        // with `deny` still denies).
-        Decision::AllowUnauthenticated => Status::NGX_DECLINED.into(),
-        // A login redirect means nothing inside an include: a subrequest gets the 401.
-        Decision::Login { reason } if (*r).main != r => {
-            ngx_log_error!(
-                NGX_LOG_INFO,
-                (*(*r).connection).log,
-                "sso: subrequest unauthorized, reason: \"{}\"",
-                reason
-            );
-            if !no_store(r) || headers::add_out(r, b"WWW-Authenticate", b"Bearer").is_none() {
-                return NGX_HTTP_INTERNAL_SERVER_ERROR as ngx_int_t;
+            Decision::Login { reason } => {
+                let rd = if conf.login_url_absolute {
+                    full_url(r)
+                } else {
+                    String::from_utf8_lossy(bytes(&(*r).unparsed_uri)).into_owned()
+                };
+                let location = login_location(&conf.effective_login_url, &rd);
+                ngx_log_error!(
+                    NGX_LOG_INFO,
+                    (*(*r).connection).log,
+                    "sso: redirecting to login, reason: \"{}\"",
+                    reason
+                );
+                request::redirect(r, &location)
             }
-            NGX_HTTP_UNAUTHORIZED as ngx_int_t
-        }
-        Decision::Login { reason } => {
-            let rd = if conf.login_url_absolute {
-                full_url(r)
-            } else {
-                String::from_utf8_lossy(bytes(&(*r).unparsed_uri)).into_owned()
-            };
-            let location = login_location(&conf.effective_login_url, &rd);
-            ngx_log_error!(
-                NGX_LOG_INFO,
-                (*(*r).connection).log,
-                "sso: redirecting to login, reason: \"{}\"",
-                reason
-            );
-            let Some(h) = headers::add_out(r, b"Location", location.as_bytes()) else {
-                return NGX_HTTP_INTERNAL_SERVER_ERROR as ngx_int_t;
-            };
-            (*r).headers_out.location = h;
-            if !no_store(r) {
-                return NGX_HTTP_INTERNAL_SERVER_ERROR as ngx_int_t;
+            Decision::Unauthorized {
+                reason,
+                www_authenticate,
+            } => {
+                ngx_log_error!(
+                    NGX_LOG_INFO,
+                    (*(*r).connection).log,
+                    "sso: unauthorized, reason: \"{}\"",
+                    reason
+                );
+                let Some(h) = headers::add_out(r, b"WWW-Authenticate", www_authenticate.as_bytes())
+                else {
+                    return NGX_HTTP_INTERNAL_SERVER_ERROR as ngx_int_t;
+                };
+                (*r).headers_out.www_authenticate = h;
+                if !no_store(r) {
+                    return NGX_HTTP_INTERNAL_SERVER_ERROR as ngx_int_t;
+                }
+                NGX_HTTP_UNAUTHORIZED as ngx_int_t
             }
-            NGX_HTTP_MOVED_TEMPORARILY as ngx_int_t
-        }
-        Decision::Unauthorized {
-            reason,
-            www_authenticate,
-        } => {
-            ngx_log_error!(
-                NGX_LOG_INFO,
-                (*(*r).connection).log,
-                "sso: unauthorized, reason: \"{}\"",
-                reason
-            );
-            let Some(h) = headers::add_out(r, b"WWW-Authenticate", www_authenticate.as_bytes())
-            else {
-                return NGX_HTTP_INTERNAL_SERVER_ERROR as ngx_int_t;
-            };
-            (*r).headers_out.www_authenticate = h;
-            if !no_store(r) {
-                return NGX_HTTP_INTERNAL_SERVER_ERROR as ngx_int_t;
+            Decision::Forbidden => {
+                if !no_store(r) {
+                    return NGX_HTTP_INTERNAL_SERVER_ERROR as ngx_int_t;
+                }
+                NGX_HTTP_FORBIDDEN as ngx_int_t
             }
-            NGX_HTTP_UNAUTHORIZED as ngx_int_t
-        }
-        Decision::Forbidden => {
-            if !no_store(r) {
-                return NGX_HTTP_INTERNAL_SERVER_ERROR as ngx_int_t;
-            }
-            NGX_HTTP_FORBIDDEN as ngx_int_t
         }
     }
-}
-
-/// `Cache-Control: no-store` on a response that depends on the request's credentials, so no
-/// shared cache keeps a login redirect or a refusal for another user. nginx keeps headers set
-/// on `headers_out` for the error page it then sends.
-unsafe fn no_store(r: *mut ngx_http_request_t) -> bool {
-    headers::add_out(r, b"Cache-Control", b"no-store").is_some()
 }

@@ -1,14 +1,16 @@
 //! The per-request state the access handler leaves for variables and logging.
 
-use std::ptr;
 use std::sync::Arc;
 
 use ngx::core::Pool;
 use ngx::ffi::ngx_http_request_t;
+use ngx::http::HttpModule;
 use sso_core::decide::{AuthMethod, Credentials};
 use sso_core::identity::Identity;
 use sso_core::jwt::Verified;
 use sso_core::session::Session;
+
+use crate::Module;
 
 /// Who the request was authenticated as.
 pub enum Authenticated {
@@ -95,8 +97,7 @@ pub struct RequestCtx {
 }
 
 fn index() -> usize {
-    // SAFETY: the module struct is initialised by nginx before any request.
-    unsafe { (*ptr::addr_of!(crate::ngx_http_sso_module)).ctx_index }
+    Module::module().ctx_index
 }
 
 /// Stores `ctx` on the request (dropped with the request pool). False when the pool is
@@ -105,13 +106,16 @@ fn index() -> usize {
 /// # Safety
 /// `r` must be a valid request.
 pub unsafe fn set(r: *mut ngx_http_request_t, ctx: RequestCtx) -> bool {
-    let pool = Pool::from_ngx_pool((*r).pool);
-    let p = pool.allocate(ctx);
-    if p.is_null() {
-        return false;
+    // SAFETY: the caller guarantees what the `# Safety` section above asks.
+    unsafe {
+        let pool = Pool::from_ngx_pool((*r).pool);
+        let p = pool.allocate(ctx);
+        if p.is_null() {
+            return false;
+        }
+        *(*r).ctx.add(index()) = p.cast();
+        true
     }
-    *(*r).ctx.add(index()) = p.cast();
-    true
 }
 
 /// The request's context, when the access handler has run.
@@ -119,6 +123,9 @@ pub unsafe fn set(r: *mut ngx_http_request_t, ctx: RequestCtx) -> bool {
 /// # Safety
 /// `r` must be a valid request.
 pub unsafe fn get<'a>(r: *const ngx_http_request_t) -> Option<&'a RequestCtx> {
-    let p = *(*r).ctx.add(index()) as *const RequestCtx;
-    p.as_ref()
+    // SAFETY: the caller guarantees what the `# Safety` section above asks.
+    unsafe {
+        let p = *(*r).ctx.add(index()) as *const RequestCtx;
+        p.as_ref()
+    }
 }

@@ -1,4 +1,4 @@
-//! The module's own endpoints under `sso_outpost_prefix` (SPEC §5): `ping`, `start`,
+//! The module's own endpoints under `sso_outpost_prefix` (README "Endpoints"): `ping`, `start`,
 //! `callback`, `sign_out`.
 //!
 //! `callback` exchanges the code at the provider's token endpoint on a background thread
@@ -19,23 +19,22 @@ use std::sync::Arc;
 
 use ngx::core::Status;
 use ngx::ffi::{
-    ngx_buf_t, ngx_chain_t, ngx_http_discard_request_body, ngx_http_output_filter,
-    ngx_http_request_t, ngx_http_send_header, ngx_int_t, ngx_pcalloc, ngx_pool_cleanup_add,
-    NGX_HTTP_INTERNAL_SERVER_ERROR, NGX_HTTP_MOVED_TEMPORARILY, NGX_HTTP_NO_CONTENT,
-    NGX_HTTP_SERVICE_UNAVAILABLE, NGX_LOG_ERR, NGX_LOG_INFO, NGX_LOG_WARN,
+    ngx_http_discard_request_body, ngx_http_request_t, ngx_int_t, ngx_pool_cleanup_add,
+    NGX_HTTP_INTERNAL_SERVER_ERROR, NGX_HTTP_NO_CONTENT, NGX_HTTP_SERVICE_UNAVAILABLE, NGX_LOG_ERR,
+    NGX_LOG_INFO, NGX_LOG_WARN,
 };
 use ngx::ngx_log_error;
 use sso_core::cookie::{self, Attributes};
 use sso_core::flow::{self, AuthRequest, Discovery};
 use sso_core::session::{chunk_cookie_name, MAX_CHUNKS};
 
-use crate::access::{host, request_origin, scheme};
 use crate::conf::LocConf;
 use crate::guard;
 use crate::headers::{self, bytes};
-use crate::login::{self, Exchange, Outcome};
+use crate::net::code_exchange::{self, Exchange, Outcome};
 use crate::net::wake;
-use crate::sessions;
+use crate::request::{absolute, host, now, origin, page_now, query, redirect, scheme, send_page};
+use crate::session_cookie;
 use crate::state::flows::{self as used_flows, Consume};
 
 /// Most login callbacks one client address (an IPv4 address, an IPv6 /64) may have waiting
@@ -50,33 +49,36 @@ const RETRY_AFTER: &[u8] = b"5";
 /// # Safety
 /// `r` must be a valid main request.
 pub unsafe fn serve(r: *mut ngx_http_request_t, conf: &LocConf, endpoint: &[u8]) -> ngx_int_t {
-    // No endpoint takes a body. Read and drop it before any answer, so that bytes sent as a
-    // body are never parsed as the next request on a keep-alive connection. A body still
-    // arriving is drained by nginx after the response (or, in `callback`, while it waits).
-    let rc = ngx_http_discard_request_body(r);
-    if rc != Status::NGX_OK.0 {
-        (*r).set_keepalive(0);
-        let status = if rc >= 400 { rc as u16 } else { 500 };
-        return page_now(
-            r,
-            status,
-            &flow::error_page("Bad request", "The request could not be read."),
-        );
-    }
-    match endpoint {
-        // 204, no body, no authentication: a health check for load balancers and docker.
-        b"/ping" => {
-            headers::add_out(r, b"Cache-Control", b"no-store");
-            NGX_HTTP_NO_CONTENT as ngx_int_t
+    // SAFETY: the caller guarantees what the `# Safety` section above asks.
+    unsafe {
+        // No endpoint takes a body. Read and drop it before any answer, so that bytes sent as a
+        // body are never parsed as the next request on a keep-alive connection. A body still
+        // arriving is drained by nginx after the response (or, in `callback`, while it waits).
+        let rc = ngx_http_discard_request_body(r);
+        if rc != Status::NGX_OK.0 {
+            (*r).set_keepalive(0);
+            let status = if rc >= 400 { rc as u16 } else { 500 };
+            return page_now(
+                r,
+                status,
+                &flow::error_page("Bad request", "The request could not be read."),
+            );
         }
-        b"/start" => start(r, conf),
-        b"/callback" => callback(r, conf),
-        b"/sign_out" => sign_out(r, conf),
-        _ => page_now(
-            r,
-            404,
-            &flow::error_page("Not found", "There is no such sign-in endpoint."),
-        ),
+        match endpoint {
+            // 204, no body, no authentication: a health check for load balancers and docker.
+            b"/ping" => {
+                headers::add_out(r, b"Cache-Control", b"no-store");
+                NGX_HTTP_NO_CONTENT as ngx_int_t
+            }
+            b"/start" => start(r, conf),
+            b"/callback" => callback(r, conf),
+            b"/sign_out" => sign_out(r, conf),
+            _ => page_now(
+                r,
+                404,
+                &flow::error_page("Not found", "There is no such sign-in endpoint."),
+            ),
+        }
     }
 }
 
@@ -85,30 +87,33 @@ pub unsafe fn serve(r: *mut ngx_http_request_t, conf: &LocConf, endpoint: &[u8])
 type ClientKey = [u8; 9];
 
 unsafe fn client_key(r: *const ngx_http_request_t) -> ClientKey {
-    let mut key = [0u8; 9];
-    let sa = (*(*r).connection).sockaddr;
-    if sa.is_null() {
-        return key;
-    }
-    match (*sa).sa_family as i32 {
-        libc::AF_INET => {
-            let sin = sa as *const libc::sockaddr_in;
-            key[0] = 4;
-            key[1..5].copy_from_slice(&(*sin).sin_addr.s_addr.to_ne_bytes());
+    // SAFETY: every caller passes a valid request, on nginx's thread.
+    unsafe {
+        let mut key = [0u8; 9];
+        let sa = (*(*r).connection).sockaddr;
+        if sa.is_null() {
+            return key;
         }
-        libc::AF_INET6 => {
-            let a = (*(sa as *const libc::sockaddr_in6)).sin6_addr.s6_addr;
-            if a[..10] == [0; 10] && a[10..12] == [0xff, 0xff] {
+        match (*sa).sa_family as i32 {
+            libc::AF_INET => {
+                let sin = sa as *const libc::sockaddr_in;
                 key[0] = 4;
-                key[1..5].copy_from_slice(&a[12..16]);
-            } else {
-                key[0] = 6;
-                key[1..9].copy_from_slice(&a[..8]);
+                key[1..5].copy_from_slice(&(*sin).sin_addr.s_addr.to_ne_bytes());
             }
+            libc::AF_INET6 => {
+                let a = (*(sa as *const libc::sockaddr_in6)).sin6_addr.s6_addr;
+                if a[..10] == [0; 10] && a[10..12] == [0xff, 0xff] {
+                    key[0] = 4;
+                    key[1..5].copy_from_slice(&a[12..16]);
+                } else {
+                    key[0] = 6;
+                    key[1..9].copy_from_slice(&a[..8]);
+                }
+            }
+            _ => key[0] = 1,
         }
-        _ => key[0] = 1,
+        key
     }
-    key
 }
 
 thread_local! {
@@ -120,23 +125,27 @@ thread_local! {
 /// Takes one of the client's callback slots for the life of the request; false when it has
 /// [`MAX_CALLBACKS_PER_CLIENT`] already (or the pool is out of memory).
 unsafe fn take_callback_slot(r: *mut ngx_http_request_t) -> bool {
-    let key = client_key(r);
-    let held = CALLBACKS.with(|m| m.borrow().get(&key).copied().unwrap_or(0));
-    if held >= MAX_CALLBACKS_PER_CLIENT {
-        return false;
+    // SAFETY: every caller passes a valid request, on nginx's thread.
+    unsafe {
+        let key = client_key(r);
+        let held = CALLBACKS.with(|m| m.borrow().get(&key).copied().unwrap_or(0));
+        if held >= MAX_CALLBACKS_PER_CLIENT {
+            return false;
+        }
+        let cln = ngx_pool_cleanup_add((*r).pool, std::mem::size_of::<ClientKey>());
+        if cln.is_null() {
+            return false;
+        }
+        std::ptr::write((*cln).data as *mut ClientKey, key);
+        (*cln).handler = Some(release_callback_slot);
+        CALLBACKS.with(|m| *m.borrow_mut().entry(key).or_insert(0) += 1);
+        true
     }
-    let cln = ngx_pool_cleanup_add((*r).pool, std::mem::size_of::<ClientKey>());
-    if cln.is_null() {
-        return false;
-    }
-    std::ptr::write((*cln).data as *mut ClientKey, key);
-    (*cln).handler = Some(release_callback_slot);
-    CALLBACKS.with(|m| *m.borrow_mut().entry(key).or_insert(0) += 1);
-    true
 }
 
 unsafe extern "C" fn release_callback_slot(data: *mut c_void) {
-    let log = (*ngx::ffi::ngx_cycle).log;
+    // SAFETY: pool cleanups run on nginx's thread, where `ngx_cycle` is valid.
+    let log = unsafe { (*ngx::ffi::ngx_cycle).log };
     guard::catch(log, "callback slot cleanup", (), || {
         // SAFETY: data is the key written by take_callback_slot.
         let key = unsafe { *(data as *const ClientKey) };
@@ -155,45 +164,37 @@ unsafe extern "C" fn release_callback_slot(data: *mut c_void) {
 /// `503` + `Retry-After` + a page: overload, never a 500. The flow cookie stays, so the
 /// same callback can be retried.
 unsafe fn overloaded(r: *mut ngx_http_request_t, why: &str) -> ngx_int_t {
-    ngx_log_error!(
-        NGX_LOG_WARN,
-        (*(*r).connection).log,
-        "sso: login callback refused: {}",
-        why
-    );
-    headers::add_out(r, b"Retry-After", RETRY_AFTER);
-    page_now(
-        r,
-        NGX_HTTP_SERVICE_UNAVAILABLE as u16,
-        &flow::error_page(
-            "Sign-in busy",
-            "Too many sign-ins are in progress. Please try again in a few seconds.",
-        ),
-    )
-}
-
-fn now() -> u64 {
-    ngx::ffi::ngx_time().max(0) as u64
-}
-
-unsafe fn query<'a>(r: *const ngx_http_request_t) -> &'a str {
-    std::str::from_utf8(bytes(&(*r).args)).unwrap_or("")
-}
-
-/// An absolute URL for a configured URI that may be a path.
-unsafe fn absolute(r: *const ngx_http_request_t, uri: &str) -> String {
-    if sso_core::decide::is_absolute_url(uri) {
-        uri.to_owned()
-    } else {
-        format!("{}{}", request_origin(r), uri)
+    // SAFETY: every caller passes a valid request, on nginx's thread.
+    unsafe {
+        ngx_log_error!(
+            NGX_LOG_WARN,
+            (*(*r).connection).log,
+            "sso: login callback refused: {}",
+            why
+        );
+        headers::add_out(r, b"Retry-After", RETRY_AFTER);
+        page_now(
+            r,
+            NGX_HTTP_SERVICE_UNAVAILABLE as u16,
+            &flow::error_page(
+                "Sign-in busy",
+                "Too many sign-ins are in progress. Please try again in a few seconds.",
+            ),
+        )
     }
 }
 
 /// `sso_redirect_uri`, else `<prefix>/callback` on the request's scheme and host.
+///
+/// # Safety
+/// `r` must be a valid request.
 pub unsafe fn redirect_uri(r: *const ngx_http_request_t, conf: &LocConf) -> String {
-    match &conf.redirect_uri {
-        Some(uri) => absolute(r, uri),
-        None => format!("{}{}/callback", request_origin(r), conf.outpost_prefix()),
+    // SAFETY: every caller passes a valid request, on nginx's thread.
+    unsafe {
+        match &conf.redirect_uri {
+            Some(uri) => absolute(r, uri),
+            None => format!("{}{}/callback", origin(r), conf.outpost_prefix()),
+        }
     }
 }
 
@@ -202,116 +203,81 @@ unsafe fn cookie_attributes<'a>(
     domain: Option<&'a str>,
     max_age: u64,
 ) -> Attributes<'a> {
-    Attributes {
-        path: "/",
-        domain,
-        max_age,
-        secure: scheme(r) == "https",
-    }
-}
-
-unsafe fn set_cookie(r: *mut ngx_http_request_t, value: &str) -> bool {
-    headers::add_out(r, b"Set-Cookie", value.as_bytes()).is_some()
-}
-
-/// Expires the session cookie and every chunk of it the browser sent.
-unsafe fn expire_session(r: *mut ngx_http_request_t, conf: &LocConf, keep_chunks: usize) {
-    let name = conf.session_cookie();
-    let attrs = cookie_attributes(r, conf.cookie_domain.as_deref(), 0);
-    for i in keep_chunks..MAX_CHUNKS {
-        let chunk = chunk_cookie_name(name, i);
-        if headers::find_cookie(r, chunk.as_bytes()).is_some() {
-            set_cookie(r, &cookie::set_cookie(&chunk, "", &attrs));
+    // SAFETY: every caller passes a valid request, on nginx's thread.
+    unsafe {
+        Attributes {
+            path: "/",
+            domain,
+            max_age,
+            secure: scheme(r) == "https",
         }
     }
 }
 
-/// 302 to `location`, never cached.
-unsafe fn redirect(r: *mut ngx_http_request_t, location: &str) -> ngx_int_t {
-    let Some(h) = headers::add_out(r, b"Location", location.as_bytes()) else {
-        return NGX_HTTP_INTERNAL_SERVER_ERROR as ngx_int_t;
-    };
-    (*r).headers_out.location = h;
-    headers::add_out(r, b"Cache-Control", b"no-store");
-    NGX_HTTP_MOVED_TEMPORARILY as ngx_int_t
+unsafe fn set_cookie(r: *mut ngx_http_request_t, value: &str) -> bool {
+    // SAFETY: every caller passes a valid request, on nginx's thread.
+    unsafe { headers::add_out(r, b"Set-Cookie", value.as_bytes()).is_some() }
 }
 
-/// Sends a complete HTML page; returns what to finalize the request with.
-pub unsafe fn send_page(r: *mut ngx_http_request_t, status: u16, html: &str) -> ngx_int_t {
-    (*r).headers_out.status = status as usize;
-    (*r).headers_out.content_length_n = html.len() as _;
-    let ct = b"text/html; charset=utf-8";
-    (*r).headers_out.content_type.len = ct.len();
-    (*r).headers_out.content_type.data = ct.as_ptr() as *mut u8;
-    (*r).headers_out.content_type_len = ct.len();
-    headers::add_out(r, b"Cache-Control", b"no-store");
-    let rc = ngx_http_send_header(r);
-    if rc == Status::NGX_ERROR.0 || rc > Status::NGX_OK.0 || (*r).header_only() != 0 {
-        return rc;
+/// Expires the session cookie and every chunk of it the browser sent.
+unsafe fn expire_session(r: *mut ngx_http_request_t, conf: &LocConf, keep_chunks: usize) {
+    // SAFETY: every caller passes a valid request, on nginx's thread.
+    unsafe {
+        let name = conf.session_cookie();
+        let attrs = cookie_attributes(r, conf.cookie_domain.as_deref(), 0);
+        for i in keep_chunks..MAX_CHUNKS {
+            let chunk = chunk_cookie_name(name, i);
+            if headers::find_cookie(r, chunk.as_bytes()).is_some() {
+                set_cookie(r, &cookie::set_cookie(&chunk, "", &attrs));
+            }
+        }
     }
-    let b = ngx_pcalloc((*r).pool, std::mem::size_of::<ngx_buf_t>()) as *mut ngx_buf_t;
-    let data = ngx::ffi::ngx_pnalloc((*r).pool, html.len().max(1)) as *mut u8;
-    if b.is_null() || data.is_null() {
-        return Status::NGX_ERROR.into();
-    }
-    std::ptr::copy_nonoverlapping(html.as_ptr(), data, html.len());
-    (*b).pos = data;
-    (*b).last = data.add(html.len());
-    (*b).set_memory(1);
-    (*b).set_last_buf(if (*r).main == r { 1 } else { 0 });
-    (*b).set_last_in_chain(1);
-    let mut out = ngx_chain_t {
-        buf: b,
-        next: std::ptr::null_mut(),
-    };
-    ngx_http_output_filter(r, &mut out)
-}
-
-/// A page sent from a phase handler: finalize it here and tell the phase engine we did.
-unsafe fn page_now(r: *mut ngx_http_request_t, status: u16, html: &str) -> ngx_int_t {
-    let rc = send_page(r, status, html);
-    ngx::ffi::ngx_http_finalize_request(r, rc);
-    Status::NGX_DONE.into()
 }
 
 unsafe fn not_configured(r: *mut ngx_http_request_t, what: &str) -> ngx_int_t {
-    ngx_log_error!(
-        NGX_LOG_ERR,
-        (*(*r).connection).log,
-        "sso: login is not configured: {}",
-        what
-    );
-    page_now(
-        r,
-        500,
-        &flow::error_page(
-            "Sign-in unavailable",
-            "Single sign-on is not configured on this server.",
-        ),
-    )
+    // SAFETY: every caller passes a valid request, on nginx's thread.
+    unsafe {
+        ngx_log_error!(
+            NGX_LOG_ERR,
+            (*(*r).connection).log,
+            "sso: login is not configured: {}",
+            what
+        );
+        page_now(
+            r,
+            500,
+            &flow::error_page(
+                "Sign-in unavailable",
+                "Single sign-on is not configured on this server.",
+            ),
+        )
+    }
 }
 
 unsafe fn provider_unavailable(r: *mut ngx_http_request_t, conf: &LocConf) -> ngx_int_t {
-    if let Some(p) = &conf.provider {
-        p.request_refetch();
-        let snap = p.snapshot();
-        ngx_log_error!(
-            NGX_LOG_WARN,
-            (*(*r).connection).log,
-            "sso: provider \"{}\" not available yet: {}",
-            p.config().issuer,
-            snap.last_error.as_deref().unwrap_or("discovery pending")
-        );
+    // SAFETY: every caller passes a valid request, on nginx's thread.
+    unsafe {
+        if let Some(p) = &conf.provider {
+            p.request_refetch();
+            let snap = p.snapshot();
+            ngx_log_error!(
+                NGX_LOG_WARN,
+                (*(*r).connection).log,
+                "sso: provider \"{}\" not available yet: {}",
+                p.config().issuer,
+                snap.last_error.as_deref().unwrap_or("discovery pending")
+            );
+        }
+        headers::add_out(r, b"Retry-After", b"5");
+        page_now(
+            r,
+            NGX_HTTP_SERVICE_UNAVAILABLE as u16,
+            &flow::error_page(
+                "Sign-in unavailable",
+                "The identity provider cannot be reached right now. Please try again in a moment.",
+            ),
+        )
     }
-    headers::add_out(r, b"Retry-After", b"5");
-    page_now(
-        r,
-        NGX_HTTP_SERVICE_UNAVAILABLE as u16,
-        &flow::error_page(
-            "Sign-in unavailable",
-            "The identity provider cannot be reached right now. Please try again in a moment.",
-        ),
-    )
 }
 
 /// The discovery document, when the provider has been reached.
@@ -321,55 +287,58 @@ fn discovery(conf: &LocConf) -> Option<Arc<Discovery>> {
 
 /// `start?rd=URL`: PKCE + state + nonce in a sealed flow cookie, 302 to the provider.
 unsafe fn start(r: *mut ngx_http_request_t, conf: &LocConf) -> ngx_int_t {
-    let Some(keys) = conf.session_keys.as_deref() else {
-        return not_configured(r, "set sso_client_secret or sso_session_secret_file");
-    };
-    if conf.provider.is_none() || conf.client_id.is_none() {
-        return not_configured(r, "set sso_issuer and sso_client_id");
-    }
-    let Some(disco) = discovery(conf) else {
-        return provider_unavailable(r, conf);
-    };
-    let rd_raw = flow::query_param(query(r), "rd").unwrap_or_default();
-    let host = String::from_utf8_lossy(host(r));
-    let rd = flow::validate_rd(&rd_raw, &host, conf.cookie_domain.as_deref());
-    let redirect_uri = redirect_uri(r, conf);
-    let req = AuthRequest {
-        authorization_endpoint: &disco.authorization_endpoint,
-        client_id: conf.client_id(),
-        redirect_uri: &redirect_uri,
-        scope: conf.scopes(),
-    };
-    match flow::start(keys, conf.client_id(), &req, &rd, now()) {
-        Ok(fs) => {
-            // At most MAX_FLOW_COOKIES flow cookies per browser: expire the oldest (and the
-            // ones that do not open) the request carries, keeping room for the new one.
-            let mut carried: Vec<(&[u8], &[u8])> = Vec::new();
-            headers::each_in(r, b"cookie", |v| carried.extend(flow::flow_cookies(v)));
-            let expired = cookie_attributes(r, None, 0);
-            for name in flow::flow_cookies_to_expire(keys, conf.client_id(), &carried, now()) {
-                if !set_cookie(r, &cookie::set_cookie(&name, "", &expired)) {
+    // SAFETY: every caller passes a valid request, on nginx's thread.
+    unsafe {
+        let Some(keys) = conf.session_keys.as_deref() else {
+            return not_configured(r, "set sso_client_secret or sso_session_secret_file");
+        };
+        if conf.provider.is_none() || conf.client_id.is_none() {
+            return not_configured(r, "set sso_issuer and sso_client_id");
+        }
+        let Some(disco) = discovery(conf) else {
+            return provider_unavailable(r, conf);
+        };
+        let rd_raw = flow::query_param(query(r), "rd").unwrap_or_default();
+        let host = String::from_utf8_lossy(host(r));
+        let rd = flow::validate_rd(&rd_raw, &host, conf.cookie_domain.as_deref());
+        let redirect_uri = redirect_uri(r, conf);
+        let req = AuthRequest {
+            authorization_endpoint: &disco.authorization_endpoint,
+            client_id: conf.client_id(),
+            redirect_uri: &redirect_uri,
+            scope: conf.scopes(),
+        };
+        match flow::start(keys, conf.client_id(), &req, &rd, now()) {
+            Ok(fs) => {
+                // At most MAX_FLOW_COOKIES flow cookies per browser: expire the oldest (and the
+                // ones that do not open) the request carries, keeping room for the new one.
+                let mut carried: Vec<(&[u8], &[u8])> = Vec::new();
+                headers::each_in(r, b"cookie", |v| carried.extend(flow::flow_cookies(v)));
+                let expired = cookie_attributes(r, None, 0);
+                for name in flow::flow_cookies_to_expire(keys, conf.client_id(), &carried, now()) {
+                    if !set_cookie(r, &cookie::set_cookie(&name, "", &expired)) {
+                        return NGX_HTTP_INTERNAL_SERVER_ERROR as ngx_int_t;
+                    }
+                }
+                // Host-only: the callback comes back to this host.
+                let attrs = cookie_attributes(r, None, fs.max_age);
+                if !set_cookie(
+                    r,
+                    &cookie::set_cookie(&fs.cookie_name, &fs.cookie_value, &attrs),
+                ) {
                     return NGX_HTTP_INTERNAL_SERVER_ERROR as ngx_int_t;
                 }
+                redirect(r, &fs.location)
             }
-            // Host-only: the callback comes back to this host.
-            let attrs = cookie_attributes(r, None, fs.max_age);
-            if !set_cookie(
-                r,
-                &cookie::set_cookie(&fs.cookie_name, &fs.cookie_value, &attrs),
-            ) {
-                return NGX_HTTP_INTERNAL_SERVER_ERROR as ngx_int_t;
+            Err(err) => {
+                ngx_log_error!(
+                    NGX_LOG_ERR,
+                    (*(*r).connection).log,
+                    "sso: cannot start login: {}",
+                    err
+                );
+                page_now(r, err.http_status(), &err.html_page())
             }
-            redirect(r, &fs.location)
-        }
-        Err(err) => {
-            ngx_log_error!(
-                NGX_LOG_ERR,
-                (*(*r).connection).log,
-                "sso: cannot start login: {}",
-                err
-            );
-            page_now(r, err.http_status(), &err.html_page())
         }
     }
 }
@@ -380,114 +349,117 @@ unsafe fn start(r: *mut ngx_http_request_t, conf: &LocConf) -> ngx_int_t {
 /// consumed, so a retry of the same callback still works; once consumed (in the shared used
 /// set) the flow cookie is expired and the flow can never complete again, on any worker.
 unsafe fn callback(r: *mut ngx_http_request_t, conf: &LocConf) -> ngx_int_t {
-    let log = (*(*r).connection).log;
-    let Some(keys) = conf.session_keys.clone() else {
-        return not_configured(r, "set sso_client_secret or sso_session_secret_file");
-    };
-    let (Some(provider), Some(issuer)) = (conf.provider.clone(), conf.issuer.as_deref()) else {
-        return not_configured(r, "set sso_issuer and sso_client_id");
-    };
-    let params = flow::parse_callback_query(query(r));
-    let flow_cookie_name = params.state.as_deref().and_then(flow::flow_cookie_name);
-    let flow_cookie = flow_cookie_name
-        .as_deref()
-        .and_then(|n| headers::find_cookie(r, n.as_bytes()));
-    let expire_flow_cookie = |r: *mut ngx_http_request_t| {
-        if let (Some(name), Some(_)) = (&flow_cookie_name, flow_cookie) {
-            // SAFETY: r is the live request.
-            unsafe {
+    // SAFETY: every caller passes a valid main request, on nginx's thread; the closures
+    // below run with the same request (the cleanup-tied job keeps it alive).
+    unsafe {
+        let log = (*(*r).connection).log;
+        let Some(keys) = conf.session_keys.clone() else {
+            return not_configured(r, "set sso_client_secret or sso_session_secret_file");
+        };
+        let (Some(provider), Some(issuer)) = (conf.provider.clone(), conf.issuer.as_deref()) else {
+            return not_configured(r, "set sso_issuer and sso_client_id");
+        };
+        let params = flow::parse_callback_query(query(r));
+        let flow_cookie_name = params.state.as_deref().and_then(flow::flow_cookie_name);
+        let flow_cookie = flow_cookie_name
+            .as_deref()
+            .and_then(|n| headers::find_cookie(r, n.as_bytes()));
+        let expire_flow_cookie = |r: *mut ngx_http_request_t| {
+            if let (Some(name), Some(_)) = (&flow_cookie_name, flow_cookie) {
+                // `r` is the live request.
                 set_cookie(
                     r,
                     &cookie::set_cookie(name, "", &cookie_attributes(r, None, 0)),
-                )
-            };
+                );
+            }
+        };
+        let cb = match flow::callback(&keys, conf.client_id(), issuer, &params, flow_cookie, now())
+        {
+            Ok(cb) => cb,
+            Err(err) => {
+                ngx_log_error!(NGX_LOG_INFO, log, "sso: login callback refused: {}", err);
+                expire_flow_cookie(r);
+                return page_now(r, err.http_status(), &err.html_page());
+            }
+        };
+        let Some(disco) = discovery(conf) else {
+            return provider_unavailable(r, conf);
+        };
+        if !wake::has_room() {
+            return overloaded(r, "too many token exchanges are waiting in this worker");
         }
-    };
-    let cb = match flow::callback(&keys, conf.client_id(), issuer, &params, flow_cookie, now()) {
-        Ok(cb) => cb,
-        Err(err) => {
-            ngx_log_error!(NGX_LOG_INFO, log, "sso: login callback refused: {}", err);
-            expire_flow_cookie(r);
-            return page_now(r, err.http_status(), &err.html_page());
-        }
-    };
-    let Some(disco) = discovery(conf) else {
-        return provider_unavailable(r, conf);
-    };
-    if !wake::has_room() {
-        return overloaded(r, "too many token exchanges are waiting in this worker");
-    }
-    if !take_callback_slot(r) {
-        return overloaded(
-            r,
-            &format!(
-                "client \"{}\" has {} callbacks in progress already",
-                String::from_utf8_lossy(bytes(&(*(*r).connection).addr_text)),
-                MAX_CALLBACKS_PER_CLIENT
-            ),
-        );
-    }
-    let short_state = cb
-        .flow
-        .state
-        .get(..flow::FLOW_COOKIE_STATE_CHARS)
-        .unwrap_or("");
-    match used_flows::consume(&cb.flow.state, now(), cb.flow.exp) {
-        Consume::Fresh => {}
-        Consume::Used => {
-            ngx_log_error!(
-                NGX_LOG_WARN,
-                log,
-                "sso: login callback refused: flow \"{}\" was used before",
-                short_state
-            );
-            expire_flow_cookie(r);
-            let err = flow::FlowError::AlreadyUsed;
-            return page_now(r, err.http_status(), &err.html_page());
-        }
-        Consume::Unavailable => {
-            ngx_log_error!(
-                NGX_LOG_ERR,
-                log,
-                "sso: login callback refused: the shared zone \"{}\" is not available",
-                crate::state::ZONE_NAME
-            );
-            return page_now(
+        if !take_callback_slot(r) {
+            return overloaded(
                 r,
-                500,
-                &flow::error_page("Sign-in failed", "The sign-in could not be completed."),
+                &format!(
+                    "client \"{}\" has {} callbacks in progress already",
+                    String::from_utf8_lossy(bytes(&(*(*r).connection).addr_text)),
+                    MAX_CALLBACKS_PER_CLIENT
+                ),
             );
         }
-    }
-    // Consumed: whatever happens next, this flow is over.
-    expire_flow_cookie(r);
-    let exchange = Exchange {
-        provider,
-        discovery: disco,
-        keys,
-        client_id: conf.client_id().to_owned(),
-        client_secret: conf.client_secret.clone(),
-        tokens: conf.tokens.clone(),
-        binding: conf.session_binding.clone(),
-        redirect_uri: redirect_uri(r, conf),
-        leeway: conf.leeway(),
-        lifetime: conf.session_lifetime(),
-        flow: cb.flow,
-        code: cb.code,
-    };
-    // The request stays alive until the job is done; spawn_for_request keeps the phases from
-    // running again and watches for the client going away meanwhile.
-    let spawned = wake::spawn_for_request(
-        r,
-        move || login::exchange(exchange),
-        |r, result| {
-            // SAFETY: called on the event loop with the (still alive) request.
-            unsafe { finish_callback(r, result) }
-        },
-    );
-    match spawned {
-        Ok(_) => Status::NGX_DONE.into(),
-        Err(err) => overloaded(r, &format!("cannot start the token exchange: {err}")),
+        let short_state = cb
+            .flow
+            .state
+            .get(..flow::FLOW_COOKIE_STATE_CHARS)
+            .unwrap_or("");
+        match used_flows::consume(&cb.flow.state, now(), cb.flow.exp) {
+            Consume::Fresh => {}
+            Consume::Used => {
+                ngx_log_error!(
+                    NGX_LOG_WARN,
+                    log,
+                    "sso: login callback refused: flow \"{}\" was used before",
+                    short_state
+                );
+                expire_flow_cookie(r);
+                let err = flow::FlowError::AlreadyUsed;
+                return page_now(r, err.http_status(), &err.html_page());
+            }
+            Consume::Unavailable => {
+                ngx_log_error!(
+                    NGX_LOG_ERR,
+                    log,
+                    "sso: login callback refused: the shared zone \"{}\" is not available",
+                    crate::state::ZONE_NAME
+                );
+                return page_now(
+                    r,
+                    500,
+                    &flow::error_page("Sign-in failed", "The sign-in could not be completed."),
+                );
+            }
+        }
+        // Consumed: whatever happens next, this flow is over.
+        expire_flow_cookie(r);
+        let exchange = Exchange {
+            provider,
+            discovery: disco,
+            keys,
+            client_id: conf.client_id().to_owned(),
+            client_secret: conf.client_secret.clone(),
+            tokens: conf.tokens.clone(),
+            binding: conf.session_binding.clone(),
+            redirect_uri: redirect_uri(r, conf),
+            leeway: conf.leeway(),
+            lifetime: conf.session_lifetime(),
+            flow: cb.flow,
+            code: cb.code,
+        };
+        // The request stays alive until the job is done; spawn_for_request keeps the phases from
+        // running again and watches for the client going away meanwhile.
+        let spawned = wake::spawn_for_request(
+            r,
+            move || code_exchange::exchange(exchange),
+            |r, result| {
+                // Called on the event loop with the (still alive) request.
+                finish_callback(r, result)
+            },
+        );
+        match spawned {
+            Ok(_) => Status::NGX_DONE.into(),
+            Err(err) => overloaded(r, &format!("cannot start the token exchange: {err}")),
+        }
     }
 }
 
@@ -496,46 +468,49 @@ unsafe fn finish_callback(
     r: *mut ngx_http_request_t,
     result: Result<Outcome, wake::JobPanicked>,
 ) -> ngx_int_t {
-    let log = (*(*r).connection).log;
-    let failed = || flow::error_page("Sign-in failed", "The sign-in could not be completed.");
-    let Some(conf) = crate::loc_conf(r) else {
-        return send_page(r, 500, &failed());
-    };
-    let outcome = match result {
-        Ok(o) => o,
-        Err(_) => {
-            ngx_log_error!(
-                NGX_LOG_ERR,
-                log,
-                "sso: the token exchange failed internally"
-            );
+    // SAFETY: every caller passes a valid request, on nginx's thread.
+    unsafe {
+        let log = (*(*r).connection).log;
+        let failed = || flow::error_page("Sign-in failed", "The sign-in could not be completed.");
+        let Some(conf) = crate::conf::loc_conf(r) else {
             return send_page(r, 500, &failed());
-        }
-    };
-    match outcome {
-        Outcome::Session { chunks, rd, user } => {
-            let name = conf.session_cookie();
-            let attrs =
-                cookie_attributes(r, conf.cookie_domain.as_deref(), conf.session_lifetime());
-            for (i, chunk) in chunks.iter().enumerate() {
-                if !set_cookie(
-                    r,
-                    &cookie::set_cookie(&chunk_cookie_name(name, i), chunk, &attrs),
-                ) {
-                    return send_page(r, 500, &failed());
-                }
+        };
+        let outcome = match result {
+            Ok(o) => o,
+            Err(_) => {
+                ngx_log_error!(
+                    NGX_LOG_ERR,
+                    log,
+                    "sso: the token exchange failed internally"
+                );
+                return send_page(r, 500, &failed());
             }
-            expire_session(r, conf, chunks.len());
-            ngx_log_error!(NGX_LOG_INFO, log, "sso: user \"{}\" logged in", user);
-            redirect(r, &rd)
-        }
-        Outcome::Failed {
-            status,
-            page,
-            log: why,
-        } => {
-            ngx_log_error!(NGX_LOG_WARN, log, "sso: login failed: {}", why);
-            send_page(r, status, &page)
+        };
+        match outcome {
+            Outcome::Session { chunks, rd, user } => {
+                let name = conf.session_cookie();
+                let attrs =
+                    cookie_attributes(r, conf.cookie_domain.as_deref(), conf.session_lifetime());
+                for (i, chunk) in chunks.iter().enumerate() {
+                    if !set_cookie(
+                        r,
+                        &cookie::set_cookie(&chunk_cookie_name(name, i), chunk, &attrs),
+                    ) {
+                        return send_page(r, 500, &failed());
+                    }
+                }
+                expire_session(r, conf, chunks.len());
+                ngx_log_error!(NGX_LOG_INFO, log, "sso: user \"{}\" logged in", user);
+                redirect(r, &rd)
+            }
+            Outcome::Failed {
+                status,
+                page,
+                log: why,
+            } => {
+                ngx_log_error!(NGX_LOG_WARN, log, "sso: login failed: {}", why);
+                send_page(r, status, &page)
+            }
         }
     }
 }
@@ -543,20 +518,23 @@ unsafe fn finish_callback(
 /// `sign_out`: clears the session and sends the browser to the provider's end-session
 /// endpoint (with `id_token_hint` when known), or to `/`.
 unsafe fn sign_out(r: *mut ngx_http_request_t, conf: &LocConf) -> ngx_int_t {
-    let session = sessions::open(r, conf);
-    expire_session(r, conf, 0);
-    let post_logout = conf
-        .post_logout_redirect_uri
-        .as_deref()
-        .map(|u| absolute(r, u));
-    let location = match discovery(conf) {
-        Some(disco) => flow::end_session_url(
-            disco.end_session_endpoint.as_deref(),
-            session.as_ref().and_then(|s| s.id_token.as_deref()),
-            post_logout.as_deref(),
-            conf.client_id(),
-        ),
-        None => "/".to_owned(),
-    };
-    redirect(r, &location)
+    // SAFETY: every caller passes a valid request, on nginx's thread.
+    unsafe {
+        let session = session_cookie::open(r, conf);
+        expire_session(r, conf, 0);
+        let post_logout = conf
+            .post_logout_redirect_uri
+            .as_deref()
+            .map(|u| absolute(r, u));
+        let location = match discovery(conf) {
+            Some(disco) => flow::end_session_url(
+                disco.end_session_endpoint.as_deref(),
+                session.as_ref().and_then(|s| s.id_token.as_deref()),
+                post_logout.as_deref(),
+                conf.client_id(),
+            ),
+            None => "/".to_owned(),
+        };
+        redirect(r, &location)
+    }
 }

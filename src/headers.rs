@@ -14,10 +14,13 @@ use sso_core::header_block::{HeaderBlock, Item};
 /// # Safety
 /// `s` must describe valid memory for its length, living as long as the returned slice.
 pub unsafe fn bytes<'a>(s: &ngx_str_t) -> &'a [u8] {
-    if s.len == 0 || s.data.is_null() {
-        &[]
-    } else {
-        slice::from_raw_parts(s.data, s.len)
+    // SAFETY: the caller guarantees what the `# Safety` section above asks.
+    unsafe {
+        if s.len == 0 || s.data.is_null() {
+            &[]
+        } else {
+            slice::from_raw_parts(s.data, s.len)
+        }
     }
 }
 
@@ -26,13 +29,16 @@ pub unsafe fn bytes<'a>(s: &ngx_str_t) -> &'a [u8] {
 /// # Safety
 /// `list` must be a valid, initialised list of `ngx_table_elt_t`.
 pub unsafe fn for_each(list: *const ngx_list_t, mut f: impl FnMut(*mut ngx_table_elt_t)) {
-    let mut part = ptr::addr_of!((*list).part);
-    while !part.is_null() {
-        let elts = (*part).elts as *mut ngx_table_elt_t;
-        for i in 0..(*part).nelts {
-            f(elts.add(i));
+    // SAFETY: the caller guarantees what the `# Safety` section above asks.
+    unsafe {
+        let mut part = ptr::addr_of!((*list).part);
+        while !part.is_null() {
+            let elts = (*part).elts as *mut ngx_table_elt_t;
+            for i in 0..(*part).nelts {
+                f(elts.add(i));
+            }
+            part = (*part).next;
         }
-        part = (*part).next;
     }
 }
 
@@ -41,13 +47,16 @@ pub unsafe fn for_each(list: *const ngx_list_t, mut f: impl FnMut(*mut ngx_table
 /// # Safety
 /// `r` must be a valid request.
 pub unsafe fn find_in<'a>(r: *const ngx_http_request_t, name: &[u8]) -> Option<&'a [u8]> {
-    let mut found = None;
-    for_each(ptr::addr_of!((*r).headers_in.headers), |h| {
-        if found.is_none() && (*h).hash != 0 && bytes(&(*h).key).eq_ignore_ascii_case(name) {
-            found = Some(bytes(&(*h).value));
-        }
-    });
-    found
+    // SAFETY: the caller guarantees what the `# Safety` section above asks.
+    unsafe {
+        let mut found = None;
+        for_each(ptr::addr_of!((*r).headers_in.headers), |h| {
+            if found.is_none() && (*h).hash != 0 && bytes(&(*h).key).eq_ignore_ascii_case(name) {
+                found = Some(bytes(&(*h).value));
+            }
+        });
+        found
+    }
 }
 
 /// Calls `f` with the value of every request header named `name` (case-insensitive).
@@ -55,11 +64,14 @@ pub unsafe fn find_in<'a>(r: *const ngx_http_request_t, name: &[u8]) -> Option<&
 /// # Safety
 /// `r` must be a valid request.
 pub unsafe fn each_in<'a>(r: *const ngx_http_request_t, name: &[u8], mut f: impl FnMut(&'a [u8])) {
-    for_each(ptr::addr_of!((*r).headers_in.headers), |h| {
-        if (*h).hash != 0 && bytes(&(*h).key).eq_ignore_ascii_case(name) {
-            f(bytes(&(*h).value));
-        }
-    });
+    // SAFETY: the caller guarantees what the `# Safety` section above asks.
+    unsafe {
+        for_each(ptr::addr_of!((*r).headers_in.headers), |h| {
+            if (*h).hash != 0 && bytes(&(*h).key).eq_ignore_ascii_case(name) {
+                f(bytes(&(*h).value));
+            }
+        });
+    }
 }
 
 /// The value of the first cookie called `name` in the request's `Cookie` headers.
@@ -67,13 +79,16 @@ pub unsafe fn each_in<'a>(r: *const ngx_http_request_t, name: &[u8], mut f: impl
 /// # Safety
 /// `r` must be a valid request.
 pub unsafe fn find_cookie<'a>(r: *const ngx_http_request_t, name: &[u8]) -> Option<&'a [u8]> {
-    let mut found = None;
-    each_in(r, b"cookie", |value| {
-        if found.is_none() {
-            found = sso_core::cookie::find(value, name);
-        }
-    });
-    found
+    // SAFETY: the caller guarantees what the `# Safety` section above asks.
+    unsafe {
+        let mut found = None;
+        each_in(r, b"cookie", |value| {
+            if found.is_none() {
+                found = sso_core::cookie::find(value, name);
+            }
+        });
+        found
+    }
 }
 
 /// Removes every request header for which `remove(name)` is true. Returns whether anything
@@ -96,56 +111,62 @@ pub unsafe fn remove_in(
     remove: impl Fn(&[u8]) -> bool,
     own_list: bool,
 ) -> Result<bool, ()> {
-    let list = ptr::addr_of_mut!((*r).headers_in.headers);
-    let mut total = 0usize;
-    let mut doomed = 0usize;
-    for_each(list, |h| {
-        total += 1;
-        if remove(bytes(&(*h).key)) {
-            doomed += 1;
+    // SAFETY: the caller guarantees what the `# Safety` section above asks.
+    unsafe {
+        let list = ptr::addr_of_mut!((*r).headers_in.headers);
+        let mut total = 0usize;
+        let mut doomed = 0usize;
+        for_each(list, |h| {
+            total += 1;
+            if remove(bytes(&(*h).key)) {
+                doomed += 1;
+            }
+        });
+        if doomed == 0 && !own_list {
+            return Ok(false);
         }
-    });
-    if doomed == 0 && !own_list {
-        return Ok(false);
-    }
-    let kept = total - doomed;
-    let capacity = kept.max((*list).nalloc).max(1) + if own_list { 16 } else { 0 };
-    let size = std::mem::size_of::<ngx_table_elt_t>();
-    let array = ngx_palloc((*r).pool, capacity * size) as *mut ngx_table_elt_t;
-    if array.is_null() {
-        return Err(());
-    }
-    let mut n = 0usize;
-    for_each(list, |h| {
-        if !remove(bytes(&(*h).key)) {
-            ptr::copy_nonoverlapping(h, array.add(n), 1);
-            n += 1;
+        let kept = total - doomed;
+        let capacity = kept.max((*list).nalloc).max(1) + if own_list { 16 } else { 0 };
+        let size = std::mem::size_of::<ngx_table_elt_t>();
+        let array = ngx_palloc((*r).pool, capacity * size) as *mut ngx_table_elt_t;
+        if array.is_null() {
+            return Err(());
         }
-    });
-    (*list).part.elts = array.cast();
-    (*list).part.nelts = n;
-    (*list).part.next = ptr::null_mut();
-    (*list).nalloc = capacity;
-    (*list).last = ptr::addr_of_mut!((*list).part);
-    Ok(doomed > 0)
+        let mut n = 0usize;
+        for_each(list, |h| {
+            if !remove(bytes(&(*h).key)) {
+                ptr::copy_nonoverlapping(h, array.add(n), 1);
+                n += 1;
+            }
+        });
+        (*list).part.elts = array.cast();
+        (*list).part.nelts = n;
+        (*list).part.next = ptr::null_mut();
+        (*list).nalloc = capacity;
+        (*list).last = ptr::addr_of_mut!((*list).part);
+        Ok(doomed > 0)
+    }
 }
 
 unsafe fn pool_copy(pool: *mut ngx_pool_t, data: &[u8]) -> Option<ngx_str_t> {
-    if data.is_empty() {
-        return Some(ngx_str_t {
-            len: 0,
-            data: ptr::null_mut(),
-        });
+    // SAFETY: every caller passes valid nginx pointers, on nginx's thread.
+    unsafe {
+        if data.is_empty() {
+            return Some(ngx_str_t {
+                len: 0,
+                data: ptr::null_mut(),
+            });
+        }
+        let p = ngx_pnalloc(pool, data.len()) as *mut u8;
+        if p.is_null() {
+            return None;
+        }
+        ptr::copy_nonoverlapping(data.as_ptr(), p, data.len());
+        Some(ngx_str_t {
+            len: data.len(),
+            data: p,
+        })
     }
-    let p = ngx_pnalloc(pool, data.len()) as *mut u8;
-    if p.is_null() {
-        return None;
-    }
-    ptr::copy_nonoverlapping(data.as_ptr(), p, data.len());
-    Some(ngx_str_t {
-        len: data.len(),
-        data: p,
-    })
 }
 
 /// Appends a header to `list`, copying name and value into `pool`. For request headers the
@@ -161,26 +182,29 @@ pub unsafe fn push(
     value: &[u8],
     lowcase: bool,
 ) -> Option<*mut ngx_table_elt_t> {
-    let h = ngx_list_push(list) as *mut ngx_table_elt_t;
-    if h.is_null() {
-        return None;
-    }
-    // Zeroing also clears `next` (nginx 1.23+), so the code is the same for both ABIs.
-    ptr::write_bytes(h, 0, 1);
-    (*h).key = pool_copy(pool, name)?;
-    (*h).value = pool_copy(pool, value)?;
-    if lowcase {
-        let lc = ngx_pnalloc(pool, name.len().max(1)) as *mut u8;
-        if lc.is_null() {
-            (*h).hash = 0;
+    // SAFETY: the caller guarantees what the `# Safety` section above asks.
+    unsafe {
+        let h = ngx_list_push(list) as *mut ngx_table_elt_t;
+        if h.is_null() {
             return None;
         }
-        (*h).hash = ngx_hash_strlow(lc, (*h).key.data, name.len());
-        (*h).lowcase_key = lc;
-    } else {
-        (*h).hash = 1;
+        // Zeroing also clears `next` (nginx 1.23+), so the code is the same for both ABIs.
+        ptr::write_bytes(h, 0, 1);
+        (*h).key = pool_copy(pool, name)?;
+        (*h).value = pool_copy(pool, value)?;
+        if lowcase {
+            let lc = ngx_pnalloc(pool, name.len().max(1)) as *mut u8;
+            if lc.is_null() {
+                (*h).hash = 0;
+                return None;
+            }
+            (*h).hash = ngx_hash_strlow(lc, (*h).key.data, name.len());
+            (*h).lowcase_key = lc;
+        } else {
+            (*h).hash = 1;
+        }
+        Some(h)
     }
-    Some(h)
 }
 
 /// `data` copied into the request pool.
@@ -188,7 +212,8 @@ pub unsafe fn push(
 /// # Safety
 /// `r` must be a valid request.
 pub unsafe fn pool_str(r: *mut ngx_http_request_t, data: &[u8]) -> Option<ngx_str_t> {
-    pool_copy((*r).pool, data)
+    // SAFETY: the caller guarantees what the `# Safety` section above asks.
+    unsafe { pool_copy((*r).pool, data) }
 }
 
 /// Copies a rendered [`HeaderBlock`] into the request pool, once per request; the items are
@@ -197,13 +222,16 @@ pub unsafe fn pool_str(r: *mut ngx_http_request_t, data: &[u8]) -> Option<ngx_st
 /// # Safety
 /// `r` must be a valid request.
 pub unsafe fn copy_block(r: *mut ngx_http_request_t, block: &HeaderBlock) -> Option<*mut u8> {
-    let bytes = block.bytes();
-    let p = ngx_pnalloc((*r).pool, bytes.len().max(1)) as *mut u8;
-    if p.is_null() {
-        return None;
+    // SAFETY: the caller guarantees what the `# Safety` section above asks.
+    unsafe {
+        let bytes = block.bytes();
+        let p = ngx_pnalloc((*r).pool, bytes.len().max(1)) as *mut u8;
+        if p.is_null() {
+            return None;
+        }
+        ptr::copy_nonoverlapping(bytes.as_ptr(), p, bytes.len());
+        Some(p)
     }
-    ptr::copy_nonoverlapping(bytes.as_ptr(), p, bytes.len());
-    Some(p)
 }
 
 /// Adds one item of a block copied by [`copy_block`] to the request headers: name, lowercase
@@ -219,20 +247,23 @@ pub unsafe fn add_block_item(
     item: &Item,
     value: Option<ngx_str_t>,
 ) -> bool {
-    let h = ngx_list_push(ptr::addr_of_mut!((*r).headers_in.headers)) as *mut ngx_table_elt_t;
-    if h.is_null() {
-        return false;
+    // SAFETY: the caller guarantees what the `# Safety` section above asks.
+    unsafe {
+        let h = ngx_list_push(ptr::addr_of_mut!((*r).headers_in.headers)) as *mut ngx_table_elt_t;
+        if h.is_null() {
+            return false;
+        }
+        let part = |range: std::ops::Range<usize>| ngx_str_t {
+            len: range.len(),
+            data: copy.add(range.start),
+        };
+        ptr::write_bytes(h, 0, 1);
+        (*h).key = part(item.name());
+        (*h).value = value.unwrap_or_else(|| part(item.value()));
+        (*h).lowcase_key = copy.add(item.lowercase().start);
+        (*h).hash = item.hash();
+        true
     }
-    let part = |range: std::ops::Range<usize>| ngx_str_t {
-        len: range.len(),
-        data: copy.add(range.start),
-    };
-    ptr::write_bytes(h, 0, 1);
-    (*h).key = part(item.name());
-    (*h).value = value.unwrap_or_else(|| part(item.value()));
-    (*h).lowcase_key = copy.add(item.lowercase().start);
-    (*h).hash = item.hash();
-    true
 }
 
 /// Adds a request header (for the upstream).
@@ -240,14 +271,17 @@ pub unsafe fn add_block_item(
 /// # Safety
 /// `r` must be a valid request.
 pub unsafe fn add_in(r: *mut ngx_http_request_t, name: &[u8], value: &[u8]) -> bool {
-    push(
-        ptr::addr_of_mut!((*r).headers_in.headers),
-        (*r).pool,
-        name,
-        value,
-        true,
-    )
-    .is_some()
+    // SAFETY: the caller guarantees what the `# Safety` section above asks.
+    unsafe {
+        push(
+            ptr::addr_of_mut!((*r).headers_in.headers),
+            (*r).pool,
+            name,
+            value,
+            true,
+        )
+        .is_some()
+    }
 }
 
 /// Adds a response header.
@@ -259,11 +293,14 @@ pub unsafe fn add_out(
     name: &[u8],
     value: &[u8],
 ) -> Option<*mut ngx_table_elt_t> {
-    push(
-        ptr::addr_of_mut!((*r).headers_out.headers),
-        (*r).pool,
-        name,
-        value,
-        false,
-    )
+    // SAFETY: the caller guarantees what the `# Safety` section above asks.
+    unsafe {
+        push(
+            ptr::addr_of_mut!((*r).headers_out.headers),
+            (*r).pool,
+            name,
+            value,
+            false,
+        )
+    }
 }

@@ -1,4 +1,4 @@
-//! The `$sso_*` variables (SPEC §6), usable in `log_format`, `proxy_set_header`, `map`, `if`.
+//! The `$sso_*` variables (README "Variables"), usable in `log_format`, `proxy_set_header`, `map`, `if`.
 //!
 //! Values come from what the ACCESS handler left on the request ([`crate::context`]); before
 //! it runs, or in an unprotected location, they are empty.
@@ -37,50 +37,56 @@ const CLAIM_PREFIX: &str = "sso_claim_";
 /// # Safety
 /// `cf` must be the configuration being parsed.
 pub unsafe fn register(cf: *mut ngx_conf_t) -> ngx_int_t {
-    let vars: [(ngx_str_t, Var); 9] = [
-        (ngx_string!("sso_user"), Var::User),
-        (ngx_string!("sso_email"), Var::Email),
-        (ngx_string!("sso_name"), Var::Name),
-        (ngx_string!("sso_uid"), Var::Uid),
-        (ngx_string!("sso_groups"), Var::Groups),
-        (ngx_string!("sso_entitlements"), Var::Entitlements),
-        (ngx_string!("sso_auth_method"), Var::AuthMethod),
-        (ngx_string!("sso_reason"), Var::Reason),
-        (ngx_string!("sso_backend_override"), Var::BackendOverride),
-    ];
-    for (mut name, which) in vars {
-        let v = ngx_http_add_variable(cf, &mut name, NGX_HTTP_VAR_NOCACHEABLE as _);
+    // SAFETY: the caller guarantees what the `# Safety` section above asks.
+    unsafe {
+        let vars: [(ngx_str_t, Var); 9] = [
+            (ngx_string!("sso_user"), Var::User),
+            (ngx_string!("sso_email"), Var::Email),
+            (ngx_string!("sso_name"), Var::Name),
+            (ngx_string!("sso_uid"), Var::Uid),
+            (ngx_string!("sso_groups"), Var::Groups),
+            (ngx_string!("sso_entitlements"), Var::Entitlements),
+            (ngx_string!("sso_auth_method"), Var::AuthMethod),
+            (ngx_string!("sso_reason"), Var::Reason),
+            (ngx_string!("sso_backend_override"), Var::BackendOverride),
+        ];
+        for (mut name, which) in vars {
+            let v = ngx_http_add_variable(cf, &mut name, NGX_HTTP_VAR_NOCACHEABLE as _);
+            if v.is_null() {
+                return Status::NGX_ERROR.into();
+            }
+            (*v).get_handler = Some(get_variable);
+            (*v).data = which as usize;
+        }
+        let mut prefix = ngx_string!("sso_claim_");
+        let v = ngx_http_add_variable(
+            cf,
+            &mut prefix,
+            (NGX_HTTP_VAR_NOCACHEABLE | NGX_HTTP_VAR_PREFIX) as _,
+        );
         if v.is_null() {
             return Status::NGX_ERROR.into();
         }
-        (*v).get_handler = Some(get_variable);
-        (*v).data = which as usize;
+        (*v).get_handler = Some(get_claim);
+        (*v).data = 0;
+        Status::NGX_OK.into()
     }
-    let mut prefix = ngx_string!("sso_claim_");
-    let v = ngx_http_add_variable(
-        cf,
-        &mut prefix,
-        (NGX_HTTP_VAR_NOCACHEABLE | NGX_HTTP_VAR_PREFIX) as _,
-    );
-    if v.is_null() {
-        return Status::NGX_ERROR.into();
-    }
-    (*v).get_handler = Some(get_claim);
-    (*v).data = 0;
-    Status::NGX_OK.into()
 }
 
 /// Copies `value` into the request pool and points the variable at it.
 unsafe fn set_value(r: *mut ngx_http_request_t, v: *mut ngx_http_variable_value_t, value: &[u8]) {
-    let Some(copy) = crate::headers::pool_str(r, value) else {
-        (*v).set_not_found(1);
-        return;
-    };
-    (*v).data = copy.data;
-    (*v).set_len(copy.len as u32);
-    (*v).set_valid(1);
-    (*v).set_no_cacheable(1);
-    (*v).set_not_found(0);
+    // SAFETY: every caller passes a valid request, on nginx's thread.
+    unsafe {
+        let Some(copy) = crate::headers::pool_str(r, value) else {
+            (*v).set_not_found(1);
+            return;
+        };
+        (*v).data = copy.data;
+        (*v).set_len(copy.len as u32);
+        (*v).set_valid(1);
+        (*v).set_no_cacheable(1);
+        (*v).set_not_found(0);
+    }
 }
 
 fn value_of(ctx: Option<&RequestCtx>, which: Var) -> std::borrow::Cow<'_, str> {
@@ -119,7 +125,8 @@ unsafe extern "C" fn get_variable(
     v: *mut ngx_http_variable_value_t,
     data: usize,
 ) -> ngx_int_t {
-    let log = (*(*r).connection).log;
+    // SAFETY: nginx passes a valid request.
+    let log = unsafe { (*(*r).connection).log };
     guard::catch(log, "variable", Status::NGX_ERROR.into(), || {
         // SAFETY: nginx passes a valid request and value slot; `data` is a Var we stored.
         unsafe {
@@ -146,7 +153,8 @@ unsafe extern "C" fn get_claim(
     v: *mut ngx_http_variable_value_t,
     data: usize,
 ) -> ngx_int_t {
-    let log = (*(*r).connection).log;
+    // SAFETY: nginx passes a valid request.
+    let log = unsafe { (*(*r).connection).log };
     guard::catch(log, "variable", Status::NGX_ERROR.into(), || {
         // SAFETY: for a prefix variable nginx passes the full variable name as `data`.
         unsafe {

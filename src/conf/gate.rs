@@ -1,11 +1,56 @@
-//! The gate: `sso_protect`, `sso_unauthenticated_paths`, `sso_unauthenticated_urls`,
-//! `sso_outpost_prefix`, `sso_login_url`, `sso_identity_headers`.
+//! The gate (README "Directives" → "Gate"): `sso_protect`, `sso_unauthenticated_paths`,
+//! `sso_unauthenticated_urls`, `sso_outpost_prefix`, `sso_login_url`, `sso_identity_headers`,
+//! `sso_app`, `sso_require_group`.
 
 use std::sync::Arc;
 
+use ngx::ffi::{ngx_command_t, NGX_CONF_1MORE, NGX_CONF_FLAG, NGX_CONF_TAKE1};
+use ngx::ngx_string;
 use sso_core::paths::PatternSet;
 
-use super::{directive_handler, one_arg, parse_flag, set_once, Directive, LocConf};
+use super::{
+    command, directive_handler, one_arg, parse_flag, set_once, Directive, LocConf, ANY_CONF,
+};
+
+/// This family's entries of the module's command table (README "Directives" → "Gate").
+pub const COMMANDS: [ngx_command_t; 8] = [
+    command(
+        ngx_string!("sso_protect"),
+        ANY_CONF | NGX_CONF_FLAG,
+        set_protect,
+    ),
+    command(
+        ngx_string!("sso_unauthenticated_paths"),
+        ANY_CONF | NGX_CONF_1MORE,
+        set_unauthenticated_paths,
+    ),
+    command(
+        ngx_string!("sso_unauthenticated_urls"),
+        ANY_CONF | NGX_CONF_1MORE,
+        set_unauthenticated_urls,
+    ),
+    command(
+        ngx_string!("sso_outpost_prefix"),
+        ANY_CONF | NGX_CONF_TAKE1,
+        set_outpost_prefix,
+    ),
+    command(
+        ngx_string!("sso_login_url"),
+        ANY_CONF | NGX_CONF_TAKE1,
+        set_login_url,
+    ),
+    command(
+        ngx_string!("sso_identity_headers"),
+        ANY_CONF | NGX_CONF_FLAG,
+        set_identity_headers,
+    ),
+    command(ngx_string!("sso_app"), ANY_CONF | NGX_CONF_TAKE1, set_app),
+    command(
+        ngx_string!("sso_require_group"),
+        ANY_CONF | NGX_CONF_1MORE,
+        set_require_group,
+    ),
+];
 
 fn protect(d: &Directive<'_>, conf: &mut LocConf) -> Result<(), String> {
     let v = parse_flag(d)?;

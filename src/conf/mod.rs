@@ -1,4 +1,5 @@
-//! Directive parsing, one file per directive family (SPEC §2), and the merged per-location
+//! Directive parsing, one file per directive family with its commands (README
+//! "Directives"), and the merged per-location
 //! configuration the request handlers read.
 //!
 //! Every directive is allowed in `http`, `server` and `location`; an unset value inherits from
@@ -15,7 +16,11 @@ use std::ptr;
 use std::sync::Arc;
 
 use ngx::core::{NGX_CONF_ERROR, NGX_CONF_OK};
-use ngx::ffi::{ngx_command_t, ngx_conf_t, ngx_str_t, NGX_LOG_EMERG};
+use ngx::ffi::{
+    ngx_command_t, ngx_conf_t, ngx_http_request_t, ngx_str_t, NGX_HTTP_LOC_CONF,
+    NGX_HTTP_MAIN_CONF, NGX_HTTP_SRV_CONF, NGX_LOG_EMERG,
+};
+use ngx::http::HttpModuleLocationConf;
 use ngx::ngx_conf_log_error;
 use sso_core::flow::BackchannelOrigin;
 use sso_core::header_block::HeaderBlock;
@@ -26,9 +31,9 @@ use sso_core::jwt::Verifier;
 use sso_core::paths::PatternSet;
 use sso_core::session::SessionKeys;
 
-use crate::keys::{self, Provider, ProviderConfig};
+use crate::net::fetcher::{self, Provider, ProviderConfig};
 
-use crate::guard;
+use crate::{guard, Module};
 
 /// The location configuration (also used at `http` and `server` level, then merged down).
 #[derive(Default)]
@@ -223,7 +228,7 @@ impl LocConf {
             ngx_conf_log_error!(ngx::ffi::NGX_LOG_WARN, cf, "{}", warning);
         }
         // SAFETY: cf is the configuration being merged.
-        Some(keys::register(unsafe { (*cf).cycle }, config))
+        Some(fetcher::register(unsafe { (*cf).cycle }, config))
     }
 
     fn session_keys(&self, prev: &LocConf) -> Result<Option<Arc<SessionKeys>>, String> {
@@ -287,9 +292,11 @@ impl LocConf {
     }
 }
 
-/// What a directive handler gets: the directive's arguments as UTF-8.
+/// What a directive handler gets: the directive's arguments as UTF-8, and the
+/// configuration being parsed (for [`Directive::read_file`]).
 pub struct Directive<'a> {
     pub args: Vec<&'a str>,
+    cf: *mut ngx_conf_t,
 }
 
 /// Wraps a directive handler: decodes arguments, catches panics, logs `[emerg]` errors.
@@ -322,7 +329,7 @@ pub fn run_directive(
             Some((n, a)) => (*n, a.to_vec()),
             None => return Err("no directive name".to_owned()),
         };
-        f(&Directive { args }, conf).map_err(|e| format!("{name}: {e}"))
+        f(&Directive { args, cf }, conf).map_err(|e| format!("{name}: {e}"))
     });
     match result {
         Ok(()) => NGX_CONF_OK,
@@ -336,7 +343,7 @@ pub fn run_directive(
 /// Declares an `extern "C"` directive handler calling a Rust function through [`run_directive`].
 macro_rules! directive_handler {
     ($name:ident, $f:path) => {
-        pub extern "C" fn $name(
+        extern "C" fn $name(
             cf: *mut ngx::ffi::ngx_conf_t,
             _cmd: *mut ngx::ffi::ngx_command_t,
             conf: *mut std::ffi::c_void,
@@ -378,12 +385,17 @@ pub fn one_arg<'a>(d: &Directive<'a>) -> Result<&'a str, String> {
 }
 
 /// The `merge_loc_conf` callback.
+///
+/// # Safety
+/// For nginx: `cf` is the configuration being parsed, `prev` and `conf` the module's
+/// configurations (created by `create_loc_conf`) of the enclosing and the inner context.
 pub unsafe extern "C" fn merge_loc_conf(
     cf: *mut ngx_conf_t,
     prev: *mut c_void,
     conf: *mut c_void,
 ) -> *mut c_char {
-    let log = (*cf).log;
+    // SAFETY: nginx passes the configuration being merged.
+    let log = unsafe { (*cf).log };
     let result = guard::catch(log, "merge", Err("internal error".to_owned()), || {
         // SAFETY: both point at LocConf values created by create_loc_conf.
         let prev = unsafe { &*(prev as *const LocConf) };
@@ -413,15 +425,92 @@ pub fn parse_time_secs(v: &str) -> Result<u64, String> {
     Ok(t as u64)
 }
 
-/// Reads a file named by a directive (relative paths are taken from the working
-/// directory, as nginx does not resolve them for us here); errors name the path.
-pub fn read_config_file(path: &str) -> Result<Vec<u8>, String> {
-    const MAX: u64 = 1 << 20;
-    let meta = std::fs::metadata(path).map_err(|e| format!("cannot read \"{path}\": {e}"))?;
-    if meta.len() > MAX {
-        return Err(format!("\"{path}\" is larger than 1 MiB"));
+/// A file named by a directive, resolved and read at parse time. Errors name the full path.
+pub struct ConfigFile {
+    /// The absolute path: a relative one is taken from the directory of nginx's main
+    /// configuration file (`ngx_conf_full_name` with the conf prefix, as `include`,
+    /// `ssl_certificate` and `auth_basic_user_file` do), never from the working directory.
+    pub path: String,
+    pub bytes: Vec<u8>,
+}
+
+impl Directive<'_> {
+    /// `path` made absolute against the configuration prefix (see [`ConfigFile::path`]).
+    pub fn full_path(&self, path: &str) -> Result<String, String> {
+        let mut name = ngx_str_t {
+            len: path.len(),
+            data: path.as_ptr() as *mut u8,
+        };
+        // SAFETY: `cf` is the configuration being parsed (see `run_directive`); nginx only
+        // reads `name`'s bytes and points `name` at a copy in the cycle's pool when it
+        // prefixes it.
+        let rc = unsafe { ngx::ffi::ngx_conf_full_name((*self.cf).cycle, &mut name, 1) };
+        if rc != ngx::ffi::NGX_OK as ngx::ffi::ngx_int_t {
+            return Err(format!("cannot resolve \"{}\"", path.escape_debug()));
+        }
+        // SAFETY: on success `name` is `path` itself or a pool copy with the prefix.
+        let full = unsafe { std::slice::from_raw_parts(name.data, name.len) };
+        String::from_utf8(full.to_vec())
+            .map_err(|_| format!("the full path of \"{}\" is not UTF-8", path.escape_debug()))
     }
-    std::fs::read(path).map_err(|e| format!("cannot read \"{path}\": {e}"))
+
+    /// Reads the file `path` names (at most 1 MiB), resolved by [`Directive::full_path`].
+    pub fn read_file(&self, path: &str) -> Result<ConfigFile, String> {
+        const MAX: u64 = 1 << 20;
+        let path = self.full_path(path)?;
+        let meta = std::fs::metadata(&path).map_err(|e| format!("cannot read \"{path}\": {e}"))?;
+        if meta.len() > MAX {
+            return Err(format!("\"{path}\" is larger than 1 MiB"));
+        }
+        let bytes = std::fs::read(&path).map_err(|e| format!("cannot read \"{path}\": {e}"))?;
+        Ok(ConfigFile { path, bytes })
+    }
+}
+
+/// Every directive is allowed in `http`, `server` and `location`.
+pub const ANY_CONF: u32 = NGX_HTTP_MAIN_CONF | NGX_HTTP_SRV_CONF | NGX_HTTP_LOC_CONF;
+
+const COMMANDS_LEN: usize = gate::COMMANDS.len()
+    + provider::COMMANDS.len()
+    + session::COMMANDS.len()
+    + token::COMMANDS.len();
+
+/// The module's command table: every family's commands, then nginx's terminating entry.
+pub static mut COMMANDS: [ngx_command_t; COMMANDS_LEN + 1] = {
+    const END: ngx_command_t = ngx_command_t::empty();
+    let families: [&[ngx_command_t]; 4] = [
+        &gate::COMMANDS,
+        &provider::COMMANDS,
+        &session::COMMANDS,
+        &token::COMMANDS,
+    ];
+    let mut table = [END; COMMANDS_LEN + 1];
+    let (mut n, mut f) = (0, 0);
+    while f < families.len() {
+        let mut i = 0;
+        while i < families[f].len() {
+            table[n] = families[f][i];
+            n += 1;
+            i += 1;
+        }
+        f += 1;
+    }
+    table
+};
+
+/// This module's configuration for the request's location.
+///
+/// # Safety
+/// `r` must be a valid request.
+pub unsafe fn loc_conf<'a>(r: *const ngx_http_request_t) -> Option<&'a LocConf> {
+    // SAFETY: a valid request's `loc_conf` is null (never seen in a phase handler) or the
+    // array of its location's configurations, ours created by `create_loc_conf`.
+    unsafe {
+        if (*r).loc_conf.is_null() {
+            return None;
+        }
+        Module::location_conf(&*r)
+    }
 }
 
 /// An entry of the module's command table.

@@ -1,12 +1,65 @@
-//! The identity provider: `sso_issuer`, `sso_client_id`, `sso_client_secret`,
-//! `sso_client_secret_file` (more arrive with the login flow: backchannel, CA file, scopes,
-//! redirect URI).
+//! The identity provider (README "Directives" → "Provider"): `sso_issuer`,
+//! `sso_backchannel_url`, `sso_trusted_certificate`, `sso_client_id`, `sso_client_secret`,
+//! `sso_client_secret_file`, `sso_scopes`, `sso_redirect_uri`,
+//! `sso_post_logout_redirect_uri`. The provider's fetcher itself is registered at merge time
+//! (`LocConf::merge`, `net::fetcher`).
 
 use std::sync::Arc;
 
+use ngx::ffi::{ngx_command_t, NGX_CONF_1MORE, NGX_CONF_TAKE1};
+use ngx::ngx_string;
 use sso_core::jwks::Secret;
 
-use super::{directive_handler, one_arg, read_config_file, set_once, Directive, LocConf};
+use super::{command, directive_handler, one_arg, set_once, Directive, LocConf, ANY_CONF};
+
+/// This family's entries of the module's command table (README "Directives" → "Provider").
+pub const COMMANDS: [ngx_command_t; 9] = [
+    command(
+        ngx_string!("sso_issuer"),
+        ANY_CONF | NGX_CONF_TAKE1,
+        set_issuer,
+    ),
+    command(
+        ngx_string!("sso_backchannel_url"),
+        ANY_CONF | NGX_CONF_TAKE1,
+        set_backchannel_url,
+    ),
+    command(
+        ngx_string!("sso_trusted_certificate"),
+        ANY_CONF | NGX_CONF_TAKE1,
+        set_trusted_certificate,
+    ),
+    command(
+        ngx_string!("sso_client_id"),
+        ANY_CONF | NGX_CONF_TAKE1,
+        set_client_id,
+    ),
+    command(
+        ngx_string!("sso_client_secret"),
+        ANY_CONF | NGX_CONF_TAKE1,
+        set_client_secret,
+    ),
+    command(
+        ngx_string!("sso_client_secret_file"),
+        ANY_CONF | NGX_CONF_TAKE1,
+        set_client_secret_file,
+    ),
+    command(
+        ngx_string!("sso_scopes"),
+        ANY_CONF | NGX_CONF_1MORE,
+        set_scopes,
+    ),
+    command(
+        ngx_string!("sso_redirect_uri"),
+        ANY_CONF | NGX_CONF_TAKE1,
+        set_redirect_uri,
+    ),
+    command(
+        ngx_string!("sso_post_logout_redirect_uri"),
+        ANY_CONF | NGX_CONF_TAKE1,
+        set_post_logout_redirect_uri,
+    ),
+];
 
 fn issuer(d: &Directive<'_>, conf: &mut LocConf) -> Result<(), String> {
     let v = one_arg(d)?;
@@ -38,8 +91,8 @@ fn client_secret(d: &Directive<'_>, conf: &mut LocConf) -> Result<(), String> {
 directive_handler!(set_client_secret, client_secret);
 
 fn client_secret_file(d: &Directive<'_>, conf: &mut LocConf) -> Result<(), String> {
-    let path = one_arg(d)?;
-    let mut bytes = read_config_file(path)?;
+    let file = d.read_file(one_arg(d)?)?;
+    let (path, mut bytes) = (file.path, file.bytes);
     while bytes.last().is_some_and(|b| b.is_ascii_whitespace()) {
         bytes.pop();
     }
@@ -60,12 +113,16 @@ fn backchannel_url(d: &Directive<'_>, conf: &mut LocConf) -> Result<(), String> 
 directive_handler!(set_backchannel_url, backchannel_url);
 
 fn trusted_certificate(d: &Directive<'_>, conf: &mut LocConf) -> Result<(), String> {
-    let path = one_arg(d)?;
-    let pem = read_config_file(path)?;
-    if !pem.windows(27).any(|w| w == b"-----BEGIN CERTIFICATE-----") {
-        return Err(format!("\"{path}\" holds no PEM certificate"));
+    // The workers read the file again (building the HTTP client): by its full path.
+    let file = d.read_file(one_arg(d)?)?;
+    if !file
+        .bytes
+        .windows(27)
+        .any(|w| w == b"-----BEGIN CERTIFICATE-----")
+    {
+        return Err(format!("\"{}\" holds no PEM certificate", file.path));
     }
-    set_once(&mut conf.trusted_certificate, path.to_owned())
+    set_once(&mut conf.trusted_certificate, file.path)
 }
 directive_handler!(set_trusted_certificate, trusted_certificate);
 

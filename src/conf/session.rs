@@ -3,12 +3,38 @@
 
 use std::sync::Arc;
 
+use ngx::ffi::{ngx_command_t, NGX_CONF_TAKE1};
+use ngx::ngx_string;
 use sso_core::session::SessionKeys;
 
 use super::token::is_cookie_name;
 use super::{
-    directive_handler, one_arg, parse_time_secs, read_config_file, set_once, Directive, LocConf,
+    command, directive_handler, one_arg, parse_time_secs, set_once, Directive, LocConf, ANY_CONF,
 };
+
+/// This family's entries of the module's command table (README "Directives" → "Sessions").
+pub const COMMANDS: [ngx_command_t; 4] = [
+    command(
+        ngx_string!("sso_session_secret_file"),
+        ANY_CONF | NGX_CONF_TAKE1,
+        set_session_secret_file,
+    ),
+    command(
+        ngx_string!("sso_session_cookie"),
+        ANY_CONF | NGX_CONF_TAKE1,
+        set_session_cookie,
+    ),
+    command(
+        ngx_string!("sso_session_lifetime"),
+        ANY_CONF | NGX_CONF_TAKE1,
+        set_session_lifetime,
+    ),
+    command(
+        ngx_string!("sso_cookie_domain"),
+        ANY_CONF | NGX_CONF_TAKE1,
+        set_cookie_domain,
+    ),
+];
 
 fn cookie_domain(d: &Directive<'_>, conf: &mut LocConf) -> Result<(), String> {
     let v = one_arg(d)?;
@@ -28,9 +54,8 @@ fn cookie_domain(d: &Directive<'_>, conf: &mut LocConf) -> Result<(), String> {
 directive_handler!(set_cookie_domain, cookie_domain);
 
 fn session_secret_file(d: &Directive<'_>, conf: &mut LocConf) -> Result<(), String> {
-    let path = one_arg(d)?;
-    let bytes = read_config_file(path)?;
-    let keys = SessionKeys::parse(&bytes).map_err(|e| format!("\"{path}\": {e}"))?;
+    let file = d.read_file(one_arg(d)?)?;
+    let keys = SessionKeys::parse(&file.bytes).map_err(|e| format!("\"{}\": {e}", file.path))?;
     set_once(&mut conf.session_keys_file, Arc::new(keys))
 }
 directive_handler!(set_session_secret_file, session_secret_file);

@@ -2,17 +2,47 @@
 
 use std::sync::Arc;
 
+use ngx::ffi::{ngx_command_t, NGX_CONF_1MORE, NGX_CONF_FLAG, NGX_CONF_TAKE1};
+use ngx::ngx_string;
 use sso_core::jwks::KeySet;
 
 use super::{
-    directive_handler, one_arg, parse_flag, parse_time_secs, read_config_file, set_once, Directive,
-    LocConf,
+    command, directive_handler, one_arg, parse_flag, parse_time_secs, set_once, Directive, LocConf,
+    ANY_CONF,
 };
 
+/// This family's entries of the module's command table (README "Directives" → "Tokens").
+pub const COMMANDS: [ngx_command_t; 5] = [
+    command(
+        ngx_string!("sso_jwks_file"),
+        ANY_CONF | NGX_CONF_TAKE1,
+        set_jwks_file,
+    ),
+    command(
+        ngx_string!("sso_bearer"),
+        ANY_CONF | NGX_CONF_FLAG,
+        set_bearer,
+    ),
+    command(
+        ngx_string!("sso_token_cookie"),
+        ANY_CONF | NGX_CONF_TAKE1,
+        set_token_cookie,
+    ),
+    command(
+        ngx_string!("sso_audience"),
+        ANY_CONF | NGX_CONF_1MORE,
+        set_audience,
+    ),
+    command(
+        ngx_string!("sso_leeway"),
+        ANY_CONF | NGX_CONF_TAKE1,
+        set_leeway,
+    ),
+];
+
 fn jwks_file(d: &Directive<'_>, conf: &mut LocConf) -> Result<(), String> {
-    let path = one_arg(d)?;
-    let bytes = read_config_file(path)?;
-    let keys = KeySet::from_jwks(&bytes).map_err(|e| format!("\"{path}\": {e}"))?;
+    let file = d.read_file(one_arg(d)?)?;
+    let keys = KeySet::from_jwks(&file.bytes).map_err(|e| format!("\"{}\": {e}", file.path))?;
     set_once(&mut conf.jwks_file, Arc::new(keys))
 }
 directive_handler!(set_jwks_file, jwks_file);

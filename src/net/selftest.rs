@@ -14,7 +14,9 @@
 //!   stay 0);
 //! - `fast`: answers at once; `pending`: the number of pending jobs.
 
-use std::sync::{Arc, Mutex};
+use std::sync::Arc;
+
+use parking_lot::Mutex;
 use std::time::Duration;
 
 use ngx::ffi::{
@@ -30,7 +32,7 @@ use sso_core::http_client::Trust;
 
 use crate::guard;
 use crate::headers::bytes;
-use crate::keys::{self, Provider, ProviderConfig};
+use crate::net::fetcher::{self, Provider, ProviderConfig};
 use crate::net::wake;
 
 static ABANDONED_DONE_CALLS: std::sync::atomic::AtomicUsize =
@@ -39,7 +41,7 @@ static ABANDONED_DONE_CALLS: std::sync::atomic::AtomicUsize =
 static PROVIDER: Mutex<Option<Arc<Provider>>> = Mutex::new(None);
 
 fn provider() -> Option<Arc<Provider>> {
-    PROVIDER.lock().unwrap_or_else(|e| e.into_inner()).clone()
+    PROVIDER.lock().clone()
 }
 
 /// From `postconfiguration`.
@@ -50,43 +52,47 @@ pub unsafe fn postconfiguration(
     cf: *mut ngx_conf_t,
     cmcf: &mut ngx_http_core_main_conf_t,
 ) -> ngx_int_t {
-    if let Ok(issuer) = std::env::var("SSO_SELFTEST_ISSUER") {
-        let backchannel = match std::env::var("SSO_SELFTEST_BACKCHANNEL") {
-            Ok(s) => match parse_backchannel_origin(&s) {
-                Ok(o) => Some(o),
-                Err(e) => {
-                    ngx_conf_log_error!(NGX_LOG_EMERG, cf, "SSO_SELFTEST_BACKCHANNEL: {}", e);
-                    return NGX_ERROR as ngx_int_t;
-                }
-            },
-            Err(_) => None,
-        };
-        let trust = match std::env::var("SSO_SELFTEST_CA") {
-            Ok(path) => Trust::CaFile(path.into()),
-            Err(_) => Trust::System,
-        };
-        let config = ProviderConfig {
-            issuer,
-            backchannel,
-            trust,
-        };
-        if let Some(w) = config.plain_http_warning() {
-            ngx_conf_log_error!(NGX_LOG_WARN, cf, "{}", w);
+    // SAFETY: the caller guarantees what the `# Safety` section above asks.
+    unsafe {
+        if let Ok(issuer) = std::env::var("SSO_SELFTEST_ISSUER") {
+            let backchannel = match std::env::var("SSO_SELFTEST_BACKCHANNEL") {
+                Ok(s) => match parse_backchannel_origin(&s) {
+                    Ok(o) => Some(o),
+                    Err(e) => {
+                        ngx_conf_log_error!(NGX_LOG_EMERG, cf, "SSO_SELFTEST_BACKCHANNEL: {}", e);
+                        return NGX_ERROR as ngx_int_t;
+                    }
+                },
+                Err(_) => None,
+            };
+            let trust = match std::env::var("SSO_SELFTEST_CA") {
+                Ok(path) => Trust::CaFile(path.into()),
+                Err(_) => Trust::System,
+            };
+            let config = ProviderConfig {
+                issuer,
+                backchannel,
+                trust,
+            };
+            if let Some(w) = config.plain_http_warning() {
+                ngx_conf_log_error!(NGX_LOG_WARN, cf, "{}", w);
+            }
+            let p = fetcher::register((*cf).cycle, config);
+            *PROVIDER.lock() = Some(p);
         }
-        let p = keys::register((*cf).cycle, config);
-        *PROVIDER.lock().unwrap_or_else(|e| e.into_inner()) = Some(p);
+        let pre = &mut cmcf.phases[ngx_http_phases_NGX_HTTP_PREACCESS_PHASE as usize].handlers;
+        let h = ngx_array_push(pre) as *mut ngx_http_handler_pt;
+        if h.is_null() {
+            return NGX_ERROR as ngx_int_t;
+        }
+        *h = Some(handler);
+        NGX_OK as ngx_int_t
     }
-    let pre = &mut cmcf.phases[ngx_http_phases_NGX_HTTP_PREACCESS_PHASE as usize].handlers;
-    let h = ngx_array_push(pre) as *mut ngx_http_handler_pt;
-    if h.is_null() {
-        return NGX_ERROR as ngx_int_t;
-    }
-    *h = Some(handler);
-    NGX_OK as ngx_int_t
 }
 
 unsafe extern "C" fn handler(r: *mut ngx_http_request_t) -> ngx_int_t {
-    let log = (*(*r).connection).log;
+    // SAFETY: nginx passes a valid request.
+    let log = unsafe { (*(*r).connection).log };
     guard::catch(
         log,
         "selftest handler",
@@ -104,13 +110,14 @@ fn arg<'a>(args: &'a str, name: &str) -> Option<&'a str> {
 }
 
 unsafe fn handle(r: *mut ngx_http_request_t) -> ngx_int_t {
-    if (*r).main != r {
+    // SAFETY (every unsafe block below): the handler passes a valid request.
+    if unsafe { (*r).main } != r {
         return NGX_DECLINED as ngx_int_t;
     }
-    let Some(rest) = bytes(&(*r).uri).strip_prefix(b"/_sso_selftest/") else {
+    let Some(rest) = unsafe { bytes(&(*r).uri) }.strip_prefix(b"/_sso_selftest/") else {
         return NGX_DECLINED as ngx_int_t;
     };
-    let args = String::from_utf8_lossy(bytes(&(*r).args)).into_owned();
+    let args = String::from_utf8_lossy(unsafe { bytes(&(*r).args) }).into_owned();
     let text = match rest {
         b"fast" => "fast\n".to_owned(),
         b"pending" => format!("{}\n", wake::pending_jobs()),
@@ -134,7 +141,7 @@ unsafe fn handle(r: *mut ngx_http_request_t) -> ngx_int_t {
                 ABANDONED_DONE_CALLS.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
             };
             let work = || std::thread::sleep(Duration::from_millis(500));
-            match wake::spawn_tied_to_pool((*r).pool, work, done) {
+            match unsafe { wake::spawn_tied_to_pool((*r).pool, work, done) } {
                 Ok(_) => "abandoned\n".to_owned(),
                 Err(e) => format!("{e}\n"),
             }
@@ -175,43 +182,49 @@ unsafe fn handle(r: *mut ngx_http_request_t) -> ngx_int_t {
                 // SAFETY: spawn_for_request calls this on the event loop with a live request.
                 unsafe { send_text(r, 200, &text) }
             };
-            return match wake::spawn_for_request(r, work, respond) {
+            return match unsafe { wake::spawn_for_request(r, work, respond) } {
                 Ok(_) => NGX_DONE as ngx_int_t,
-                Err(e) => finish(r, send_text(r, 503, &format!("{e}\n"))),
+                Err(e) => unsafe { finish(r, send_text(r, 503, &format!("{e}\n"))) },
             };
         }
         _ => return NGX_HTTP_NOT_FOUND as ngx_int_t,
     };
-    finish(r, send_text(r, 200, &text))
+    unsafe { finish(r, send_text(r, 200, &text)) }
 }
 
 unsafe fn finish(r: *mut ngx_http_request_t, rc: ngx_int_t) -> ngx_int_t {
-    ngx_http_finalize_request(r, rc);
-    NGX_DONE as ngx_int_t
+    // SAFETY: every caller passes a valid request, on nginx's thread.
+    unsafe {
+        ngx_http_finalize_request(r, rc);
+        NGX_DONE as ngx_int_t
+    }
 }
 
 unsafe fn send_text(r: *mut ngx_http_request_t, status: usize, text: &str) -> ngx_int_t {
-    static TEXT_PLAIN: &[u8] = b"text/plain";
-    (*r).headers_out.status = status;
-    (*r).headers_out.content_length_n = text.len() as _;
-    (*r).headers_out.content_type.len = TEXT_PLAIN.len();
-    (*r).headers_out.content_type.data = TEXT_PLAIN.as_ptr() as *mut u8;
-    (*r).headers_out.content_type_len = TEXT_PLAIN.len();
-    let rc = ngx_http_send_header(r);
-    if rc == NGX_ERROR as ngx_int_t || rc > NGX_OK as ngx_int_t || (*r).header_only() != 0 {
-        return rc;
+    // SAFETY: every caller passes a valid request, on nginx's thread.
+    unsafe {
+        static TEXT_PLAIN: &[u8] = b"text/plain";
+        (*r).headers_out.status = status;
+        (*r).headers_out.content_length_n = text.len() as _;
+        (*r).headers_out.content_type.len = TEXT_PLAIN.len();
+        (*r).headers_out.content_type.data = TEXT_PLAIN.as_ptr() as *mut u8;
+        (*r).headers_out.content_type_len = TEXT_PLAIN.len();
+        let rc = ngx_http_send_header(r);
+        if rc == NGX_ERROR as ngx_int_t || rc > NGX_OK as ngx_int_t || (*r).header_only() != 0 {
+            return rc;
+        }
+        let b: *mut ngx_buf_t = ngx_create_temp_buf((*r).pool, text.len().max(1));
+        if b.is_null() {
+            return NGX_ERROR as ngx_int_t;
+        }
+        std::ptr::copy_nonoverlapping(text.as_ptr(), (*b).last, text.len());
+        (*b).last = (*b).last.add(text.len());
+        (*b).set_last_buf(1);
+        (*b).set_last_in_chain(1);
+        let mut out = ngx_chain_t {
+            buf: b,
+            next: std::ptr::null_mut(),
+        };
+        ngx_http_output_filter(r, &mut out)
     }
-    let b: *mut ngx_buf_t = ngx_create_temp_buf((*r).pool, text.len().max(1));
-    if b.is_null() {
-        return NGX_ERROR as ngx_int_t;
-    }
-    std::ptr::copy_nonoverlapping(text.as_ptr(), (*b).last, text.len());
-    (*b).last = (*b).last.add(text.len());
-    (*b).set_last_buf(1);
-    (*b).set_last_in_chain(1);
-    let mut out = ngx_chain_t {
-        buf: b,
-        next: std::ptr::null_mut(),
-    };
-    ngx_http_output_filter(r, &mut out)
 }

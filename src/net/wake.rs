@@ -2,7 +2,7 @@
 //!
 //! nginx runs every request of a worker on one thread, its event loop. Blocking calls (the
 //! provider's token endpoint, discovery, JWKS) run elsewhere: on a small pool of Rust threads
-//! owned by the worker ([`spawn`]) or on the provider threads of `keys.rs`. When such a call is
+//! owned by the worker ([`spawn`]) or on the provider threads of `fetcher.rs`. When such a call is
 //! done, its result must be handled on the event-loop thread again, because nginx structures
 //! (requests, pools, logs) are not thread-safe. This file is that bridge:
 //!
@@ -42,7 +42,7 @@ use std::ffi::c_void;
 use std::fmt;
 use std::panic::{catch_unwind, AssertUnwindSafe};
 use std::ptr;
-use std::sync::{Arc, Condvar, Mutex, MutexGuard};
+use std::sync::Arc;
 use std::time::Duration;
 
 use ngx::ffi::{
@@ -54,6 +54,7 @@ use ngx::ffi::{
     NGX_PROCESS_HELPER,
 };
 use ngx::ngx_log_error;
+use parking_lot::{Condvar, Mutex, MutexGuard};
 
 use crate::guard;
 
@@ -144,8 +145,7 @@ struct Shared {
 }
 
 fn lock<T>(m: &Mutex<T>) -> MutexGuard<'_, T> {
-    // A panic while holding these locks cannot leave them inconsistent (plain pushes/pops).
-    m.lock().unwrap_or_else(|e| e.into_inner())
+    m.lock()
 }
 
 impl Shared {
@@ -282,11 +282,7 @@ impl Pool {
                 break;
             }
             st.idle += 1;
-            let (guard, timeout) = self
-                .cv
-                .wait_timeout(st, IDLE_EXIT)
-                .unwrap_or_else(|e| e.into_inner());
-            st = guard;
+            let timeout = self.cv.wait_for(&mut st, IDLE_EXIT);
             st.idle -= 1;
             if timeout.timed_out() && st.tasks.is_empty() {
                 break;
@@ -330,73 +326,76 @@ thread_local! {
 /// # Safety
 /// On nginx's thread, from `init_process`, with a valid cycle whose event module is set up.
 pub unsafe fn init_process(cycle: *mut ngx_cycle_t) -> ngx_int_t {
-    // Cache manager/loader and other helpers run init_process too: they serve no request.
-    if ngx_process == NGX_PROCESS_HELPER as ngx::ffi::ngx_uint_t {
-        return NGX_OK as ngx_int_t;
-    }
-    let log = (*cycle).log;
-    let fd = libc::eventfd(0, libc::EFD_NONBLOCK | libc::EFD_CLOEXEC);
-    if fd == -1 {
-        let err = std::io::Error::last_os_error();
-        ngx_log_error!(
-            NGX_LOG_ALERT,
-            log,
-            "sso: eventfd() failed: \"{}\"; login callbacks and provider key refresh are \
+    // SAFETY: the caller guarantees what the `# Safety` section above asks.
+    unsafe {
+        // Cache manager/loader and other helpers run init_process too: they serve no request.
+        if ngx_process == NGX_PROCESS_HELPER as ngx::ffi::ngx_uint_t {
+            return NGX_OK as ngx_int_t;
+        }
+        let log = (*cycle).log;
+        let fd = libc::eventfd(0, libc::EFD_NONBLOCK | libc::EFD_CLOEXEC);
+        if fd == -1 {
+            let err = std::io::Error::last_os_error();
+            ngx_log_error!(
+                NGX_LOG_ALERT,
+                log,
+                "sso: eventfd() failed: \"{}\"; login callbacks and provider key refresh are \
              disabled in this worker",
-            err
-        );
-        // Not fatal for the worker: requests are still gated (fail closed).
-        return NGX_OK as ngx_int_t;
-    }
-    let c = ngx_get_connection(fd, log);
-    if c.is_null() {
-        libc::close(fd);
-        ngx_log_error!(
-            NGX_LOG_ALERT,
-            log,
-            "sso: no free connection for the background-job notifier; login callbacks and \
+                err
+            );
+            // Not fatal for the worker: requests are still gated (fail closed).
+            return NGX_OK as ngx_int_t;
+        }
+        let c = ngx_get_connection(fd, log);
+        if c.is_null() {
+            libc::close(fd);
+            ngx_log_error!(
+                NGX_LOG_ALERT,
+                log,
+                "sso: no free connection for the background-job notifier; login callbacks and \
              provider key refresh are disabled in this worker"
-        );
-        return NGX_OK as ngx_int_t;
-    }
-    (*c).log = log;
-    (*c).data = ptr::null_mut();
-    let rev = (*c).read;
-    (*rev).log = log;
-    (*rev).handler = Some(on_wake);
-    if ngx_handle_read_event(rev, 0) != NGX_OK as ngx_int_t {
-        ngx_close_connection(c);
-        ngx_log_error!(
-            NGX_LOG_ALERT,
-            log,
-            "sso: cannot register the background-job notifier with the event loop"
-        );
-        return NGX_OK as ngx_int_t;
-    }
+            );
+            return NGX_OK as ngx_int_t;
+        }
+        (*c).log = log;
+        (*c).data = ptr::null_mut();
+        let rev = (*c).read;
+        (*rev).log = log;
+        (*rev).handler = Some(on_wake);
+        if ngx_handle_read_event(rev, 0) != NGX_OK as ngx_int_t {
+            ngx_close_connection(c);
+            ngx_log_error!(
+                NGX_LOG_ALERT,
+                log,
+                "sso: cannot register the background-job notifier with the event loop"
+            );
+            return NGX_OK as ngx_int_t;
+        }
 
-    // SAFETY: ngx_event_t is plain data; all-zero is nginx's own initial state (ngx_pcalloc).
-    let mut timer: Box<ngx_event_t> = Box::new(std::mem::zeroed());
-    timer.handler = Some(on_pending_timer);
-    timer.log = log;
-    timer.data = ptr::null_mut();
-    timer.set_cancelable(0);
+        // SAFETY: ngx_event_t is plain data; all-zero is nginx's own initial state (ngx_pcalloc).
+        let mut timer: Box<ngx_event_t> = Box::new(std::mem::zeroed());
+        timer.handler = Some(on_pending_timer);
+        timer.log = log;
+        timer.data = ptr::null_mut();
+        timer.set_cancelable(0);
 
-    let worker = Worker {
-        shared: Arc::new(Shared {
-            queue: Mutex::new(QueueState {
-                items: VecDeque::new(),
-                closed: false,
+        let worker = Worker {
+            shared: Arc::new(Shared {
+                queue: Mutex::new(QueueState {
+                    items: VecDeque::new(),
+                    closed: false,
+                }),
+                fd,
             }),
-            fd,
-        }),
-        pool: Pool::new(),
-        conn: c,
-        pending: HashMap::new(),
-        next_id: 1,
-        timer,
-    };
-    WORKER.with(|w| *w.borrow_mut() = Some(worker));
-    NGX_OK as ngx_int_t
+            pool: Pool::new(),
+            conn: c,
+            pending: HashMap::new(),
+            next_id: 1,
+            timer,
+        };
+        WORKER.with(|w| *w.borrow_mut() = Some(worker));
+        NGX_OK as ngx_int_t
+    }
 }
 
 /// Stops the machinery. Called from the module's `exit_process` (and when nginx closes the
@@ -405,23 +404,26 @@ pub unsafe fn init_process(cycle: *mut ngx_cycle_t) -> ngx_int_t {
 /// # Safety
 /// On nginx's thread.
 pub unsafe fn exit_process() {
-    let Some(mut worker) = WORKER.with(|w| w.borrow_mut().take()) else {
-        return;
-    };
-    {
-        let mut q = lock(&worker.shared.queue);
-        q.closed = true;
-        q.items.clear();
+    // SAFETY: the caller guarantees what the `# Safety` section above asks.
+    unsafe {
+        let Some(mut worker) = WORKER.with(|w| w.borrow_mut().take()) else {
+            return;
+        };
+        {
+            let mut q = lock(&worker.shared.queue);
+            q.closed = true;
+            q.items.clear();
+        }
+        // No thread writes to the fd any more: close it (ngx_close_connection deletes the event
+        // and closes the descriptor).
+        ngx_close_connection(worker.conn);
+        worker.pool.shutdown();
+        if worker.timer.timer_set() != 0 {
+            nginx_sys::ngx_del_timer(&mut *worker.timer);
+        }
+        // Dropping `pending` drops the `done`s without calling them.
+        worker.pending.clear();
     }
-    // No thread writes to the fd any more: close it (ngx_close_connection deletes the event
-    // and closes the descriptor).
-    ngx_close_connection(worker.conn);
-    worker.pool.shutdown();
-    if worker.timer.timer_set() != 0 {
-        nginx_sys::ngx_del_timer(&mut *worker.timer);
-    }
-    // Dropping `pending` drops the `done`s without calling them.
-    worker.pending.clear();
 }
 
 /// Runs `work` on a background thread, then `done(result)` on this worker's event-loop thread.
@@ -476,23 +478,11 @@ pub fn cancel(id: JobId) {
     });
     if done.is_some() {
         if let Some(pool) = pool {
-            if pool.withdraw(id.0) {
-                WITHDRAWN.with(|n| n.set(n.get() + 1));
-            }
+            pool.withdraw(id.0);
         }
     }
     // Dropped outside the borrow: its captures' destructors may call back into this module.
     drop(done);
-}
-
-thread_local! {
-    /// Jobs cancelled before a pool thread took them (for logs and tests).
-    static WITHDRAWN: std::cell::Cell<u64> = const { std::cell::Cell::new(0) };
-}
-
-/// How many cancelled jobs never ran, in this worker.
-pub fn withdrawn_jobs() -> u64 {
-    WITHDRAWN.with(|n| n.get())
 }
 
 /// Whether [`spawn`] would accept a job now (the worker runs and its queue is not full).
@@ -507,7 +497,8 @@ pub fn on_event_loop() -> bool {
     WORKER.with(|w| w.try_borrow().map_or(true, |w| w.is_some()))
 }
 
-/// Number of jobs whose `done` is still waiting (for tests and logs).
+/// Number of jobs whose `done` is still waiting (for the selftest endpoints).
+#[cfg(feature = "selftest")]
 pub fn pending_jobs() -> usize {
     WORKER.with(|w| w.borrow().as_ref().map_or(0, |w| w.pending.len()))
 }
@@ -527,20 +518,24 @@ where
     W: FnOnce() -> T + Send + 'static,
     D: FnOnce(Result<T, JobPanicked>) + 'static,
 {
-    // Allocate the cleanup first: if it fails, nothing was started.
-    let cln = ngx_pool_cleanup_add(pool, std::mem::size_of::<u64>());
-    if cln.is_null() {
-        return Err(SpawnError::Thread);
+    // SAFETY: the caller guarantees what the `# Safety` section above asks.
+    unsafe {
+        // Allocate the cleanup first: if it fails, nothing was started.
+        let cln = ngx_pool_cleanup_add(pool, std::mem::size_of::<u64>());
+        if cln.is_null() {
+            return Err(SpawnError::Thread);
+        }
+        (*cln).handler = None;
+        let id = spawn(work, done)?;
+        *((*cln).data as *mut u64) = id.0;
+        (*cln).handler = Some(cancel_on_cleanup);
+        Ok(id)
     }
-    (*cln).handler = None;
-    let id = spawn(work, done)?;
-    *((*cln).data as *mut u64) = id.0;
-    (*cln).handler = Some(cancel_on_cleanup);
-    Ok(id)
 }
 
 unsafe extern "C" fn cancel_on_cleanup(data: *mut c_void) {
-    let log = (*ngx_cycle).log;
+    // SAFETY: pool cleanups run on nginx's thread, where `ngx_cycle` is valid.
+    let log = unsafe { (*ngx_cycle).log };
     guard::catch(log, "background job cleanup", (), || {
         // SAFETY: data is the u64 stored by spawn_tied_to_pool.
         let id = unsafe { *(data as *const u64) };
@@ -597,18 +592,22 @@ where
             ngx_http_run_posted_requests(c);
         }
     };
-    let id = spawn_tied_to_pool((*r).pool, work, done)?;
-    let main = (*r).main;
-    (*main).set_count((*main).count() + 1);
-    (*r).write_event_handler = Some(ngx_http_request_empty_handler);
-    (*r).read_event_handler = Some(read_while_waiting);
-    Ok(id)
+    // SAFETY: the caller passes a valid main request, on the event-loop thread.
+    unsafe {
+        let id = spawn_tied_to_pool((*r).pool, work, done)?;
+        let main = (*r).main;
+        (*main).set_count((*main).count() + 1);
+        (*r).write_event_handler = Some(ngx_http_request_empty_handler);
+        (*r).read_event_handler = Some(read_while_waiting);
+        Ok(id)
+    }
 }
 
 /// The read handler of a request waiting for its job: finishes discarding the body, then
 /// watches for the client closing the connection.
 unsafe extern "C" fn read_while_waiting(r: *mut ngx_http_request_t) {
-    let log = (*(*r).connection).log;
+    // SAFETY: nginx passes a valid request.
+    let log = unsafe { (*(*r).connection).log };
     guard::catch(log, "client watch", (), || {
         // SAFETY: nginx calls read handlers with a live request on its thread.
         unsafe {
@@ -631,7 +630,8 @@ unsafe extern "C" fn read_while_waiting(r: *mut ngx_http_request_t) {
 
 /// The eventfd's read handler: runs every queued completion.
 unsafe extern "C" fn on_wake(ev: *mut ngx_event_t) {
-    let log = (*ev).log;
+    // SAFETY: nginx passes a valid event.
+    let log = unsafe { (*ev).log };
     guard::catch(log, "background job notifier", (), || {
         // SAFETY: nginx calls this on its thread with the notifier's read event.
         unsafe { wake(ev) }
@@ -639,53 +639,57 @@ unsafe extern "C" fn on_wake(ev: *mut ngx_event_t) {
 }
 
 unsafe fn wake(ev: *mut ngx_event_t) {
-    let c = (*ev).data as *mut ngx_connection_t;
-    if (*c).close() != 0 {
-        // nginx is closing connections (worker_shutdown_timeout): stop here, cleanly.
-        exit_process();
-        return;
-    }
-    let Some(shared) = WORKER.with(|w| w.borrow().as_ref().map(|w| w.shared.clone())) else {
-        return;
-    };
-    // Reset the counter *before* taking the queue: a push after this read writes again and
-    // wakes us again (edge-triggered epoll needs a new edge).
-    let mut counter: u64 = 0;
-    loop {
-        let n = libc::read(shared.fd, ptr::addr_of_mut!(counter).cast(), 8);
-        if n != 8 {
-            break;
+    // SAFETY: every caller passes valid nginx pointers, on nginx's thread.
+    unsafe {
+        let c = (*ev).data as *mut ngx_connection_t;
+        if (*c).close() != 0 {
+            // nginx is closing connections (worker_shutdown_timeout): stop here, cleanly.
+            exit_process();
+            return;
         }
-    }
-    (*ev).set_ready(0);
-    let items = std::mem::take(&mut lock(&shared.queue).items);
-    for item in items {
-        match item {
-            Completion::Call(f) => guard::catch((*ev).log, "background notification", (), f),
-            Completion::Job(id, value) => {
-                let done =
-                    WORKER.with(|w| w.borrow_mut().as_mut().and_then(|w| w.pending.remove(&id)));
-                // None: cancelled (the request is gone); the value is simply dropped.
-                if let Some(done) = done {
-                    guard::catch((*ev).log, "background job completion", (), || done(value));
+        let Some(shared) = WORKER.with(|w| w.borrow().as_ref().map(|w| w.shared.clone())) else {
+            return;
+        };
+        // Reset the counter *before* taking the queue: a push after this read writes again and
+        // wakes us again (edge-triggered epoll needs a new edge).
+        let mut counter: u64 = 0;
+        loop {
+            let n = libc::read(shared.fd, ptr::addr_of_mut!(counter).cast(), 8);
+            if n != 8 {
+                break;
+            }
+        }
+        (*ev).set_ready(0);
+        let items = std::mem::take(&mut lock(&shared.queue).items);
+        for item in items {
+            match item {
+                Completion::Call(f) => guard::catch((*ev).log, "background notification", (), f),
+                Completion::Job(id, value) => {
+                    let done = WORKER
+                        .with(|w| w.borrow_mut().as_mut().and_then(|w| w.pending.remove(&id)));
+                    // None: cancelled (the request is gone); the value is simply dropped.
+                    if let Some(done) = done {
+                        guard::catch((*ev).log, "background job completion", (), || done(value));
+                    }
                 }
             }
         }
-    }
-    // Still registered? (A completion may have ended the worker state.)
-    let alive = WORKER.with(|w| w.borrow().as_ref().is_some_and(|w| w.conn == c));
-    if alive && ngx_handle_read_event(ev, 0) != NGX_OK as ngx_int_t {
-        ngx_log_error!(
-            NGX_LOG_ERR,
-            (*ev).log,
-            "sso: cannot re-arm the background-job notifier"
-        );
+        // Still registered? (A completion may have ended the worker state.)
+        let alive = WORKER.with(|w| w.borrow().as_ref().is_some_and(|w| w.conn == c));
+        if alive && ngx_handle_read_event(ev, 0) != NGX_OK as ngx_int_t {
+            ngx_log_error!(
+                NGX_LOG_ERR,
+                (*ev).log,
+                "sso: cannot re-arm the background-job notifier"
+            );
+        }
     }
 }
 
 /// Keeps a graceful shutdown waiting while jobs are pending.
 unsafe extern "C" fn on_pending_timer(ev: *mut ngx_event_t) {
-    let log = (*ev).log;
+    // SAFETY: nginx passes a valid event.
+    let log = unsafe { (*ev).log };
     guard::catch(log, "background job timer", (), || {
         WORKER.with(|w| {
             if let Some(w) = w.borrow_mut().as_mut() {
@@ -698,8 +702,8 @@ unsafe extern "C" fn on_pending_timer(ev: *mut ngx_event_t) {
     })
 }
 
-#[allow(dead_code)]
-fn _assert_send_sync() {
-    fn is<T: Send + Sync>() {}
-    is::<Poster>();
-}
+// Background threads get a Poster: it must stay Send + Sync.
+const _: () = {
+    const fn is<T: Send + Sync>() {}
+    is::<Poster>()
+};

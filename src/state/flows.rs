@@ -21,17 +21,20 @@ pub enum Consume {
 /// # Safety
 /// On nginx's thread in a worker (after `init_process`).
 pub unsafe fn consume(state: &str, now: u64, expires: u64) -> Consume {
-    let expires = expires.max(now.saturating_add(1));
-    let got = super::with_region(
-        |root| root.flows,
-        |bytes| {
-            UsedIds::attach_or_format(bytes)
-                .map(|mut set| set.insert(state.as_bytes(), now, expires))
-        },
-    );
-    match got.flatten() {
-        Some(Insert::Fresh) => Consume::Fresh,
-        Some(Insert::Used) => Consume::Used,
-        None => Consume::Unavailable,
+    // SAFETY: the caller guarantees what the `# Safety` section above asks.
+    unsafe {
+        let expires = expires.max(now.saturating_add(1));
+        let got = super::with_region(
+            |root| root.flows,
+            |bytes| {
+                UsedIds::attach_or_format(bytes)
+                    .map(|mut set| set.insert(state.as_bytes(), now, expires))
+            },
+        );
+        match got.flatten() {
+            Some(Insert::Fresh) => Consume::Fresh,
+            Some(Insert::Used) => Consume::Used,
+            None => Consume::Unavailable,
+        }
     }
 }

@@ -33,7 +33,10 @@ use ngx::ffi::{
     ngx_shm_zone_t, ngx_shmtx_lock, ngx_shmtx_unlock, ngx_slab_alloc, ngx_slab_pool_t, ngx_str_t,
     NGX_LOG_EMERG,
 };
+use ngx::http::HttpModule;
 use ngx::ngx_log_error;
+
+use crate::Module;
 
 /// The implicit zone's name (as `sso_shared_zone zone=NAME:SIZE` will name one).
 pub const ZONE_NAME: &str = "sso_shared";
@@ -67,8 +70,9 @@ pub struct Root {
 /// This process's zone (found in its cycle at `init_process`).
 static ZONE: AtomicPtr<ngx_shm_zone_t> = AtomicPtr::new(ptr::null_mut());
 
+/// The zone's tag: this module's `ngx_module_t`, as nginx's own zones use theirs.
 fn tag() -> *mut c_void {
-    ptr::addr_of_mut!(crate::ngx_http_sso_module).cast()
+    ptr::from_ref(Module::module()).cast_mut().cast()
 }
 
 /// Adds the implicit zone to the configuration being parsed.
@@ -76,33 +80,37 @@ fn tag() -> *mut c_void {
 /// # Safety
 /// From `postconfiguration`, with nginx's `cf`.
 pub unsafe fn register(cf: *mut ngx_conf_t) -> ngx_int_t {
-    let data = ngx_pnalloc((*cf).pool, ZONE_NAME.len()) as *mut u8;
-    if data.is_null() {
-        return Status::NGX_ERROR.into();
+    // SAFETY: the caller guarantees what the `# Safety` section above asks.
+    unsafe {
+        let data = ngx_pnalloc((*cf).pool, ZONE_NAME.len()) as *mut u8;
+        if data.is_null() {
+            return Status::NGX_ERROR.into();
+        }
+        ptr::copy_nonoverlapping(ZONE_NAME.as_ptr(), data, ZONE_NAME.len());
+        let mut name = ngx_str_t {
+            len: ZONE_NAME.len(),
+            data,
+        };
+        let zone = ngx_shared_memory_add(cf, &mut name, ZONE_SIZE, tag());
+        if zone.is_null() {
+            ngx_log_error!(
+                NGX_LOG_EMERG,
+                (*cf).log,
+                "sso: cannot add the shared memory zone \"{}\"",
+                ZONE_NAME
+            );
+            return Status::NGX_ERROR.into();
+        }
+        (*zone).init = Some(init_zone);
+        (*zone).data = ptr::null_mut();
+        Status::NGX_OK.into()
     }
-    ptr::copy_nonoverlapping(ZONE_NAME.as_ptr(), data, ZONE_NAME.len());
-    let mut name = ngx_str_t {
-        len: ZONE_NAME.len(),
-        data,
-    };
-    let zone = ngx_shared_memory_add(cf, &mut name, ZONE_SIZE, tag());
-    if zone.is_null() {
-        ngx_log_error!(
-            NGX_LOG_EMERG,
-            (*cf).log,
-            "sso: cannot add the shared memory zone \"{}\"",
-            ZONE_NAME
-        );
-        return Status::NGX_ERROR.into();
-    }
-    (*zone).init = Some(init_zone);
-    (*zone).data = ptr::null_mut();
-    Status::NGX_OK.into()
 }
 
 /// nginx's zone init: `data` is the old cycle's root on reload (reused as is), else NULL.
 unsafe extern "C" fn init_zone(zone: *mut ngx_shm_zone_t, data: *mut c_void) -> ngx_int_t {
-    let log = (*zone).shm.log;
+    // SAFETY: nginx passes a valid, mapped zone.
+    let log = unsafe { (*zone).shm.log };
     crate::guard::catch(log, "shared zone init", Status::NGX_ERROR.into(), || {
         // SAFETY: nginx calls this with a mapped zone, before any worker exists.
         unsafe { init_zone_inner(zone, data) }
@@ -110,50 +118,53 @@ unsafe extern "C" fn init_zone(zone: *mut ngx_shm_zone_t, data: *mut c_void) -> 
 }
 
 unsafe fn init_zone_inner(zone: *mut ngx_shm_zone_t, data: *mut c_void) -> ngx_int_t {
-    if !data.is_null() {
-        (*zone).data = data;
-        return Status::NGX_OK.into();
-    }
-    let shpool = (*zone).shm.addr as *mut ngx_slab_pool_t;
-    if (*zone).shm.exists != 0 {
-        (*zone).data = (*shpool).data;
-        return Status::NGX_OK.into();
-    }
-    let root = ngx_slab_alloc(shpool, std::mem::size_of::<Root>()) as *mut Root;
-    let flows = ngx_slab_alloc(shpool, FLOWS_BYTES) as *mut u8;
-    if root.is_null() || flows.is_null() {
-        ngx_log_error!(
-            NGX_LOG_EMERG,
-            (*zone).shm.log,
-            "sso: shared memory zone \"{}\" is too small",
-            ZONE_NAME
-        );
-        return Status::NGX_ERROR.into();
-    }
-    let region = std::slice::from_raw_parts_mut(flows, FLOWS_BYTES);
-    if sso_core::used_ids::UsedIds::format(region).is_none() {
-        ngx_log_error!(
-            NGX_LOG_EMERG,
-            (*zone).shm.log,
-            "sso: cannot format the used-flow table in zone \"{}\"",
-            ZONE_NAME
-        );
-        return Status::NGX_ERROR.into();
-    }
-    ptr::write(
-        root,
-        Root {
-            magic: MAGIC,
-            version: VERSION,
-            flows: Region {
-                ptr: flows,
-                len: FLOWS_BYTES,
+    // SAFETY: every caller passes valid nginx pointers, on nginx's thread.
+    unsafe {
+        if !data.is_null() {
+            (*zone).data = data;
+            return Status::NGX_OK.into();
+        }
+        let shpool = (*zone).shm.addr as *mut ngx_slab_pool_t;
+        if (*zone).shm.exists != 0 {
+            (*zone).data = (*shpool).data;
+            return Status::NGX_OK.into();
+        }
+        let root = ngx_slab_alloc(shpool, std::mem::size_of::<Root>()) as *mut Root;
+        let flows = ngx_slab_alloc(shpool, FLOWS_BYTES) as *mut u8;
+        if root.is_null() || flows.is_null() {
+            ngx_log_error!(
+                NGX_LOG_EMERG,
+                (*zone).shm.log,
+                "sso: shared memory zone \"{}\" is too small",
+                ZONE_NAME
+            );
+            return Status::NGX_ERROR.into();
+        }
+        let region = std::slice::from_raw_parts_mut(flows, FLOWS_BYTES);
+        if sso_core::used_ids::UsedIds::format(region).is_none() {
+            ngx_log_error!(
+                NGX_LOG_EMERG,
+                (*zone).shm.log,
+                "sso: cannot format the used-flow table in zone \"{}\"",
+                ZONE_NAME
+            );
+            return Status::NGX_ERROR.into();
+        }
+        ptr::write(
+            root,
+            Root {
+                magic: MAGIC,
+                version: VERSION,
+                flows: Region {
+                    ptr: flows,
+                    len: FLOWS_BYTES,
+                },
             },
-        },
-    );
-    (*shpool).data = root.cast();
-    (*zone).data = root.cast();
-    Status::NGX_OK.into()
+        );
+        (*shpool).data = root.cast();
+        (*zone).data = root.cast();
+        Status::NGX_OK.into()
+    }
 }
 
 /// Finds this module's zone in the cycle the process runs (from `init_process`).
@@ -161,21 +172,24 @@ unsafe fn init_zone_inner(zone: *mut ngx_shm_zone_t, data: *mut c_void) -> ngx_i
 /// # Safety
 /// On nginx's thread with the process's cycle.
 pub unsafe fn init_process(cycle: *mut ngx_cycle_t) {
-    let mut found: *mut ngx_shm_zone_t = ptr::null_mut();
-    let mut part: *mut ngx_list_part_t = ptr::addr_of_mut!((*cycle).shared_memory.part);
-    while !part.is_null() && found.is_null() {
-        let zones = (*part).elts as *mut ngx_shm_zone_t;
-        for i in 0..(*part).nelts {
-            let z = zones.add(i);
-            let name = std::slice::from_raw_parts((*z).shm.name.data, (*z).shm.name.len);
-            if (*z).tag == tag() && name == ZONE_NAME.as_bytes() {
-                found = z;
-                break;
+    // SAFETY: the caller guarantees what the `# Safety` section above asks.
+    unsafe {
+        let mut found: *mut ngx_shm_zone_t = ptr::null_mut();
+        let mut part: *mut ngx_list_part_t = ptr::addr_of_mut!((*cycle).shared_memory.part);
+        while !part.is_null() && found.is_null() {
+            let zones = (*part).elts as *mut ngx_shm_zone_t;
+            for i in 0..(*part).nelts {
+                let z = zones.add(i);
+                let name = std::slice::from_raw_parts((*z).shm.name.data, (*z).shm.name.len);
+                if (*z).tag == tag() && name == ZONE_NAME.as_bytes() {
+                    found = z;
+                    break;
+                }
             }
+            part = (*part).next;
         }
-        part = (*part).next;
+        ZONE.store(found, Ordering::Release);
     }
-    ZONE.store(found, Ordering::Release);
 }
 
 /// Forgets the zone (at `exit_process`).
@@ -202,21 +216,28 @@ pub unsafe fn with_region<R>(
     pick: impl FnOnce(&Root) -> Region,
     f: impl FnOnce(&mut [u8]) -> R,
 ) -> Option<R> {
-    let zone = ZONE.load(Ordering::Acquire);
-    if zone.is_null() {
-        return None;
+    // SAFETY: the caller guarantees what the `# Safety` section above asks.
+    unsafe {
+        let zone = ZONE.load(Ordering::Acquire);
+        if zone.is_null() {
+            return None;
+        }
+        let shpool = (*zone).shm.addr as *mut ngx_slab_pool_t;
+        let root = (*zone).data as *const Root;
+        if shpool.is_null()
+            || root.is_null()
+            || (*root).magic != MAGIC
+            || (*root).version != VERSION
+        {
+            return None;
+        }
+        let region = pick(&*root);
+        if region.ptr.is_null() || region.len == 0 {
+            return None;
+        }
+        ngx_shmtx_lock(ptr::addr_of_mut!((*shpool).mutex));
+        let _locked = Locked(shpool);
+        let bytes = std::slice::from_raw_parts_mut(region.ptr, region.len);
+        Some(f(bytes))
     }
-    let shpool = (*zone).shm.addr as *mut ngx_slab_pool_t;
-    let root = (*zone).data as *const Root;
-    if shpool.is_null() || root.is_null() || (*root).magic != MAGIC || (*root).version != VERSION {
-        return None;
-    }
-    let region = pick(&*root);
-    if region.ptr.is_null() || region.len == 0 {
-        return None;
-    }
-    ngx_shmtx_lock(ptr::addr_of_mut!((*shpool).mutex));
-    let _locked = Locked(shpool);
-    let bytes = std::slice::from_raw_parts_mut(region.ptr, region.len);
-    Some(f(bytes))
 }

@@ -15,4 +15,5 @@ mod gate;
 mod hardening;
 mod login;
 mod npm_layout;
+mod relative_paths;
 mod tokens;

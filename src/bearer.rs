@@ -22,17 +22,20 @@ fn cache() -> &'static TokenCache {
 /// # Safety
 /// `r` must be a valid request.
 pub unsafe fn bearer_token<'a>(r: *const ngx_http_request_t) -> Option<&'a [u8]> {
-    let h = (*r).headers_in.authorization;
-    if h.is_null() {
-        return None;
+    // SAFETY: the caller guarantees what the `# Safety` section above asks.
+    unsafe {
+        let h = (*r).headers_in.authorization;
+        if h.is_null() {
+            return None;
+        }
+        let value = bytes(&(*h).value);
+        const SCHEME: &[u8] = b"bearer ";
+        if value.len() <= SCHEME.len() || !value[..SCHEME.len()].eq_ignore_ascii_case(SCHEME) {
+            return None;
+        }
+        let token = value[SCHEME.len()..].trim_ascii();
+        (!token.is_empty()).then_some(token)
     }
-    let value = bytes(&(*h).value);
-    const SCHEME: &[u8] = b"bearer ";
-    if value.len() <= SCHEME.len() || !value[..SCHEME.len()].eq_ignore_ascii_case(SCHEME) {
-        return None;
-    }
-    let token = value[SCHEME.len()..].trim_ascii();
-    (!token.is_empty()).then_some(token)
 }
 
 /// Verifies a token with this context's checks against the key sets that
@@ -47,7 +50,7 @@ pub fn verify(conf: &LocConf, token: &[u8]) -> Result<Arc<Verified>, TokenError>
     };
     let token =
         std::str::from_utf8(token).map_err(|_| TokenError::Malformed("the token is not ASCII"))?;
-    let now = ngx::ffi::ngx_time().max(0) as u64;
+    let now = crate::request::now();
     let snapshot = conf.provider.as_ref().map(|p| (p, p.snapshot()));
     let published = match &snapshot {
         None => ProviderKeys::NotConfigured,

@@ -14,7 +14,7 @@ use sso_core::jwt::{TokenError, Verified, Verifier};
 use sso_core::session::{Session, SessionKeys};
 
 use crate::conf::TokenContext;
-use crate::keys::{Provider, Snapshot};
+use crate::net::fetcher::{Provider, Snapshot};
 
 /// Everything the exchange needs, moved onto the background thread.
 pub struct Exchange {

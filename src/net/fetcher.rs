@@ -1,5 +1,5 @@
 //! The identity provider's discovery document and signing keys, per provider, per worker
-//! (SPEC §7).
+//! (README "Directives" → "sso_issuer").
 //!
 //! Lifecycle:
 //! - configuration time (`nginx -t` included): the directive code calls [`register`] with a
@@ -21,18 +21,15 @@
 //! travel to the event loop through [`wake::Poster`] and are written there.
 //!
 //! Keys published here are the provider's JWKS only, never the client secret: whether HS256
-//! tokens may be verified with the secret is the token glue's decision (see `conf::LocConf`).
-
-// Parts of the API are for the endpoints and the token glue, which arrive separately.
-#![allow(dead_code)]
+//! tokens may be verified with the secret is `sso_core::jwks::verification_keys`' decision.
 
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
-use std::sync::{Arc, Mutex as StdMutex, Weak};
+use std::sync::{Arc, Weak};
 use std::time::{Duration, Instant};
 
 use ngx::ffi::{ngx_cycle, ngx_cycle_t, ngx_uint_t, NGX_LOG_ALERT, NGX_LOG_INFO, NGX_LOG_WARN};
 use ngx::ngx_log_error;
-use parking_lot::{Condvar, Mutex, RwLock};
+use parking_lot::{Condvar, Mutex, MutexGuard, RwLock};
 use sso_core::flow::{
     discovery_url, parse_discovery, rewrite_to_backchannel, BackchannelOrigin, Discovery,
 };
@@ -62,7 +59,7 @@ pub struct ProviderConfig {
 }
 
 impl ProviderConfig {
-    /// The warning SPEC §7 asks for at start when a non-loopback issuer is plain http
+    /// The warning logged at start (README "sso_issuer") when a non-loopback issuer is plain http
     /// (`None` otherwise). For the directive code to log at configuration time.
     pub fn plain_http_warning(&self) -> Option<String> {
         let rest = self
@@ -299,10 +296,10 @@ struct Entry {
     provider: Weak<Provider>,
 }
 
-static REGISTRY: StdMutex<Vec<Entry>> = StdMutex::new(Vec::new());
+static REGISTRY: Mutex<Vec<Entry>> = Mutex::new(Vec::new());
 
-fn registry() -> std::sync::MutexGuard<'static, Vec<Entry>> {
-    REGISTRY.lock().unwrap_or_else(|e| e.into_inner())
+fn registry() -> MutexGuard<'static, Vec<Entry>> {
+    REGISTRY.lock()
 }
 
 /// The provider for `config` in the configuration of `cycle` (`cf->cycle` of a directive
@@ -333,7 +330,7 @@ pub fn register(cycle: *mut ngx_cycle_t, config: ProviderConfig) -> Arc<Provider
 }
 
 /// Providers whose fetcher this worker started, to stop them at exit.
-static STARTED: StdMutex<Vec<Arc<Provider>>> = StdMutex::new(Vec::new());
+static STARTED: Mutex<Vec<Arc<Provider>>> = Mutex::new(Vec::new());
 
 /// Starts one fetcher thread per provider of the current cycle. From the module's
 /// `init_process` (workers and single-process mode only), after `wake::init_process`.
@@ -341,44 +338,47 @@ static STARTED: StdMutex<Vec<Arc<Provider>>> = StdMutex::new(Vec::new());
 /// # Safety
 /// On nginx's thread, with a valid cycle.
 pub unsafe fn init_process(cycle: *mut ngx_cycle_t) {
-    let log = (*cycle).log;
-    let providers: Vec<Arc<Provider>> = registry()
-        .iter()
-        .filter(|e| e.cycle == cycle as usize)
-        .filter_map(|e| e.provider.upgrade())
-        .collect();
-    if providers.is_empty() {
-        return;
-    }
-    let Some(poster) = wake::poster() else {
-        // wake::init_process did not run (a helper process) or failed (it logged why).
-        return;
-    };
-    let mut started = STARTED.lock().unwrap_or_else(|e| e.into_inner());
-    for provider in providers {
-        if provider.running.swap(true, Ordering::AcqRel) {
-            continue;
+    // SAFETY: the caller guarantees what the `# Safety` section above asks.
+    unsafe {
+        let log = (*cycle).log;
+        let providers: Vec<Arc<Provider>> = registry()
+            .iter()
+            .filter(|e| e.cycle == cycle as usize)
+            .filter_map(|e| e.provider.upgrade())
+            .collect();
+        if providers.is_empty() {
+            return;
         }
-        let p = provider.clone();
-        let poster = poster.clone();
-        let spawned = std::thread::Builder::new()
-            .name("sso-keys".into())
-            .spawn(move || {
-                crate::net::wake::block_signals();
-                fetcher(p, poster)
-            });
-        match spawned {
-            Ok(_) => started.push(provider),
-            Err(e) => {
-                provider.running.store(false, Ordering::Release);
-                ngx_log_error!(
-                    NGX_LOG_ALERT,
-                    log,
-                    "sso: provider \"{}\": cannot start the key fetcher thread: \"{}\"; \
+        let Some(poster) = wake::poster() else {
+            // wake::init_process did not run (a helper process) or failed (it logged why).
+            return;
+        };
+        let mut started = STARTED.lock();
+        for provider in providers {
+            if provider.running.swap(true, Ordering::AcqRel) {
+                continue;
+            }
+            let p = provider.clone();
+            let poster = poster.clone();
+            let spawned = std::thread::Builder::new()
+                .name("sso-keys".into())
+                .spawn(move || {
+                    crate::net::wake::block_signals();
+                    fetcher(p, poster)
+                });
+            match spawned {
+                Ok(_) => started.push(provider),
+                Err(e) => {
+                    provider.running.store(false, Ordering::Release);
+                    ngx_log_error!(
+                        NGX_LOG_ALERT,
+                        log,
+                        "sso: provider \"{}\": cannot start the key fetcher thread: \"{}\"; \
                      tokens needing its keys are refused",
-                    provider.config.issuer,
-                    e
-                );
+                        provider.config.issuer,
+                        e
+                    );
+                }
             }
         }
     }
@@ -387,7 +387,7 @@ pub unsafe fn init_process(cycle: *mut ngx_cycle_t) {
 /// Tells the fetchers of this worker to stop (they are not joined: one may be inside a
 /// provider call, bounded by the client's timeouts). From the module's `exit_process`.
 pub fn exit_process() {
-    let started = std::mem::take(&mut *STARTED.lock().unwrap_or_else(|e| e.into_inner()));
+    let started = std::mem::take(&mut *STARTED.lock());
     for p in started {
         p.running.store(false, Ordering::Release);
         p.control.lock().shutdown = true;
