@@ -1,19 +1,28 @@
-//! A small blocking HTTP/1.1 client for the calls to the identity provider (discovery, JWKS,
-//! token endpoint).
+//! The blocking HTTP client for the calls to the identity provider (discovery, JWKS, token and
+//! userinfo endpoints).
 //!
-//! It runs on background threads only (the module's `net` glue offloads every call and wakes
-//! the nginx event loop when it is done), so blocking here never stalls nginx. What it does:
+//! HTTP/1.1 itself (the response head, `Content-Length`, `chunked` and read-until-close
+//! bodies, the connection, the TLS plumbing) is [`ureq`] 3 on rustls; this module is the
+//! module's policy around it (README "HTTP client"). It runs on background threads only (the
+//! module's `net` glue offloads every call and wakes the nginx event loop when it is done),
+//! so blocking here never stalls nginx. What it promises:
 //!
-//! - `GET` and `POST` (a form body), one request per connection (`Connection: close`);
-//! - a connect timeout (per address tried) and a total deadline covering everything after
-//!   name resolution: connecting, the TLS handshake, sending, and reading the whole response;
+//! - `GET` and `POST` (a form body), one request per connection (`Connection: close`, no
+//!   connection pool), never through a proxy (`http_proxy` and the like in the environment
+//!   are ignored), no compression (`Accept-Encoding: identity`), no cookies;
+//! - a connect timeout ([`Options::connect_timeout`], shared by the addresses of a name) and a
+//!   total deadline ([`Options::timeout`]) covering everything after name resolution:
+//!   connecting, the TLS handshake, sending, and reading the whole response, also from a
+//!   server that sends a byte now and then (checked before every wait on the socket);
 //! - a cap on the response body ([`Options::max_body`], 1 MiB by default: larger answers are
-//!   refused, not truncated) and on the response head ([`MAX_HEAD_LEN`], [`MAX_HEADERS`]);
-//! - `Content-Length`, `chunked` and read-until-close bodies;
+//!   refused, not truncated; a `Content-Length` over the cap is refused before reading) and on
+//!   the response head ([`MAX_HEAD_LEN`] bytes, [`MAX_HEADERS`] fields);
 //! - redirects are *returned*, never followed (a provider call that redirects is a
-//!   misconfiguration the caller reports);
+//!   misconfiguration the caller reports); a `100 Continue` before the response is skipped,
+//!   any other 1xx is refused;
 //! - an optional `Host` override: connect to one origin (`sso_backchannel_url`) while telling
-//!   the server the public host name (the issuer's), so it builds its public URLs;
+//!   the server the public host name (the issuer's), so it builds its public URLs; such a call
+//!   also sends [`Options::forwarded_proto`] as `X-Forwarded-Proto`;
 //! - TLS through rustls with the aws-lc-rs provider (the module's one crypto library),
 //!   verifying the certificate chain and the host name against the system trust store
 //!   (`rustls-native-certs`: the platform bundle, `SSL_CERT_FILE`/`SSL_CERT_DIR` honoured) or,
@@ -22,38 +31,48 @@
 //!   the `Host` override).
 //!
 //! Names resolve through the system resolver (`getaddrinfo` via [`ToSocketAddrs`]: /etc/hosts,
-//! /etc/resolv.conf, docker service names), which is what SPEC §7 asks for when no nginx
-//! `resolver` is configured. nginx's `resolver` directive is not used by this client; name
-//! resolution is not covered by the timeouts (the system resolver has its own, see
-//! resolv.conf `timeout`/`attempts`), which only delays the background thread.
+//! /etc/resolv.conf, docker service names) on the calling thread, as README "Changelog and
+//! deviations" describes: nginx's `resolver` directive is not used by this client. Name
+//! resolution is not covered by the timeouts (the system resolver has its own, resolv.conf
+//! `timeout`/`attempts`), which only delays the background thread.
 //!
-//! Errors ([`HttpError`]) are lowercase, safe to log, and never contain a request body,
-//! an `Authorization` value or a response body.
+//! Errors ([`HttpError`]) are lowercase, safe to log, and never contain a request body, a
+//! request header value (an `Authorization` value), a response body or a response header;
+//! text from the operating system or the TLS library has its control characters escaped. A
+//! panic inside the HTTP library (bytes from the network reach it) is caught and reported as
+//! [`HttpError::BadResponse`]. Response header values never contain control characters other
+//! than a tab.
 
 use std::fmt;
-use std::io::{self, BufRead, BufReader, Read, Write};
-use std::net::{TcpStream, ToSocketAddrs};
+use std::io;
+use std::net::ToSocketAddrs;
+use std::panic::{catch_unwind, AssertUnwindSafe};
 use std::path::Path;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use rustls::pki_types::pem::PemObject;
-use rustls::pki_types::{CertificateDer, ServerName};
-use rustls::{ClientConfig, ClientConnection, RootCertStore, StreamOwned};
-use zeroize::Zeroize;
+use rustls::pki_types::CertificateDer;
+use rustls::RootCertStore;
+use ureq::http::{self, header, HeaderName, HeaderValue, Uri};
+use ureq::tls::{Certificate, RootCerts, TlsConfig, TlsProvider};
+use ureq::unversioned::resolver::{ResolvedSocketAddrs, Resolver};
+use ureq::unversioned::transport::{
+    Buffers, ConnectionDetails, Connector, NextTimeout, RustlsConnector, TcpConnector, Transport,
+};
+use ureq::Agent;
 
-/// Default time allowed to establish one TCP connection.
+/// Default time allowed to establish the TCP connection.
 pub const DEFAULT_CONNECT_TIMEOUT: Duration = Duration::from_secs(5);
-/// Default total time for a call, from connecting to the last byte of the response.
+/// Default total time for a call, from its start to the last byte of the response.
 pub const DEFAULT_TIMEOUT: Duration = Duration::from_secs(15);
 /// Default cap on a response body.
 pub const DEFAULT_MAX_BODY: usize = 1024 * 1024;
 /// Cap on the status line plus all response headers.
 pub const MAX_HEAD_LEN: usize = 64 * 1024;
-/// Most response header fields accepted.
+/// Most response header fields accepted (ureq's own limit, `ureq_proto`'s
+/// `MAX_RESPONSE_HEADERS`; a test holds it to this value).
 pub const MAX_HEADERS: usize = 128;
-/// Longest chunk-size line accepted in a chunked body.
-const MAX_CHUNK_LINE: usize = 4096;
 
 /// Limits and identification for an [`HttpClient`].
 #[derive(Clone, Debug)]
@@ -93,7 +112,7 @@ pub enum Trust {
 }
 
 /// Why a call failed. Messages are lowercase and safe to log: they never contain a request
-/// body, credentials or a response body.
+/// body, credentials, a response body or a response header.
 #[derive(Clone, Debug, PartialEq, Eq)]
 #[non_exhaustive]
 pub enum HttpError {
@@ -109,7 +128,7 @@ pub enum HttpError {
         port: u16,
         reason: String,
     },
-    /// Connecting took longer than the connect timeout (or the total deadline).
+    /// Connecting took longer than the connect timeout.
     ConnectTimeout { host: String, port: u16 },
     /// The call did not complete within the total deadline.
     Timeout,
@@ -199,7 +218,7 @@ impl fmt::Debug for Request<'_> {
 #[derive(Clone, PartialEq, Eq)]
 pub struct Response {
     pub status: u16,
-    /// Header fields in order, names as received.
+    /// Header fields, names in lowercase, the values of one name in the order received.
     pub headers: Vec<(String, String)>,
     pub body: Vec<u8>,
 }
@@ -268,9 +287,38 @@ pub fn load_ca_file(path: &Path) -> Result<Vec<CertificateDer<'static>>, HttpErr
     Ok(certs)
 }
 
+/// The trust anchors of `trust`, and why https is impossible when there are none (an empty
+/// system store is not an error: plain http still works).
+fn trust_anchors(
+    trust: &Trust,
+) -> Result<(Vec<CertificateDer<'static>>, Option<String>), HttpError> {
+    match trust {
+        Trust::CaFile(path) => Ok((load_ca_file(path)?, None)),
+        Trust::System => {
+            let found = rustls_native_certs::load_native_certs();
+            let mut usable = RootCertStore::empty();
+            let (added, _ignored) = usable.add_parsable_certificates(found.certs.iter().cloned());
+            if added > 0 {
+                return Ok((found.certs, None));
+            }
+            let why = match found.errors.first() {
+                Some(e) => format!(
+                    "no trusted ca certificate found in the system store ({}); \
+                     install ca-certificates or set sso_trusted_certificate",
+                    log_safe(&lower(e))
+                ),
+                None => "no trusted ca certificate found in the system store; \
+                         install ca-certificates or set sso_trusted_certificate"
+                    .to_owned(),
+            };
+            Ok((Vec::new(), Some(why)))
+        }
+    }
+}
+
 /// A blocking HTTP/1.1 client. Cheap to share (`Arc`), safe to use from many threads.
 pub struct HttpClient {
-    tls: Arc<ClientConfig>,
+    agent: Agent,
     /// Set when the trust store is empty: every https call fails with this reason.
     no_roots: Option<String>,
     opts: Options,
@@ -290,41 +338,41 @@ impl HttpClient {
     /// file that cannot be used is an error. An empty system store is not an error here:
     /// plain http still works, https calls fail saying why.
     pub fn new(trust: &Trust, opts: Options) -> Result<HttpClient, HttpError> {
-        let mut roots = RootCertStore::empty();
-        let mut no_roots = None;
-        match trust {
-            Trust::CaFile(path) => {
-                for cert in load_ca_file(path)? {
-                    // load_ca_file checked each one.
-                    let _ = roots.add(cert);
-                }
-            }
-            Trust::System => {
-                let found = rustls_native_certs::load_native_certs();
-                let (added, _ignored) = roots.add_parsable_certificates(found.certs);
-                if added == 0 {
-                    let why = match found.errors.first() {
-                        Some(e) => format!(
-                            "no trusted ca certificate found in the system store ({}); \
-                             install ca-certificates or set sso_trusted_certificate",
-                            lower(e)
-                        ),
-                        None => "no trusted ca certificate found in the system store; \
-                                 install ca-certificates or set sso_trusted_certificate"
-                            .to_owned(),
-                    };
-                    no_roots = Some(why);
-                }
-            }
-        }
-        let provider = Arc::new(rustls::crypto::aws_lc_rs::default_provider());
-        let tls = ClientConfig::builder_with_provider(provider)
-            .with_safe_default_protocol_versions()
-            .map_err(|e| HttpError::Tls(format!("configuration: {e}")))?
-            .with_root_certificates(roots)
-            .with_no_client_auth();
+        let (anchors, no_roots) = trust_anchors(trust)?;
+        let roots: Vec<Certificate<'static>> = anchors
+            .iter()
+            .map(|c| Certificate::from_der(c.as_ref()).to_owned())
+            .collect();
+        let tls = TlsConfig::builder()
+            .provider(TlsProvider::Rustls)
+            .root_certs(RootCerts::Specific(Arc::new(roots)))
+            .unversioned_rustls_crypto_provider(Arc::new(
+                rustls::crypto::aws_lc_rs::default_provider(),
+            ))
+            .build();
+        let config = Agent::config_builder()
+            .tls_config(tls)
+            .proxy(None)
+            .http_status_as_error(false)
+            .max_redirects(0)
+            .max_redirects_will_error(false)
+            // `send` sets these itself (validated), and nothing else is added.
+            .user_agent("")
+            .accept("")
+            .accept_encoding("")
+            .max_response_header_size(MAX_HEAD_LEN)
+            .max_idle_connections(0)
+            .max_idle_connections_per_host(0)
+            // The total deadline is Deadline's (it starts after name resolution).
+            .timeout_connect(Some(opts.connect_timeout.min(opts.timeout)))
+            .build();
+        // TCP, the deadline, then TLS for https: no proxy connector in the chain at all.
+        let connector =
+            ().chain(TcpConnector::default())
+                .chain(Deadline(opts.timeout))
+                .chain(RustlsConnector::default());
         Ok(HttpClient {
-            tls: Arc::new(tls),
+            agent: Agent::with_parts(config, connector, SystemResolver),
             no_roots,
             opts,
         })
@@ -369,153 +417,431 @@ impl HttpClient {
 
     /// Sends one request and reads the whole response.
     pub fn send(&self, req: &Request<'_>) -> Result<Response, HttpError> {
-        let url = parse_url(req.url)?;
-        let head = self.request_head(req, &url)?;
-        // Resolution first, outside the deadline (see the module documentation).
-        let addrs = resolve(url.host, url.port)?;
-        let deadline = Instant::now() + self.opts.timeout;
-        let tcp = self.connect(&addrs, url.host, url.port, deadline)?;
-        let stream = if url.https {
+        let uri = check_url(req.url)?;
+        let target = Target::of(&uri);
+        if target.https {
             if let Some(why) = &self.no_roots {
                 return Err(HttpError::TrustStore(why.clone()));
             }
-            let name = ServerName::try_from(url.host.to_owned())
-                .map_err(|_| HttpError::BadUrl("host is not a valid tls server name"))?;
-            let conn = ClientConnection::new(self.tls.clone(), name)
-                .map_err(|e| HttpError::Tls(e.to_string()))?;
-            Stream::Tls(Box::new(StreamOwned::new(conn, tcp)))
-        } else {
-            Stream::Plain(tcp)
-        };
-        let mut conn = Conn { stream, deadline };
-
-        let mut out = head.into_bytes();
-        if let Some((_, body)) = req.body {
-            out.extend_from_slice(body);
         }
-        conn.write_all(&out).map_err(io_error)?;
-        conn.flush().map_err(io_error)?;
-        // The request (with its body) is not needed any more: wipe it, it may hold a code or
-        // a client secret.
-        out.zeroize();
-
-        let mut reader = BufReader::with_capacity(16 * 1024, conn);
-        read_response(&mut reader, self.opts.max_body)
+        let head = self.request_head(req, uri)?;
+        let run = || match (req.method, req.body) {
+            (_, Some((_, body))) => self.exchange(head.map(|()| body)),
+            (Method::Post, None) => self.exchange(head.map(|()| &b""[..])),
+            (Method::Get, None) => self.exchange(head),
+        };
+        // The library parses bytes from the network: a panic there is a refused response,
+        // never a dead background thread.
+        match catch_unwind(AssertUnwindSafe(run)) {
+            Ok(result) => result.map_err(|e| map_error(e, &target, self.opts.max_body)),
+            Err(_) => Err(HttpError::BadResponse(
+                "the http library failed on the response",
+            )),
+        }
     }
 
-    fn request_head(&self, req: &Request<'_>, url: &Url<'_>) -> Result<String, HttpError> {
-        let host = req.host.unwrap_or(url.authority);
-        if host.is_empty() || !header_value_ok(host) || host.contains(' ') {
-            return Err(HttpError::BadHeader("host"));
-        }
-        if !header_value_ok(&self.opts.user_agent) {
-            return Err(HttpError::BadHeader("user-agent"));
-        }
-        let method = match req.method {
-            Method::Get => "GET",
-            Method::Post => "POST",
+    /// The request without its body, every header checked (a value is never shown).
+    fn request_head(&self, req: &Request<'_>, uri: Uri) -> Result<http::Request<()>, HttpError> {
+        let mut request = http::Request::new(());
+        *request.method_mut() = match req.method {
+            Method::Get => http::Method::GET,
+            Method::Post => http::Method::POST,
         };
-        let mut head = format!(
-            "{method} {} HTTP/1.1\r\nHost: {host}\r\nUser-Agent: {}\r\n\
-             Connection: close\r\nAccept-Encoding: identity\r\n",
-            url.target, self.opts.user_agent
+        *request.uri_mut() = uri;
+        let headers = request.headers_mut();
+        if let Some(host) = req.host {
+            if host.is_empty() || host.contains(' ') {
+                return Err(HttpError::BadHeader("host"));
+            }
+            headers.insert(header::HOST, value(host, "host")?);
+        }
+        headers.insert(
+            header::USER_AGENT,
+            value(&self.opts.user_agent, "user-agent")?,
+        );
+        headers.insert(header::CONNECTION, HeaderValue::from_static("close"));
+        headers.insert(
+            header::ACCEPT_ENCODING,
+            HeaderValue::from_static("identity"),
         );
         if let (Some(_), Some(proto)) = (req.host, self.opts.forwarded_proto.as_deref()) {
             if proto != "http" && proto != "https" {
                 return Err(HttpError::BadHeader("x-forwarded-proto"));
             }
-            head.push_str("X-Forwarded-Proto: ");
-            head.push_str(proto);
-            head.push_str("\r\n");
+            headers.insert("x-forwarded-proto", value(proto, "x-forwarded-proto")?);
         }
-        for (name, value) in req.headers {
-            if name.is_empty() || !name.bytes().all(is_tchar) {
-                return Err(HttpError::BadHeader("name"));
-            }
-            if !header_value_ok(value) {
-                // The name is safe to show; the value (maybe a credential) is not.
-                return Err(HttpError::BadHeader("value"));
-            }
-            head.push_str(name);
-            head.push_str(": ");
-            head.push_str(value);
-            head.push_str("\r\n");
+        for (name, v) in req.headers {
+            let name = HeaderName::from_bytes(name.as_bytes())
+                .map_err(|_| HttpError::BadHeader("name"))?;
+            // The name is safe to show; the value (maybe a credential) is not.
+            headers.append(name, value(v, "value")?);
         }
-        match (req.method, req.body) {
-            (_, Some((content_type, body))) => {
-                if !header_value_ok(content_type) {
-                    return Err(HttpError::BadHeader("content-type"));
-                }
-                head.push_str(&format!(
-                    "Content-Type: {content_type}\r\nContent-Length: {}\r\n",
-                    body.len()
-                ));
-            }
-            (Method::Post, None) => head.push_str("Content-Length: 0\r\n"),
-            (Method::Get, None) => {}
+        if let Some((content_type, _)) = req.body {
+            headers.insert(header::CONTENT_TYPE, value(content_type, "content-type")?);
         }
-        head.push_str("\r\n");
-        Ok(head)
+        Ok(request)
     }
+
+    /// One call through ureq: the status, the headers and the body within the caps.
+    fn exchange(
+        &self,
+        request: http::Request<impl ureq::AsSendBody>,
+    ) -> Result<Response, ureq::Error> {
+        let max_body = self.opts.max_body;
+        let (head, mut body) = self.agent.run(request)?.into_parts();
+        let status = head.status.as_u16();
+        if status < 200 {
+            // ureq skips a `100 Continue`; no other interim answer is expected here.
+            return Err(ureq::Error::Other(Box::new(Refused(if status == 101 {
+                "unexpected protocol switch"
+            } else {
+                "unexpected interim response"
+            }))));
+        }
+        let announced = content_length(&head.headers)?;
+        if announced.is_some_and(|n| n > max_body as u64) {
+            return Err(ureq::Error::BodyExceedsLimit(max_body as u64));
+        }
+        // One byte over the cap tells "larger" from "exactly the cap".
+        let body = body
+            .with_config()
+            .limit(max_body as u64 + 1)
+            .read_to_vec()?;
+        if body.len() > max_body {
+            return Err(ureq::Error::BodyExceedsLimit(max_body as u64));
+        }
+        let headers = head
+            .headers
+            .iter()
+            .map(|(n, v)| {
+                // HeaderValue holds no control character but a tab.
+                let v = String::from_utf8_lossy(v.as_bytes()).into_owned();
+                (n.as_str().to_owned(), v)
+            })
+            .collect();
+        Ok(Response {
+            status,
+            headers,
+            body,
+        })
+    }
+}
+
+/// The body length the `Content-Length` fields announce (`None` without one, or when
+/// `Transfer-Encoding` overrides it). ureq frames the body by the first field only; several
+/// that disagree are refused here (RFC 9112 §6.3: a response that could be read two ways).
+fn content_length(headers: &http::HeaderMap) -> Result<Option<u64>, ureq::Error> {
+    let refuse = |why| Err(ureq::Error::Other(Box::new(Refused(why))));
+    let mut length = None;
+    for v in headers.get_all(header::CONTENT_LENGTH) {
+        let digits = v.to_str().map(str::trim).unwrap_or("");
+        let n = Some(digits)
+            .filter(|d| !d.is_empty() && d.bytes().all(|b| b.is_ascii_digit()))
+            .and_then(|d| d.parse::<u64>().ok());
+        let Some(n) = n else {
+            return refuse("bad content-length");
+        };
+        if length.is_some_and(|l| l != n) {
+            return refuse("conflicting content-length");
+        }
+        length = Some(n);
+    }
+    if headers.contains_key(header::TRANSFER_ENCODING) {
+        return Ok(None);
+    }
+    Ok(length)
+}
+
+fn value(v: &str, which: &'static str) -> Result<HeaderValue, HttpError> {
+    HeaderValue::from_str(v).map_err(|_| HttpError::BadHeader(which))
+}
+
+/// Where a call goes, for error messages.
+struct Target {
+    https: bool,
+    host: String,
+    port: u16,
+}
+
+impl Target {
+    fn of(uri: &Uri) -> Target {
+        let https = uri
+            .scheme_str()
+            .is_some_and(|s| s.eq_ignore_ascii_case("https"));
+        let authority = uri.authority();
+        Target {
+            https,
+            host: authority.map_or(String::new(), |a| a.host().to_owned()),
+            port: authority
+                .and_then(|a| a.port_u16())
+                .unwrap_or(if https { 443 } else { 80 }),
+        }
+    }
+}
+
+/// The URL policy on top of the `http` crate's parser: absolute http(s), no user
+/// information, a host name of letters, digits, `.`, `-` and `_` or a bracketed IPv6
+/// address, a port from 1 to 65535.
+fn check_url(url: &str) -> Result<Uri, HttpError> {
+    if url.bytes().any(|b| b <= b' ' || b == 0x7f) {
+        return Err(HttpError::BadUrl("spaces or control characters"));
+    }
+    let uri: Uri = url
+        .parse()
+        .map_err(|_| HttpError::BadUrl("not an absolute http(s) url"))?;
+    match uri.scheme_str() {
+        Some(s) if s.eq_ignore_ascii_case("http") || s.eq_ignore_ascii_case("https") => {}
+        _ => return Err(HttpError::BadUrl("not an http:// or https:// url")),
+    }
+    let authority = uri.authority().ok_or(HttpError::BadUrl("empty host"))?;
+    if authority.as_str().contains('@') {
+        return Err(HttpError::BadUrl("user information is not allowed"));
+    }
+    let host = authority.host();
+    if let Some(v6) = host.strip_prefix('[') {
+        let ok = v6
+            .strip_suffix(']')
+            .is_some_and(|a| a.parse::<std::net::Ipv6Addr>().is_ok());
+        if !ok {
+            return Err(HttpError::BadUrl("bad ipv6 address"));
+        }
+    } else if host.is_empty() {
+        return Err(HttpError::BadUrl("empty host"));
+    } else if !host
+        .bytes()
+        .all(|b| b.is_ascii_alphanumeric() || b == b'.' || b == b'-' || b == b'_')
+    {
+        return Err(HttpError::BadUrl("bad host name"));
+    }
+    let port_written = authority.as_str().len() > host.len();
+    match authority.port_u16() {
+        Some(0) => return Err(HttpError::BadUrl("bad port")),
+        None if port_written && !authority.as_str().ends_with(':') => {
+            return Err(HttpError::BadUrl("bad port"))
+        }
+        _ => {}
+    }
+    Ok(uri)
+}
+
+/// A reason this module refuses a response (carried through ureq's error type).
+#[derive(Debug)]
+struct Refused(&'static str);
+
+impl fmt::Display for Refused {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(self.0)
+    }
+}
+
+impl std::error::Error for Refused {}
+
+/// A failed name lookup, with the resolver's reason.
+#[derive(Debug)]
+struct ResolveFailed(String);
+
+impl fmt::Display for ResolveFailed {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(&self.0)
+    }
+}
+
+impl std::error::Error for ResolveFailed {}
+
+/// The system resolver on the calling thread (ureq's own spawns a thread per lookup when a
+/// deadline is set); its failures keep their reason.
+#[derive(Debug)]
+struct SystemResolver;
+
+impl Resolver for SystemResolver {
+    fn resolve(
+        &self,
+        uri: &Uri,
+        _config: &ureq::config::Config,
+        _timeout: NextTimeout,
+    ) -> Result<ResolvedSocketAddrs, ureq::Error> {
+        let target = Target::of(uri);
+        let failed = |reason: String| ureq::Error::Other(Box::new(ResolveFailed(reason)));
+        // `[v6]:port` and `name:port` are both what `ToSocketAddrs` reads.
+        let addrs = format!("{}:{}", target.host, target.port)
+            .to_socket_addrs()
+            .map_err(|e| failed(lower(&e)))?;
+        let mut out = self.empty();
+        // The most ureq keeps (its `MAX_ADDRS`); `push` past it would panic.
+        for addr in addrs.take(16) {
+            out.push(addr);
+        }
+        if out.is_empty() {
+            return Err(failed("no address".to_owned()));
+        }
+        Ok(out)
+    }
+}
+
+/// The total deadline on every wait of a connection, from the start of connecting to the last
+/// byte of the body. ureq arms its own timeouts as socket timeouts only, which a server that
+/// sends a byte now and then (a slow drip) never trips: here each send and receive first
+/// checks the deadline and waits at most until it.
+#[derive(Debug)]
+struct Deadline(Duration);
+
+impl<In: Transport> Connector<In> for Deadline {
+    type Out = WithDeadline<In>;
 
     fn connect(
         &self,
-        addrs: &[std::net::SocketAddr],
-        host: &str,
-        port: u16,
-        deadline: Instant,
-    ) -> Result<TcpStream, HttpError> {
-        let mut last: Option<io::Error> = None;
-        for addr in addrs {
-            let remaining = deadline.saturating_duration_since(Instant::now());
-            let budget = remaining.min(self.opts.connect_timeout);
-            if budget.is_zero() {
-                break;
-            }
-            match TcpStream::connect_timeout(addr, budget) {
-                Ok(tcp) => {
-                    let _ = tcp.set_nodelay(true);
-                    return Ok(tcp);
+        details: &ConnectionDetails,
+        chained: Option<In>,
+    ) -> Result<Option<Self::Out>, ureq::Error> {
+        let start = match details.now {
+            ureq::unversioned::transport::time::Instant::Exact(t) => t,
+            _ => Instant::now(),
+        };
+        Ok(chained.map(|inner| WithDeadline {
+            inner,
+            deadline: start + self.0,
+        }))
+    }
+}
+
+#[derive(Debug)]
+struct WithDeadline<T> {
+    inner: T,
+    deadline: Instant,
+}
+
+impl<T: Transport> WithDeadline<T> {
+    /// `timeout` shortened to the deadline; past it, the call's timeout.
+    fn within(&self, timeout: NextTimeout) -> Result<NextTimeout, ureq::Error> {
+        let left = self.deadline.saturating_duration_since(Instant::now());
+        if left.is_zero() {
+            return Err(ureq::Error::Timeout(ureq::Timeout::Global));
+        }
+        if timeout.after.is_not_happening() || *timeout.after > left {
+            return Ok(NextTimeout {
+                after: left.into(),
+                reason: ureq::Timeout::Global,
+            });
+        }
+        Ok(timeout)
+    }
+}
+
+impl<T: Transport> Transport for WithDeadline<T> {
+    fn buffers(&mut self) -> &mut dyn Buffers {
+        self.inner.buffers()
+    }
+
+    fn transmit_output(&mut self, amount: usize, timeout: NextTimeout) -> Result<(), ureq::Error> {
+        let timeout = self.within(timeout)?;
+        self.inner.transmit_output(amount, timeout)
+    }
+
+    fn await_input(&mut self, timeout: NextTimeout) -> Result<bool, ureq::Error> {
+        let timeout = self.within(timeout)?;
+        self.inner.await_input(timeout)
+    }
+
+    fn is_open(&mut self) -> bool {
+        self.inner.is_open()
+    }
+
+    fn is_tls(&self) -> bool {
+        self.inner.is_tls()
+    }
+}
+
+/// ureq's error as ours: fixed texts for protocol faults, escaped texts from the OS and TLS.
+fn map_error(e: ureq::Error, target: &Target, max_body: usize) -> HttpError {
+    let connect = |reason: String| HttpError::Connect {
+        host: log_safe(&target.host),
+        port: target.port,
+        reason: log_safe(&reason),
+    };
+    match e {
+        ureq::Error::Timeout(ureq::Timeout::Connect) => HttpError::ConnectTimeout {
+            host: log_safe(&target.host),
+            port: target.port,
+        },
+        ureq::Error::Timeout(_) => HttpError::Timeout,
+        ureq::Error::Other(inner) => {
+            if let Some(r) = inner.downcast_ref::<ResolveFailed>() {
+                HttpError::Resolve {
+                    host: log_safe(&target.host),
+                    reason: log_safe(&r.0),
                 }
-                Err(e) => last = Some(e),
+            } else if let Some(r) = inner.downcast_ref::<Refused>() {
+                HttpError::BadResponse(r.0)
+            } else {
+                HttpError::Io(log_safe(&lower(&inner)))
             }
         }
-        match last {
-            Some(e)
-                if e.kind() != io::ErrorKind::TimedOut && e.kind() != io::ErrorKind::WouldBlock =>
-            {
-                Err(HttpError::Connect {
-                    host: host.to_owned(),
-                    port,
-                    reason: lower(&e),
-                })
-            }
-            _ => Err(HttpError::ConnectTimeout {
-                host: host.to_owned(),
-                port,
-            }),
-        }
-    }
-}
-
-fn resolve(host: &str, port: u16) -> Result<Vec<std::net::SocketAddr>, HttpError> {
-    let addrs: Vec<_> = (host, port)
-        .to_socket_addrs()
-        .map_err(|e| HttpError::Resolve {
-            host: host.to_owned(),
-            reason: lower(&e),
-        })?
-        .collect();
-    if addrs.is_empty() {
-        return Err(HttpError::Resolve {
-            host: host.to_owned(),
+        ureq::Error::HostNotFound => HttpError::Resolve {
+            host: log_safe(&target.host),
             reason: "no address".to_owned(),
-        });
+        },
+        ureq::Error::Io(e) => {
+            if let Some(tls) = e
+                .get_ref()
+                .and_then(|inner| inner.downcast_ref::<rustls::Error>())
+            {
+                return HttpError::Tls(log_safe(&tls.to_string().to_lowercase()));
+            }
+            match e.kind() {
+                io::ErrorKind::TimedOut | io::ErrorKind::WouldBlock => HttpError::Timeout,
+                io::ErrorKind::UnexpectedEof => {
+                    HttpError::BadResponse("connection closed before the response was complete")
+                }
+                io::ErrorKind::ConnectionRefused
+                | io::ErrorKind::HostUnreachable
+                | io::ErrorKind::NetworkUnreachable
+                | io::ErrorKind::AddrNotAvailable => connect(lower(&e)),
+                _ => HttpError::Io(log_safe(&lower(&e))),
+            }
+        }
+        ureq::Error::Rustls(tls) => HttpError::Tls(log_safe(&tls.to_string().to_lowercase())),
+        ureq::Error::Tls(why) => HttpError::Tls(why.to_lowercase()),
+        ureq::Error::Protocol(p) => protocol_error(p),
+        ureq::Error::LargeResponseHeader(..) => HttpError::HeadTooLarge,
+        ureq::Error::BodyExceedsLimit(_) => HttpError::TooLarge { limit: max_body },
+        ureq::Error::BadUri(_) => HttpError::BadUrl("refused by the http library"),
+        ureq::Error::Http(_) => HttpError::BadHeader("request"),
+        other => HttpError::Io(log_safe(&lower(&other))),
     }
-    Ok(addrs)
 }
 
-/// An io::Error's text with a lowercase first letter (OS messages are capitalised).
+/// A protocol fault of the response (or, for the request-side ones, of our request).
+fn protocol_error(p: ureq_proto::Error) -> HttpError {
+    use ureq_proto::Error as P;
+    HttpError::BadResponse(match p {
+        P::HttpParseTooManyHeaders => return HttpError::HeadTooLarge,
+        // httparse's reasons (static texts) as ours.
+        P::HttpParseFail(why) => match why.as_str() {
+            "invalid header name" => "bad header name",
+            "invalid header value" => "bad header value (a control character)",
+            "invalid new line" => "bad line ending (a bare cr)",
+            "invalid response status" => "bad status line",
+            "invalid token" => "bad status line",
+            "invalid HTTP version" => "not an http/1.x response",
+            _ => "malformed response head",
+        },
+        P::UnsupportedVersion => "not an http/1.x response",
+        P::TooManyContentLengthHeaders => "more than one content-length",
+        P::BadContentLengthHeader => "bad content-length",
+        P::ChunkLenNotAscii | P::ChunkLenNotANumber => "bad chunk size",
+        P::ChunkExpectedCrLf => "chunk not followed by crlf",
+        P::HeadersWith100 => "100 continue with header fields",
+        P::BadHeader(_)
+        | P::TooManyHostHeaders
+        | P::BadHostHeader
+        | P::BadAuthorizationHeader
+        | P::MethodVersionMismatch(..)
+        | P::BodyNotAllowed => return HttpError::BadHeader("request"),
+        _ => "http protocol error",
+    })
+}
+
+/// An error's text with a lowercase first letter (OS messages are capitalised).
 fn lower(e: &dyn fmt::Display) -> String {
     let s = e.to_string();
     let mut chars = s.chars();
@@ -525,424 +851,19 @@ fn lower(e: &dyn fmt::Display) -> String {
     }
 }
 
-fn header_value_ok(v: &str) -> bool {
-    !v.bytes().any(|b| b < 0x20 && b != b'\t' || b == 0x7f)
-}
-
-/// RFC 9110 `tchar`.
-fn is_tchar(b: u8) -> bool {
-    b.is_ascii_alphanumeric() || b"!#$%&'*+-.^_`|~".contains(&b)
-}
-
-/// Maps a socket/TLS error to an [`HttpError`].
-fn io_error(e: io::Error) -> HttpError {
-    if let Some(tls) = e
-        .get_ref()
-        .and_then(|inner| inner.downcast_ref::<rustls::Error>())
-    {
-        return HttpError::Tls(tls.to_string().to_lowercase());
+/// `s` with control characters escaped (`\r`, `\u{0}`): text from the OS or the TLS library
+/// (a certificate's names among it) goes into log lines.
+fn log_safe(s: &str) -> String {
+    if !s.chars().any(char::is_control) {
+        return s.to_owned();
     }
-    match e.kind() {
-        io::ErrorKind::TimedOut | io::ErrorKind::WouldBlock => HttpError::Timeout,
-        io::ErrorKind::UnexpectedEof => {
-            HttpError::BadResponse("connection closed before the response was complete")
-        }
-        _ => HttpError::Io(lower(&e)),
-    }
-}
-
-// ---------------------------------------------------------------------------------------------
-// URL
-// ---------------------------------------------------------------------------------------------
-
-#[derive(Debug, PartialEq, Eq)]
-struct Url<'a> {
-    https: bool,
-    /// `host[:port]` as written.
-    authority: &'a str,
-    /// The host to connect to: a name, an IPv4 address, or an IPv6 address without brackets.
-    host: &'a str,
-    port: u16,
-    /// Path and query (`/` when empty), without the fragment.
-    target: String,
-}
-
-fn parse_url(url: &str) -> Result<Url<'_>, HttpError> {
-    if url.bytes().any(|b| b <= b' ' || b == 0x7f) {
-        return Err(HttpError::BadUrl("spaces or control characters"));
-    }
-    let (https, rest) = if url.len() >= 8 && url[..8].eq_ignore_ascii_case("https://") {
-        (true, &url[8..])
-    } else if url.len() >= 7 && url[..7].eq_ignore_ascii_case("http://") {
-        (false, &url[7..])
-    } else {
-        return Err(HttpError::BadUrl("not an http:// or https:// url"));
-    };
-    let end = rest.find(['/', '?', '#']).unwrap_or(rest.len());
-    let (authority, tail) = rest.split_at(end);
-    if authority.contains('@') {
-        return Err(HttpError::BadUrl("user information is not allowed"));
-    }
-    let (host, port) = if let Some(v6) = authority.strip_prefix('[') {
-        let close = v6
-            .find(']')
-            .ok_or(HttpError::BadUrl("unclosed ipv6 address"))?;
-        let host = &v6[..close];
-        if host.parse::<std::net::Ipv6Addr>().is_err() {
-            return Err(HttpError::BadUrl("bad ipv6 address"));
-        }
-        let after = &v6[close + 1..];
-        let port = match after {
-            "" => None,
-            p => Some(p.strip_prefix(':').ok_or(HttpError::BadUrl("bad port"))?),
-        };
-        (host, port)
-    } else {
-        match authority.rsplit_once(':') {
-            Some((h, p)) => (h, Some(p)),
-            None => (authority, None),
-        }
-    };
-    if host.is_empty() {
-        return Err(HttpError::BadUrl("empty host"));
-    }
-    if !authority.starts_with('[')
-        && !host
-            .bytes()
-            .all(|b| b.is_ascii_alphanumeric() || b == b'.' || b == b'-' || b == b'_')
-    {
-        return Err(HttpError::BadUrl("bad host name"));
-    }
-    let port = match port {
-        None | Some("") => {
-            if https {
-                443
+    s.chars()
+        .map(|c| {
+            if c.is_control() {
+                c.escape_default().to_string()
             } else {
-                80
+                c.to_string()
             }
-        }
-        Some(p) => {
-            if p.len() > 5 || !p.bytes().all(|b| b.is_ascii_digit()) {
-                return Err(HttpError::BadUrl("bad port"));
-            }
-            match p.parse::<u16>() {
-                Ok(n) if n != 0 => n,
-                _ => return Err(HttpError::BadUrl("bad port")),
-            }
-        }
-    };
-    let tail = tail.split('#').next().unwrap_or("");
-    let target = if tail.is_empty() {
-        "/".to_owned()
-    } else if tail.starts_with('?') {
-        format!("/{tail}")
-    } else {
-        tail.to_owned()
-    };
-    Ok(Url {
-        https,
-        authority,
-        host,
-        port,
-        target,
-    })
-}
-
-// ---------------------------------------------------------------------------------------------
-// Connection with a deadline
-// ---------------------------------------------------------------------------------------------
-
-enum Stream {
-    Plain(TcpStream),
-    Tls(Box<StreamOwned<ClientConnection, TcpStream>>),
-}
-
-struct Conn {
-    stream: Stream,
-    deadline: Instant,
-}
-
-impl Conn {
-    fn tcp(&self) -> &TcpStream {
-        match &self.stream {
-            Stream::Plain(s) => s,
-            Stream::Tls(s) => &s.sock,
-        }
-    }
-
-    /// Arms the socket timeouts with what is left of the deadline.
-    fn arm(&self) -> io::Result<()> {
-        let left = self.deadline.saturating_duration_since(Instant::now());
-        if left.is_zero() {
-            return Err(io::ErrorKind::TimedOut.into());
-        }
-        self.tcp().set_read_timeout(Some(left))?;
-        self.tcp().set_write_timeout(Some(left))
-    }
-}
-
-impl Read for Conn {
-    fn read(&mut self, buf: &mut [u8]) -> io::Result<usize> {
-        self.arm()?;
-        match &mut self.stream {
-            Stream::Plain(s) => s.read(buf),
-            Stream::Tls(s) => s.read(buf),
-        }
-    }
-}
-
-impl Write for Conn {
-    fn write(&mut self, buf: &[u8]) -> io::Result<usize> {
-        self.arm()?;
-        match &mut self.stream {
-            Stream::Plain(s) => s.write(buf),
-            Stream::Tls(s) => s.write(buf),
-        }
-    }
-
-    fn flush(&mut self) -> io::Result<()> {
-        self.arm()?;
-        match &mut self.stream {
-            Stream::Plain(s) => s.flush(),
-            Stream::Tls(s) => s.flush(),
-        }
-    }
-}
-
-// ---------------------------------------------------------------------------------------------
-// Response parsing
-// ---------------------------------------------------------------------------------------------
-
-/// Reads one line (up to `\n`) of at most `*budget` bytes, decrementing the budget; returns it
-/// without the line ending. `Ok(None)` at a clean end of stream before any byte.
-fn read_line<R: BufRead>(
-    r: &mut R,
-    budget: &mut usize,
-    too_long: HttpError,
-) -> Result<Option<Vec<u8>>, HttpError> {
-    let mut line = Vec::new();
-    let limit = (*budget as u64).saturating_add(1);
-    r.by_ref()
-        .take(limit)
-        .read_until(b'\n', &mut line)
-        .map_err(io_error)?;
-    if line.is_empty() {
-        return Ok(None);
-    }
-    // Over the budget whether or not the extra byte was the `\n` (the budget must never
-    // underflow: it would lift the limit for the lines after).
-    if line.len() > *budget {
-        return Err(too_long);
-    }
-    if line.last() != Some(&b'\n') {
-        return Err(HttpError::BadResponse(
-            "connection closed in the middle of a line",
-        ));
-    }
-    *budget -= line.len();
-    line.pop();
-    if line.last() == Some(&b'\r') {
-        line.pop();
-    }
-    Ok(Some(line))
-}
-
-fn parse_status_line(line: &[u8]) -> Result<u16, HttpError> {
-    let rest = line
-        .strip_prefix(b"HTTP/1.")
-        .ok_or(HttpError::BadResponse("not an http/1.x status line"))?;
-    // "1 200 OK" / "0 404" (the reason phrase may be empty or absent)
-    if rest.len() < 5 || !rest[0].is_ascii_digit() || rest[1] != b' ' {
-        return Err(HttpError::BadResponse("bad status line"));
-    }
-    let code = &rest[2..5];
-    if !code.iter().all(u8::is_ascii_digit) || (rest.len() > 5 && rest[5] != b' ') {
-        return Err(HttpError::BadResponse("bad status code"));
-    }
-    let status =
-        (code[0] - b'0') as u16 * 100 + (code[1] - b'0') as u16 * 10 + (code[2] - b'0') as u16;
-    if !(100..=999).contains(&status) {
-        return Err(HttpError::BadResponse("bad status code"));
-    }
-    Ok(status)
-}
-
-fn read_headers<R: BufRead>(
-    r: &mut R,
-    budget: &mut usize,
-    headers: &mut Vec<(String, String)>,
-) -> Result<(), HttpError> {
-    loop {
-        let line = read_line(r, budget, HttpError::HeadTooLarge)?
-            .ok_or(HttpError::BadResponse("connection closed in the headers"))?;
-        if line.is_empty() {
-            return Ok(());
-        }
-        if line[0] == b' ' || line[0] == b'\t' {
-            return Err(HttpError::BadResponse("obsolete header line folding"));
-        }
-        // RFC 9112 §2.2, RFC 9110 §5.5: a bare CR or a NUL makes the field invalid.
-        if line.iter().any(|&b| b == b'\r' || b == 0) {
-            return Err(HttpError::BadResponse("cr or nul inside a header line"));
-        }
-        let colon = line
-            .iter()
-            .position(|&b| b == b':')
-            .ok_or(HttpError::BadResponse("header line without a colon"))?;
-        let name = &line[..colon];
-        if name.is_empty() || !name.iter().all(|&b| is_tchar(b)) {
-            return Err(HttpError::BadResponse("bad header name"));
-        }
-        if headers.len() >= MAX_HEADERS {
-            return Err(HttpError::HeadTooLarge);
-        }
-        let value = String::from_utf8_lossy(&line[colon + 1..])
-            .trim_matches([' ', '\t'])
-            .to_owned();
-        // name is all tchar: ASCII.
-        headers.push((String::from_utf8_lossy(name).into_owned(), value));
-    }
-}
-
-fn header<'h>(headers: &'h [(String, String)], name: &str) -> impl Iterator<Item = &'h str> + 'h {
-    let name = name.to_owned();
-    headers
-        .iter()
-        .filter(move |(n, _)| n.eq_ignore_ascii_case(&name))
-        .map(|(_, v)| v.as_str())
-}
-
-fn read_response<R: BufRead>(r: &mut R, max_body: usize) -> Result<Response, HttpError> {
-    let mut budget = MAX_HEAD_LEN;
-    let mut headers = Vec::new();
-    let status = loop {
-        let line = read_line(r, &mut budget, HttpError::HeadTooLarge)?.ok_or(
-            HttpError::BadResponse("connection closed without a response"),
-        )?;
-        let status = parse_status_line(&line)?;
-        headers.clear();
-        read_headers(r, &mut budget, &mut headers)?;
-        // Interim responses (100 Continue, 103 Early Hints) precede the real one.
-        if (100..200).contains(&status) && status != 101 {
-            continue;
-        }
-        if status == 101 {
-            return Err(HttpError::BadResponse("unexpected protocol switch"));
-        }
-        break status;
-    };
-
-    let body = if status == 204 || status == 304 {
-        Vec::new()
-    } else if let Some(te) = header(&headers, "transfer-encoding").last() {
-        let last = te.rsplit(',').next().unwrap_or("").trim();
-        if last.eq_ignore_ascii_case("chunked") {
-            read_chunked(r, max_body)?
-        } else {
-            read_to_close(r, max_body)?
-        }
-    } else {
-        let mut lengths = header(&headers, "content-length");
-        match lengths.next() {
-            Some(first) => {
-                // Several fields (or a list) are fine only when all values agree.
-                let mut len: Option<u64> = None;
-                for v in std::iter::once(first).chain(lengths) {
-                    for part in v.split(',') {
-                        let part = part.trim();
-                        if part.is_empty()
-                            || part.len() > 19
-                            || !part.bytes().all(|b| b.is_ascii_digit())
-                        {
-                            return Err(HttpError::BadResponse("bad content-length"));
-                        }
-                        let n: u64 = part
-                            .parse()
-                            .map_err(|_| HttpError::BadResponse("bad content-length"))?;
-                        if len.is_some_and(|l| l != n) {
-                            return Err(HttpError::BadResponse("conflicting content-length"));
-                        }
-                        len = Some(n);
-                    }
-                }
-                let len = len.unwrap_or(0);
-                if len > max_body as u64 {
-                    return Err(HttpError::TooLarge { limit: max_body });
-                }
-                let mut body = vec![0; len as usize];
-                r.read_exact(&mut body).map_err(io_error)?;
-                body
-            }
-            None => read_to_close(r, max_body)?,
-        }
-    };
-    Ok(Response {
-        status,
-        headers,
-        body,
-    })
-}
-
-/// Reads one response from `raw`, as if the server had sent exactly these bytes and closed
-/// the connection: the reader [`HttpClient::send`] uses, without a socket (for the fuzz
-/// targets and tests).
-pub fn parse_response(raw: &[u8], max_body: usize) -> Result<Response, HttpError> {
-    read_response(&mut BufReader::with_capacity(16 * 1024, raw), max_body)
-}
-
-fn read_to_close<R: Read>(r: &mut R, max_body: usize) -> Result<Vec<u8>, HttpError> {
-    let mut body = Vec::new();
-    r.take(max_body as u64 + 1)
-        .read_to_end(&mut body)
-        .map_err(io_error)?;
-    if body.len() > max_body {
-        return Err(HttpError::TooLarge { limit: max_body });
-    }
-    Ok(body)
-}
-
-fn read_chunked<R: BufRead>(r: &mut R, max_body: usize) -> Result<Vec<u8>, HttpError> {
-    let mut body = Vec::new();
-    loop {
-        let mut budget = MAX_CHUNK_LINE;
-        let line = read_line(
-            r,
-            &mut budget,
-            HttpError::BadResponse("chunk size line too long"),
-        )?
-        .ok_or(HttpError::BadResponse(
-            "connection closed in a chunked body",
-        ))?;
-        let size = line.split(|&b| b == b';').next().unwrap_or(&[]);
-        let size = std::str::from_utf8(size)
-            .map_err(|_| HttpError::BadResponse("bad chunk size"))?
-            .trim_matches([' ', '\t']);
-        if size.is_empty() || size.len() > 15 || !size.bytes().all(|b| b.is_ascii_hexdigit()) {
-            return Err(HttpError::BadResponse("bad chunk size"));
-        }
-        let size =
-            u64::from_str_radix(size, 16).map_err(|_| HttpError::BadResponse("bad chunk size"))?;
-        if size == 0 {
-            // Trailer fields, then the final empty line.
-            let mut budget = MAX_HEAD_LEN;
-            let mut trailers = Vec::new();
-            read_headers(r, &mut budget, &mut trailers)?;
-            return Ok(body);
-        }
-        if body.len() as u64 + size > max_body as u64 {
-            return Err(HttpError::TooLarge { limit: max_body });
-        }
-        let start = body.len();
-        body.resize(start + size as usize, 0);
-        r.read_exact(&mut body[start..]).map_err(io_error)?;
-        let mut budget = 2;
-        match read_line(
-            r,
-            &mut budget,
-            HttpError::BadResponse("chunk not followed by crlf"),
-        )? {
-            Some(l) if l.is_empty() => {}
-            _ => return Err(HttpError::BadResponse("chunk not followed by crlf")),
-        }
-    }
+        })
+        .collect()
 }
