@@ -182,7 +182,22 @@ fn too_large_bodies_refused() {
     );
     let err = client_with(opts.clone()).get(&origin, None).unwrap_err();
     assert_eq!(err, HttpError::TooLarge { limit: 10 });
-    // Chunked.
+    // A length announced and never sent: refused on the announcement (reading would end in
+    // a closed connection).
+    let (origin, _rx) = serve_once(
+        b"HTTP/1.1 200 OK\r\nContent-Length: 99999999\r\n\r\n".to_vec(),
+        Duration::ZERO,
+    );
+    let err = client_with(opts.clone()).get(&origin, None).unwrap_err();
+    assert_eq!(err, HttpError::TooLarge { limit: 10 });
+    // Chunked, also one chunk that announces far more than the cap (read up to the cap).
+    let (origin, _rx) = serve_once(
+        b"HTTP/1.1 200 OK\r\nTransfer-Encoding: chunked\r\n\r\nfffffffffffffff\r\n0123456789abcdef"
+            .to_vec(),
+        Duration::ZERO,
+    );
+    let err = client_with(opts.clone()).get(&origin, None).unwrap_err();
+    assert_eq!(err, HttpError::TooLarge { limit: 10 });
     let (origin, _rx) = serve_once(
         b"HTTP/1.1 200 OK\r\nTransfer-Encoding: chunked\r\n\r\n6\r\n012345\r\n6\r\n678901\r\n0\r\n\r\n".to_vec(),
         Duration::ZERO,

@@ -42,25 +42,25 @@
 //! panic inside the HTTP library (bytes from the network reach it) is caught and reported as
 //! [`HttpError::BadResponse`]. Response header values never contain control characters other
 //! than a tab.
-
 use std::fmt;
-use std::io;
-use std::net::ToSocketAddrs;
 use std::panic::{catch_unwind, AssertUnwindSafe};
 use std::path::Path;
 use std::sync::Arc;
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
 use rustls::pki_types::pem::PemObject;
 use rustls::pki_types::CertificateDer;
 use rustls::RootCertStore;
 use ureq::http::{self, header, HeaderName, HeaderValue, Uri};
 use ureq::tls::{Certificate, RootCerts, TlsConfig, TlsProvider};
-use ureq::unversioned::resolver::{ResolvedSocketAddrs, Resolver};
-use ureq::unversioned::transport::{
-    Buffers, ConnectionDetails, Connector, NextTimeout, RustlsConnector, TcpConnector, Transport,
-};
+use ureq::unversioned::transport::{Connector, RustlsConnector, TcpConnector};
 use ureq::Agent;
+
+mod errors;
+mod transport;
+
+use errors::{log_safe, lower, map_error, Refused};
+use transport::{Deadline, SystemResolver};
 
 /// Default time allowed to establish the TCP connection.
 pub const DEFAULT_CONNECT_TIMEOUT: Duration = Duration::from_secs(5);
@@ -622,248 +622,4 @@ fn check_url(url: &str) -> Result<Uri, HttpError> {
         _ => {}
     }
     Ok(uri)
-}
-
-/// A reason this module refuses a response (carried through ureq's error type).
-#[derive(Debug)]
-struct Refused(&'static str);
-
-impl fmt::Display for Refused {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.write_str(self.0)
-    }
-}
-
-impl std::error::Error for Refused {}
-
-/// A failed name lookup, with the resolver's reason.
-#[derive(Debug)]
-struct ResolveFailed(String);
-
-impl fmt::Display for ResolveFailed {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.write_str(&self.0)
-    }
-}
-
-impl std::error::Error for ResolveFailed {}
-
-/// The system resolver on the calling thread (ureq's own spawns a thread per lookup when a
-/// deadline is set); its failures keep their reason.
-#[derive(Debug)]
-struct SystemResolver;
-
-impl Resolver for SystemResolver {
-    fn resolve(
-        &self,
-        uri: &Uri,
-        _config: &ureq::config::Config,
-        _timeout: NextTimeout,
-    ) -> Result<ResolvedSocketAddrs, ureq::Error> {
-        let target = Target::of(uri);
-        let failed = |reason: String| ureq::Error::Other(Box::new(ResolveFailed(reason)));
-        // `[v6]:port` and `name:port` are both what `ToSocketAddrs` reads.
-        let addrs = format!("{}:{}", target.host, target.port)
-            .to_socket_addrs()
-            .map_err(|e| failed(lower(&e)))?;
-        let mut out = self.empty();
-        // The most ureq keeps (its `MAX_ADDRS`); `push` past it would panic.
-        for addr in addrs.take(16) {
-            out.push(addr);
-        }
-        if out.is_empty() {
-            return Err(failed("no address".to_owned()));
-        }
-        Ok(out)
-    }
-}
-
-/// The total deadline on every wait of a connection, from the start of connecting to the last
-/// byte of the body. ureq arms its own timeouts as socket timeouts only, which a server that
-/// sends a byte now and then (a slow drip) never trips: here each send and receive first
-/// checks the deadline and waits at most until it.
-#[derive(Debug)]
-struct Deadline(Duration);
-
-impl<In: Transport> Connector<In> for Deadline {
-    type Out = WithDeadline<In>;
-
-    fn connect(
-        &self,
-        details: &ConnectionDetails,
-        chained: Option<In>,
-    ) -> Result<Option<Self::Out>, ureq::Error> {
-        let start = match details.now {
-            ureq::unversioned::transport::time::Instant::Exact(t) => t,
-            _ => Instant::now(),
-        };
-        Ok(chained.map(|inner| WithDeadline {
-            inner,
-            deadline: start + self.0,
-        }))
-    }
-}
-
-#[derive(Debug)]
-struct WithDeadline<T> {
-    inner: T,
-    deadline: Instant,
-}
-
-impl<T: Transport> WithDeadline<T> {
-    /// `timeout` shortened to the deadline; past it, the call's timeout.
-    fn within(&self, timeout: NextTimeout) -> Result<NextTimeout, ureq::Error> {
-        let left = self.deadline.saturating_duration_since(Instant::now());
-        if left.is_zero() {
-            return Err(ureq::Error::Timeout(ureq::Timeout::Global));
-        }
-        if timeout.after.is_not_happening() || *timeout.after > left {
-            return Ok(NextTimeout {
-                after: left.into(),
-                reason: ureq::Timeout::Global,
-            });
-        }
-        Ok(timeout)
-    }
-}
-
-impl<T: Transport> Transport for WithDeadline<T> {
-    fn buffers(&mut self) -> &mut dyn Buffers {
-        self.inner.buffers()
-    }
-
-    fn transmit_output(&mut self, amount: usize, timeout: NextTimeout) -> Result<(), ureq::Error> {
-        let timeout = self.within(timeout)?;
-        self.inner.transmit_output(amount, timeout)
-    }
-
-    fn await_input(&mut self, timeout: NextTimeout) -> Result<bool, ureq::Error> {
-        let timeout = self.within(timeout)?;
-        self.inner.await_input(timeout)
-    }
-
-    fn is_open(&mut self) -> bool {
-        self.inner.is_open()
-    }
-
-    fn is_tls(&self) -> bool {
-        self.inner.is_tls()
-    }
-}
-
-/// ureq's error as ours: fixed texts for protocol faults, escaped texts from the OS and TLS.
-fn map_error(e: ureq::Error, target: &Target, max_body: usize) -> HttpError {
-    let connect = |reason: String| HttpError::Connect {
-        host: log_safe(&target.host),
-        port: target.port,
-        reason: log_safe(&reason),
-    };
-    match e {
-        ureq::Error::Timeout(ureq::Timeout::Connect) => HttpError::ConnectTimeout {
-            host: log_safe(&target.host),
-            port: target.port,
-        },
-        ureq::Error::Timeout(_) => HttpError::Timeout,
-        ureq::Error::Other(inner) => {
-            if let Some(r) = inner.downcast_ref::<ResolveFailed>() {
-                HttpError::Resolve {
-                    host: log_safe(&target.host),
-                    reason: log_safe(&r.0),
-                }
-            } else if let Some(r) = inner.downcast_ref::<Refused>() {
-                HttpError::BadResponse(r.0)
-            } else {
-                HttpError::Io(log_safe(&lower(&inner)))
-            }
-        }
-        ureq::Error::HostNotFound => HttpError::Resolve {
-            host: log_safe(&target.host),
-            reason: "no address".to_owned(),
-        },
-        ureq::Error::Io(e) => {
-            if let Some(tls) = e
-                .get_ref()
-                .and_then(|inner| inner.downcast_ref::<rustls::Error>())
-            {
-                return HttpError::Tls(log_safe(&tls.to_string().to_lowercase()));
-            }
-            match e.kind() {
-                io::ErrorKind::TimedOut | io::ErrorKind::WouldBlock => HttpError::Timeout,
-                io::ErrorKind::UnexpectedEof => {
-                    HttpError::BadResponse("connection closed before the response was complete")
-                }
-                io::ErrorKind::ConnectionRefused
-                | io::ErrorKind::HostUnreachable
-                | io::ErrorKind::NetworkUnreachable
-                | io::ErrorKind::AddrNotAvailable => connect(lower(&e)),
-                _ => HttpError::Io(log_safe(&lower(&e))),
-            }
-        }
-        ureq::Error::Rustls(tls) => HttpError::Tls(log_safe(&tls.to_string().to_lowercase())),
-        ureq::Error::Tls(why) => HttpError::Tls(why.to_lowercase()),
-        ureq::Error::Protocol(p) => protocol_error(p),
-        ureq::Error::LargeResponseHeader(..) => HttpError::HeadTooLarge,
-        ureq::Error::BodyExceedsLimit(_) => HttpError::TooLarge { limit: max_body },
-        ureq::Error::BadUri(_) => HttpError::BadUrl("refused by the http library"),
-        ureq::Error::Http(_) => HttpError::BadHeader("request"),
-        other => HttpError::Io(log_safe(&lower(&other))),
-    }
-}
-
-/// A protocol fault of the response (or, for the request-side ones, of our request).
-fn protocol_error(p: ureq_proto::Error) -> HttpError {
-    use ureq_proto::Error as P;
-    HttpError::BadResponse(match p {
-        P::HttpParseTooManyHeaders => return HttpError::HeadTooLarge,
-        // httparse's reasons (static texts) as ours.
-        P::HttpParseFail(why) => match why.as_str() {
-            "invalid header name" => "bad header name",
-            "invalid header value" => "bad header value (a control character)",
-            "invalid new line" => "bad line ending (a bare cr)",
-            "invalid response status" => "bad status line",
-            "invalid token" => "bad status line",
-            "invalid HTTP version" => "not an http/1.x response",
-            _ => "malformed response head",
-        },
-        P::UnsupportedVersion => "not an http/1.x response",
-        P::TooManyContentLengthHeaders => "more than one content-length",
-        P::BadContentLengthHeader => "bad content-length",
-        P::ChunkLenNotAscii | P::ChunkLenNotANumber => "bad chunk size",
-        P::ChunkExpectedCrLf => "chunk not followed by crlf",
-        P::HeadersWith100 => "100 continue with header fields",
-        P::BadHeader(_)
-        | P::TooManyHostHeaders
-        | P::BadHostHeader
-        | P::BadAuthorizationHeader
-        | P::MethodVersionMismatch(..)
-        | P::BodyNotAllowed => return HttpError::BadHeader("request"),
-        _ => "http protocol error",
-    })
-}
-
-/// An error's text with a lowercase first letter (OS messages are capitalised).
-fn lower(e: &dyn fmt::Display) -> String {
-    let s = e.to_string();
-    let mut chars = s.chars();
-    match chars.next() {
-        Some(c) => c.to_lowercase().chain(chars).collect(),
-        None => s,
-    }
-}
-
-/// `s` with control characters escaped (`\r`, `\u{0}`): text from the OS or the TLS library
-/// (a certificate's names among it) goes into log lines.
-fn log_safe(s: &str) -> String {
-    if !s.chars().any(char::is_control) {
-        return s.to_owned();
-    }
-    s.chars()
-        .map(|c| {
-            if c.is_control() {
-                c.escape_default().to_string()
-            } else {
-                c.to_string()
-            }
-        })
-        .collect()
 }
