@@ -72,10 +72,11 @@ pub(super) fn map_error(e: ureq::Error, target: &Target, max_body: usize) -> Htt
                 io::ErrorKind::UnexpectedEof => {
                     HttpError::BadResponse("connection closed before the response was complete")
                 }
-                io::ErrorKind::ConnectionRefused
-                | io::ErrorKind::HostUnreachable
-                | io::ErrorKind::NetworkUnreachable
-                | io::ErrorKind::AddrNotAvailable => connect(lower(&e)),
+                // (HostUnreachable and NetworkUnreachable need Rust 1.83, past our MSRV:
+                // those read "i/o error: network is unreachable".)
+                io::ErrorKind::ConnectionRefused | io::ErrorKind::AddrNotAvailable => {
+                    connect(lower(&e))
+                }
                 _ => HttpError::Io(log_safe(&lower(&e))),
             }
         }
