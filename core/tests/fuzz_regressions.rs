@@ -6,7 +6,6 @@ use sso_core::flow::{
     authorization_url, end_session_url, parse_discovery, validate_rd, AuthRequest, DiscoveryError,
     MAX_RD_LEN,
 };
-use sso_core::http_client::{parse_response, HttpError};
 
 const ISSUER: &str = "https://auth.example.com/application/o/app/";
 
@@ -109,32 +108,12 @@ fn redirects_from_an_accepted_discovery_are_header_safe() {
 }
 
 // ---- HTTP client response reader ----------------------------------------------------------
-
-/// Target `http_response`: a header line with a bare CR inside its value (`X-A: a\rb`) was
-/// accepted with the CR in the value. RFC 9112 §2.2 and RFC 9110 §5.5: a field value with
-/// CR, LF or NUL is invalid; the reader now refuses the response.
-#[test]
-fn response_header_with_bare_cr_or_nul_is_refused() {
-    for raw in [
-        &b"HTTP/1.1 200 OK\r\nX-A: a\rb\r\nContent-Length: 0\r\n\r\n"[..],
-        b"HTTP/1.1 200 OK\r\nX-A: a\0b\r\nContent-Length: 0\r\n\r\n",
-        b"HTTP/1.1 302 Found\r\nLocation: https://a/\rSet-Cookie: x\r\nContent-Length: 0\r\n\r\n",
-        b"HTTP/1.1 200 OK\r\nContent-Length: 2\r\nX-T: 1\r\r\n\r\nok",
-    ] {
-        match parse_response(raw, 4096) {
-            Err(HttpError::BadResponse(_)) => {}
-            other => panic!("{:?}: {other:?}", String::from_utf8_lossy(raw)),
-        }
-    }
-    // Line endings themselves are fine: CRLF and a bare LF.
-    let ok = parse_response(
-        b"HTTP/1.1 200 OK\r\nX-A: a b\nContent-Length: 2\r\n\r\nok",
-        4096,
-    )
-    .expect("accepted");
-    assert_eq!(ok.header("x-a"), Some("a b"));
-    assert_eq!(ok.body, b"ok");
-}
+//
+// The two faults the `http_response` target found were in the module's own HTTP/1.1 reader,
+// which ureq has replaced (README "HTTP client"); the target went with it. Their properties
+// (a bare CR or a NUL in a response header refused; the 64 KiB head cap exact, with no way
+// around it) are tests of the client against a local server in core/tests/http_client.rs,
+// "fuzz regressions" section.
 
 /// Target `discovery`: `http://[A:1]:9000/token` was accepted as a token endpoint (the
 /// bracketed host had only hex digits and colons) although it is no IPv6 address: the HTTP
@@ -168,45 +147,4 @@ fn discovery_refuses_bracketed_hosts_that_are_not_ipv6() {
         "http://[::1]:8080/x"
     );
     assert_eq!(validate_rd("http://[A:1]:8080/x", "[A:1]:8080", None), "/");
-}
-
-/// Target `http_response` (with overflow checks): a line one byte over its budget whose
-/// extra byte was the `\n` passed the length check and underflowed the budget: a panic with
-/// overflow checks, and in a release build a budget near `usize::MAX`, which lifted
-/// MAX_HEAD_LEN for every later header line. Found on a chunk (`4` then `hello\r\n`); the
-/// same held for the response head.
-#[test]
-fn a_line_one_byte_over_its_budget_is_refused() {
-    use sso_core::http_client::MAX_HEAD_LEN;
-    let raw = b"HTTP/1.1 200 OK\r\nTransfer-Encoding: chunked\r\n\r\n4\r\nhello\r\n0\r\n\r\n";
-    assert!(matches!(
-        parse_response(raw, 4096),
-        Err(HttpError::BadResponse(_))
-    ));
-
-    // A head of exactly MAX_HEAD_LEN bytes is read; one byte more is too large, even when
-    // that byte is the last line's `\n` and more lines follow.
-    let head = |len: usize| {
-        let status = "HTTP/1.1 200 OK\r\n";
-        let end = "\r\n";
-        let filler = len - status.len() - "X-Filler: \r\n".len() - end.len();
-        format!("{status}X-Filler: {}\r\n{end}", "a".repeat(filler))
-    };
-    let exact = head(MAX_HEAD_LEN);
-    assert_eq!(exact.len(), MAX_HEAD_LEN);
-    assert!(parse_response(exact.as_bytes(), 4096).is_ok());
-    let status = "HTTP/1.1 200 OK\r\n";
-    let filler = MAX_HEAD_LEN + 1 - status.len() - "X-Filler: \r\n".len();
-    let over = format!(
-        "{status}X-Filler: {}\r\nX-Big: {}\r\n\r\n",
-        "a".repeat(filler),
-        "b".repeat(1 << 20)
-    );
-    assert!(
-        matches!(
-            parse_response(over.as_bytes(), 4096),
-            Err(HttpError::HeadTooLarge)
-        ),
-        "head over MAX_HEAD_LEN accepted"
-    );
 }

@@ -9,7 +9,9 @@ use std::sync::Arc;
 use std::thread;
 use std::time::{Duration, Instant};
 
-use sso_core::http_client::{load_ca_file, HttpClient, HttpError, Options, Trust};
+use sso_core::http_client::{
+    load_ca_file, HttpClient, HttpError, Options, Trust, MAX_HEADERS, MAX_HEAD_LEN,
+};
 
 /// What the server saw: the request head (lines) and body.
 #[derive(Debug)]
@@ -132,6 +134,42 @@ fn interim_response_skipped() {
 }
 
 #[test]
+fn other_interim_responses_refused() {
+    // Only `100 Continue` is skipped; a provider call expects no other 1xx (and a protocol
+    // switch is never followed).
+    for raw in [
+        &b"HTTP/1.1 103 Early Hints\r\nLink: </a>\r\n\r\nHTTP/1.1 200 OK\r\nContent-Length: 0\r\n\r\n"[..],
+        b"HTTP/1.1 101 Switching Protocols\r\nUpgrade: websocket\r\n\r\n",
+    ] {
+        let (origin, _rx) = serve_once(raw.to_vec(), Duration::ZERO);
+        let err = client().get(&origin, None).unwrap_err();
+        assert!(matches!(err, HttpError::BadResponse(_)), "{err:?}");
+    }
+}
+
+#[test]
+fn header_count_cap_is_max_headers() {
+    let response = |fields: usize| {
+        let mut r = b"HTTP/1.1 200 OK\r\nContent-Length: 0\r\n".to_vec();
+        for i in 1..fields {
+            r.extend_from_slice(format!("X-Field-{i}: {i}\r\n").as_bytes());
+        }
+        r.extend_from_slice(b"\r\n");
+        r
+    };
+    let (origin, _rx) = serve_once(response(MAX_HEADERS), Duration::ZERO);
+    assert_eq!(
+        client().get(&origin, None).unwrap().headers.len(),
+        MAX_HEADERS
+    );
+    let (origin, _rx) = serve_once(response(MAX_HEADERS + 1), Duration::ZERO);
+    assert_eq!(
+        client().get(&origin, None).unwrap_err(),
+        HttpError::HeadTooLarge
+    );
+}
+
+#[test]
 fn too_large_bodies_refused() {
     let opts = Options {
         max_body: 10,
@@ -144,7 +182,22 @@ fn too_large_bodies_refused() {
     );
     let err = client_with(opts.clone()).get(&origin, None).unwrap_err();
     assert_eq!(err, HttpError::TooLarge { limit: 10 });
-    // Chunked.
+    // A length announced and never sent: refused on the announcement (reading would end in
+    // a closed connection).
+    let (origin, _rx) = serve_once(
+        b"HTTP/1.1 200 OK\r\nContent-Length: 99999999\r\n\r\n".to_vec(),
+        Duration::ZERO,
+    );
+    let err = client_with(opts.clone()).get(&origin, None).unwrap_err();
+    assert_eq!(err, HttpError::TooLarge { limit: 10 });
+    // Chunked, also one chunk that announces far more than the cap (read up to the cap).
+    let (origin, _rx) = serve_once(
+        b"HTTP/1.1 200 OK\r\nTransfer-Encoding: chunked\r\n\r\nfffffffffffffff\r\n0123456789abcdef"
+            .to_vec(),
+        Duration::ZERO,
+    );
+    let err = client_with(opts.clone()).get(&origin, None).unwrap_err();
+    assert_eq!(err, HttpError::TooLarge { limit: 10 });
     let (origin, _rx) = serve_once(
         b"HTTP/1.1 200 OK\r\nTransfer-Encoding: chunked\r\n\r\n6\r\n012345\r\n6\r\n678901\r\n0\r\n\r\n".to_vec(),
         Duration::ZERO,
@@ -192,6 +245,9 @@ fn malformed_responses_refused() {
         b"HTTP/1.1 200 OK\r\nContent-Length: -1\r\n\r\n",
         b"HTTP/1.1 200 OK\r\nTransfer-Encoding: chunked\r\n\r\nzz\r\n",
         b"HTTP/1.1 200 OK\r\nContent-Length: 10\r\n\r\nshort",
+        b"HTTP/1.1 200 OK\r\nContent-Length: 2\r\nContent-Length: 02x\r\n\r\nok",
+        b"HTTP/1.1 200 OK\r\nX-Folded: a\r\n b\r\nContent-Length: 0\r\n\r\n",
+        b"HTTP/2 200\r\n\r\n",
         b"",
     ] {
         let (origin, _rx) = serve_once(bad.to_vec(), Duration::ZERO);
@@ -232,33 +288,75 @@ fn total_timeout() {
     assert!(start.elapsed() < Duration::from_secs(3));
 }
 
-#[test]
-fn slow_drip_hits_the_total_deadline() {
-    // A server that keeps sending a byte every 100 ms never trips a per-read timeout; the
-    // total deadline still ends the call.
+/// A server that sends `first`, then `each` every 100 ms (for 10 s): it never trips a
+/// per-read timeout.
+fn drip(first: &'static [u8], each: &'static [u8]) -> String {
     let listener = TcpListener::bind("127.0.0.1:0").unwrap();
     let origin = format!("http://127.0.0.1:{}", listener.local_addr().unwrap().port());
     thread::spawn(move || {
         let (mut s, _) = listener.accept().unwrap();
         let _ = read_request(&mut s);
-        let _ = s.write_all(b"HTTP/1.1 200 OK\r\nContent-Length: 1000\r\n\r\n");
+        let _ = s.write_all(first);
         for _ in 0..100 {
             thread::sleep(Duration::from_millis(100));
-            if s.write_all(b"x").is_err() {
+            if s.write_all(each).is_err() {
                 break;
             }
         }
     });
+    origin
+}
+
+#[test]
+fn slow_drip_hits_the_total_deadline() {
+    // In the body, and in the head: the total deadline still ends the call.
+    for origin in [
+        drip(b"HTTP/1.1 200 OK\r\nContent-Length: 1000\r\n\r\n", b"x"),
+        drip(b"HTTP/1.1 200 OK\r\n", b"X-Drip: 1\r\n"),
+    ] {
+        let opts = Options {
+            timeout: Duration::from_millis(500),
+            ..Options::default()
+        };
+        let start = Instant::now();
+        assert_eq!(
+            client_with(opts).get(&origin, None).unwrap_err(),
+            HttpError::Timeout
+        );
+        assert!(start.elapsed() < Duration::from_secs(3));
+    }
+}
+
+#[test]
+fn connect_timeout() {
+    // A listener that never accepts: once its accept queue is full, the kernel drops further
+    // SYNs and a connect hangs.
+    let listener = TcpListener::bind("127.0.0.1:0").unwrap();
+    let addr = listener.local_addr().unwrap();
+    let mut queued = Vec::new();
+    while queued.len() < 4096 {
+        match TcpStream::connect_timeout(&addr, Duration::from_millis(100)) {
+            Ok(s) => queued.push(s),
+            Err(_) => break,
+        }
+    }
     let opts = Options {
-        timeout: Duration::from_millis(500),
+        connect_timeout: Duration::from_millis(300),
         ..Options::default()
     };
     let start = Instant::now();
+    let err = client_with(opts)
+        .get(&format!("http://{addr}/"), None)
+        .unwrap_err();
     assert_eq!(
-        client_with(opts).get(&origin, None).unwrap_err(),
-        HttpError::Timeout
+        err,
+        HttpError::ConnectTimeout {
+            host: "127.0.0.1".to_owned(),
+            port: addr.port()
+        }
     );
     assert!(start.elapsed() < Duration::from_secs(3));
+    drop(listener);
 }
 
 #[test]
@@ -584,4 +682,112 @@ fn ca_file_errors() {
     let ca = TestCa::new("sso test ca");
     let good = ca.write_pem(&dir, "good.pem");
     assert_eq!(load_ca_file(&good).unwrap().len(), 1);
+}
+
+// ---------------------------------------------------------------------------------------------
+// Fuzz regressions: found by the `http_response` fuzz target in the module's former own
+// HTTP/1.1 reader (README "Fuzzing and memory checks"), kept against the ureq-based client.
+// ---------------------------------------------------------------------------------------------
+
+/// A header line with a bare CR inside its value (`X-A: a\rb`) was accepted with the CR in
+/// the value. RFC 9112 §2.2 and RFC 9110 §5.5: a field value with CR, LF or NUL is invalid;
+/// the response is refused.
+#[test]
+fn response_header_with_bare_cr_or_nul_is_refused() {
+    for raw in [
+        &b"HTTP/1.1 200 OK\r\nX-A: a\rb\r\nContent-Length: 0\r\n\r\n"[..],
+        b"HTTP/1.1 200 OK\r\nX-A: a\0b\r\nContent-Length: 0\r\n\r\n",
+        b"HTTP/1.1 302 Found\r\nLocation: https://a/\rSet-Cookie: x\r\nContent-Length: 0\r\n\r\n",
+        b"HTTP/1.1 200 OK\r\nContent-Length: 2\r\nX-T: 1\r\r\n\r\nok",
+        b"HTTP/1.1 200 OK\r\nX-A: a\x7fb\r\nContent-Length: 0\r\n\r\n",
+    ] {
+        let (origin, _rx) = serve_once(raw.to_vec(), Duration::ZERO);
+        match client().get(&origin, None) {
+            Err(HttpError::BadResponse(_)) => {}
+            other => panic!("{:?}: {other:?}", String::from_utf8_lossy(raw)),
+        }
+    }
+    // Line endings themselves are fine: CRLF and a bare LF.
+    let (origin, _rx) = serve_once(
+        b"HTTP/1.1 200 OK\r\nX-A: a b\nContent-Length: 2\r\n\r\nok".to_vec(),
+        Duration::ZERO,
+    );
+    let ok = client().get(&origin, None).expect("accepted");
+    assert_eq!(ok.header("x-a"), Some("a b"));
+    assert_eq!(ok.body, b"ok");
+}
+
+/// A line one byte over its budget, whose extra byte was the `\n`, underflowed the old
+/// reader's budget, which lifted MAX_HEAD_LEN for every later line. The cap is exact: a head
+/// of MAX_HEAD_LEN bytes is read, one byte more is too large even when more lines follow;
+/// and a chunk longer than its size line (`4` then `hello`) is refused.
+#[test]
+fn head_cap_is_exact_and_chunks_match_their_size() {
+    let (origin, _rx) = serve_once(
+        b"HTTP/1.1 200 OK\r\nTransfer-Encoding: chunked\r\n\r\n4\r\nhello\r\n0\r\n\r\n".to_vec(),
+        Duration::ZERO,
+    );
+    let err = client().get(&origin, None).unwrap_err();
+    assert!(matches!(err, HttpError::BadResponse(_)), "{err:?}");
+
+    let status = "HTTP/1.1 200 OK\r\n";
+    let filler = |len: usize| "a".repeat(len - status.len() - "X-Filler: \r\n".len() - 2);
+    let exact = format!("{status}X-Filler: {}\r\n\r\n", filler(MAX_HEAD_LEN));
+    assert_eq!(exact.len(), MAX_HEAD_LEN);
+    let (origin, _rx) = serve_once(exact.into_bytes(), Duration::ZERO);
+    assert!(
+        client().get(&origin, None).is_ok(),
+        "a head of MAX_HEAD_LEN bytes"
+    );
+
+    let over = format!(
+        "{status}X-Filler: {}\r\nX-Big: {}\r\n\r\n",
+        filler(MAX_HEAD_LEN + 3),
+        "b".repeat(1 << 20)
+    );
+    let (origin, _rx) = serve_once(over.into_bytes(), Duration::ZERO);
+    assert_eq!(
+        client().get(&origin, None).unwrap_err(),
+        HttpError::HeadTooLarge,
+        "head over MAX_HEAD_LEN accepted"
+    );
+}
+
+/// ureq-proto 0.5.3 unwraps `StatusCode::from_u16` on the status code httparse read, which
+/// panics for 000 to 099 (bytes from the network): the client catches the panic and refuses
+/// the response, and it keeps working after.
+#[test]
+fn status_below_100_is_refused_not_a_panic() {
+    let c = client();
+    for raw in [
+        &b"HTTP/1.1 000 OK\r\n\r\n"[..],
+        b"HTTP/1.1 099 X\r\nContent-Length: 0\r\n\r\n",
+    ] {
+        let (origin, _rx) = serve_once(raw.to_vec(), Duration::ZERO);
+        let err = c.get(&origin, None).unwrap_err();
+        assert!(matches!(err, HttpError::BadResponse(_)), "{err:?}");
+    }
+    let (origin, _rx) = serve_once(
+        b"HTTP/1.1 200 OK\r\nContent-Length: 2\r\n\r\nok".to_vec(),
+        Duration::ZERO,
+    );
+    assert_eq!(c.get(&origin, None).unwrap().body, b"ok");
+}
+
+/// A certificate's names are the server's to choose and reach the TLS error text (rustls:
+/// "... is only valid for NAME"): control characters in them are escaped in the error.
+#[test]
+fn tls_errors_escape_control_characters_from_the_certificate() {
+    let ca = TestCa::new("sso test ca");
+    let dir = tempdir("ctl");
+    let ca_file = ca.write_pem(&dir, "ca.pem");
+    let (port, _rx) = serve_tls_once(ca.server(&["evil\r\nx-injected: 1"]));
+    let client = HttpClient::new(&Trust::CaFile(ca_file), Options::default()).unwrap();
+    let err = client
+        .get(&format!("https://localhost:{port}/"), None)
+        .unwrap_err();
+    let text = err.to_string();
+    assert!(matches!(err, HttpError::Tls(_)), "{err:?}");
+    assert!(text.contains("evil"), "the name is shown: {text}");
+    assert!(!text.chars().any(char::is_control), "{text:?}");
 }

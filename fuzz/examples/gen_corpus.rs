@@ -865,52 +865,6 @@ fn paths(root: &Path) {
     c.done();
 }
 
-fn http_response(root: &Path) {
-    let mut c = Corpus::new(root, "http_response");
-    let disco = discovery_doc().to_string();
-    c.add("json", format!("HTTP/1.1 200 OK\r\nContent-Type: application/json\r\nContent-Length: {}\r\nConnection: close\r\n\r\n{disco}", disco.len()));
-    c.add("chunked", "HTTP/1.1 200 OK\r\nTransfer-Encoding: chunked\r\n\r\n5\r\nhello\r\n6;ext=1\r\n world\r\n0\r\nX-Trailer: t\r\n\r\n");
-    c.add(
-        "to-close",
-        "HTTP/1.0 200 OK\r\nServer: authentik\r\n\r\n{\"keys\":[]}",
-    );
-    c.add("continue", "HTTP/1.1 100 Continue\r\n\r\nHTTP/1.1 103 Early Hints\r\nLink: </x>\r\n\r\nHTTP/1.1 204 No Content\r\n\r\n");
-    c.add("redirect", "HTTP/1.1 302 Found\r\nLocation: https://auth.example.com/if/flow/\r\nContent-Length: 0\r\n\r\n");
-    c.add("folding", "HTTP/1.1 200 OK\r\nX-A: 1\r\n 2\r\n\r\n");
-    c.add(
-        "conflicting-length",
-        "HTTP/1.1 200 OK\r\nContent-Length: 3\r\nContent-Length: 4\r\n\r\nabcd",
-    );
-    c.add(
-        "length-list",
-        "HTTP/1.1 200 OK\r\nContent-Length: 4, 4\r\n\r\nabcd",
-    );
-    c.add("te-and-cl", "HTTP/1.1 200 OK\r\nContent-Length: 100\r\nTransfer-Encoding: gzip, chunked\r\n\r\n1\r\na\r\n0\r\n\r\n");
-    c.add("bare-lf", "HTTP/1.1 200 OK\nContent-Length: 2\n\nok");
-    c.add(
-        "bare-cr-in-value",
-        "HTTP/1.1 200 OK\r\nX-A: a\rb\r\nContent-Length: 0\r\n\r\n",
-    );
-    c.add(
-        "too-large",
-        "HTTP/1.1 200 OK\r\nContent-Length: 99999999\r\n\r\n",
-    );
-    c.add(
-        "switching",
-        "HTTP/1.1 101 Switching Protocols\r\nUpgrade: h2c\r\n\r\n",
-    );
-    c.add(
-        "truncated",
-        "HTTP/1.1 200 OK\r\nContent-Length: 10\r\n\r\nabc",
-    );
-    c.add("bad-status", "HTTP/2 200\r\n\r\n");
-    c.add(
-        "chunk-ext-hex",
-        "HTTP/1.1 200 OK\r\nTransfer-Encoding: chunked\r\n\r\nfffffffffffffff\r\n",
-    );
-    c.done();
-}
-
 fn main() {
     let root = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("corpus");
     // The fixture tokens must verify, or the jwks target checks nothing past the signature.
@@ -930,5 +884,4 @@ fn main() {
     discovery(&root);
     token_response(&root);
     paths(&root);
-    http_response(&root);
 }
