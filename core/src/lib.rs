@@ -13,5 +13,7 @@ pub mod identity;
 pub mod jwks;
 pub mod jwt;
 pub mod paths;
+pub mod seal;
 pub mod session;
+pub mod url;
 pub mod used_ids;
