@@ -345,7 +345,6 @@ fn main() {
     let signers = Signers::generate();
     let keys = signers.jwks();
     let verifier = Verifier::new(Some(ISSUER.into()), vec![CLIENT_ID.into()], 30);
-    let context = verifier.context_id(&keys);
 
     // --- Session cookie -------------------------------------------------------------------
     let session_keys = SessionKeys::from_raw_keys(&[&[7u8; 32]]).expect("session key");
@@ -403,9 +402,9 @@ fn main() {
     {
         let token = signers.mint("RS256", &claims(now, 1));
         let cache = TokenCache::new(CacheConfig::default());
-        assert!(cache.verify(&verifier, &keys, context, &token, now).is_ok());
+        assert!(cache.verify(&verifier, &keys, &token, now).is_ok());
         r.run("token_cache_hit/RS256", "same token every request", || {
-            cache.verify(&verifier, &keys, context, black_box(&token), now)
+            cache.verify(&verifier, &keys, black_box(&token), now)
         });
         // A miss that verifies and inserts (the cache is full and FIFO-evicts): what a pool of
         // distinct tokens larger than the cache costs per request.
@@ -422,7 +421,7 @@ fn main() {
             "verify + insert + FIFO eviction (pool 4x the cache)",
             || {
                 i = (i + 1) % tokens.len();
-                small.verify(&verifier, &keys, context, &tokens[i], now)
+                small.verify(&verifier, &keys, &tokens[i], now)
             },
         );
     }
@@ -591,11 +590,7 @@ fn main() {
             "one cached verified token (the token, its claims JSON, the identity), \
              the cache's own bookkeeping included",
             tokens.len(),
-            |i| {
-                cache
-                    .verify(&verifier, &keys, context, &tokens[i], now)
-                    .map(|_| ())
-            },
+            |i| cache.verify(&verifier, &keys, &tokens[i], now).map(|_| ()),
         );
         assert_eq!(cache.len(), if measured { tokens.len() } else { 0 });
         let verified = verifier.verify(&keys, &tokens[0], now).expect("valid");

@@ -49,6 +49,7 @@
 //! mixed with attacker-chosen bytes, so the size saving is worth it.
 
 use std::fmt;
+use std::hash::BuildHasher;
 
 use aws_lc_rs::aead::{Aad, LessSafeKey, Nonce, UnboundKey, AES_256_GCM, NONCE_LEN};
 use aws_lc_rs::{hkdf, rand};
@@ -56,6 +57,7 @@ use base64::engine::general_purpose::{STANDARD_NO_PAD, URL_SAFE_NO_PAD};
 use base64::Engine;
 use zeroize::{Zeroize, Zeroizing};
 
+use crate::jwks::process_hasher;
 use crate::session::SessionError;
 
 /// Largest value of one cookie chunk, in bytes. A multiple of 4, so every non-final chunk
@@ -128,6 +130,9 @@ impl std::error::Error for KeyError {}
 struct PurposeKeys {
     session: LessSafeKey,
     flow: LessSafeKey,
+    /// A keyed hash of the master key (per-process random key: reveals nothing), for
+    /// [`SessionKeys::fingerprint`].
+    material_id: u64,
 }
 
 impl PurposeKeys {
@@ -146,6 +151,7 @@ impl PurposeKeys {
         Ok(PurposeKeys {
             session: derive(Purpose::Session)?,
             flow: derive(Purpose::Flow)?,
+            material_id: process_hasher().hash_one(("sso-session-key-v1", master)),
         })
     }
 
@@ -168,6 +174,8 @@ fn internal_key_error(reason: &str) -> KeyError {
 pub struct SessionKeys {
     /// Never empty; `sets[0]` seals.
     sets: Vec<PurposeKeys>,
+    /// See [`SessionKeys::fingerprint`].
+    fingerprint: u64,
 }
 
 impl fmt::Debug for SessionKeys {
@@ -180,6 +188,21 @@ impl fmt::Debug for SessionKeys {
 }
 
 impl SessionKeys {
+    fn from_sets(sets: Vec<PurposeKeys>) -> SessionKeys {
+        let ids: Vec<u64> = sets.iter().map(|s| s.material_id).collect();
+        SessionKeys {
+            fingerprint: process_hasher().hash_one(("sso-session-keys-v1", ids)),
+            sets,
+        }
+    }
+
+    /// A value that changes whenever the keys change (which, and in which order). A keyed
+    /// hash with a per-process random key, so it reveals nothing about them; the session
+    /// cache's context ([`crate::cache::session_context`]) is derived from it.
+    pub fn fingerprint(&self) -> u64 {
+        self.fingerprint
+    }
+
     /// Parses the contents of `sso_session_secret_file`: one key per line, blank lines and
     /// lines starting with `#` ignored, surrounding whitespace trimmed. A key is hex (when
     /// the line is only hex digits, of even length) or else base64 (standard or URL-safe
@@ -211,7 +234,7 @@ impl SessionKeys {
                 "no key found (one key per line, hex or base64, at least 32 bytes)",
             ));
         }
-        Ok(SessionKeys { sets })
+        Ok(SessionKeys::from_sets(sets))
     }
 
     /// A key derived from the OAuth client secret with HKDF-SHA256 (salt
@@ -229,9 +252,9 @@ impl SessionKeys {
             .expand(&[CLIENT_SECRET_INFO], hkdf::HKDF_SHA256)
             .and_then(|okm| okm.fill(&mut master[..]))
             .map_err(|_| internal_key_error("key derivation failed"))?;
-        Ok(SessionKeys {
-            sets: vec![PurposeKeys::from_master(&master[..])?],
-        })
+        Ok(SessionKeys::from_sets(vec![PurposeKeys::from_master(
+            &master[..],
+        )?]))
     }
 
     /// Builds keys from raw master keys (each at least [`MIN_KEY_LEN`] bytes), first seals.
@@ -249,7 +272,7 @@ impl SessionKeys {
         if sets.is_empty() {
             return Err(internal_key_error("no key given"));
         }
-        Ok(SessionKeys { sets })
+        Ok(SessionKeys::from_sets(sets))
     }
 
     /// How many keys open (the first of them seals).

@@ -93,9 +93,6 @@ pub struct TokenContext {
     pub jwks_file: Option<Arc<KeySet>>,
     /// The client secret as an HMAC key.
     pub client_secret: Option<Arc<KeySet>>,
-    /// `verifier.context_id(..)` of each static set: the verified-token cache key spaces.
-    pub file_context: u64,
-    pub secret_context: u64,
 }
 
 pub const DEFAULT_OUTPOST_PREFIX: &str = "/outpost.goauthentik.io";
@@ -275,11 +272,7 @@ impl LocConf {
                 return Ok(Some(Arc::clone(parent)));
             }
         }
-        let context =
-            |k: &Option<Arc<KeySet>>| verifier.context_id(k.as_deref().unwrap_or(&KeySet::new()));
         Ok(Some(Arc::new(TokenContext {
-            file_context: context(&jwks_file),
-            secret_context: context(&client_secret),
             verifier,
             jwks_file,
             client_secret,

@@ -41,7 +41,7 @@
 //! | `wrong_issuer` | `iss` missing or not the configured issuer |
 //! | `wrong_audience` | `aud` missing or none of the accepted audiences, or none configured |
 
-use std::hash::{BuildHasher, Hash, Hasher};
+use std::hash::BuildHasher;
 
 use serde_json::{Map, Value};
 
@@ -111,16 +111,21 @@ pub struct Verifier {
     issuer: Option<String>,
     audiences: Vec<String>,
     leeway: u64,
+    /// A keyed hash of the three above, for [`crate::cache::token_context`].
+    checks_id: u64,
 }
 
 impl Verifier {
     /// `issuer`: the exact `iss` required (`None`: not checked). `audiences`: accepted `aud`
     /// values (empty: every token is refused). `leeway_secs`: skew allowed on exp/nbf/iat.
     pub fn new(issuer: Option<String>, audiences: Vec<String>, leeway_secs: u64) -> Verifier {
+        let checks_id =
+            process_hasher().hash_one(("sso-verifier-v1", &issuer, &audiences, leeway_secs));
         Verifier {
             issuer,
             audiences,
             leeway: leeway_secs,
+            checks_id,
         }
     }
 
@@ -136,17 +141,9 @@ impl Verifier {
         self.leeway
     }
 
-    /// The cache context for this verifier with these keys ([`crate::cache::TokenCache`]):
-    /// changes when the issuer, the audiences, the leeway or any key changes, so a token
-    /// accepted in one location is not accepted from the cache in another.
-    pub fn context_id(&self, keys: &KeySet) -> u64 {
-        let mut h = process_hasher().build_hasher();
-        "sso-verifier-v1".hash(&mut h);
-        self.issuer.hash(&mut h);
-        self.audiences.hash(&mut h);
-        self.leeway.hash(&mut h);
-        keys.fingerprint().hash(&mut h);
-        h.finish()
+    /// Identifies the checks (issuer, audiences, leeway) within this process.
+    pub(crate) fn checks_id(&self) -> u64 {
+        self.checks_id
     }
 
     /// Verifies `token` (a compact JWS) against `keys` at `now_unix` seconds.

@@ -757,18 +757,29 @@ fn descriptions_are_safe_under_mutation() {
 
 #[test]
 fn context_ids_separate_locations() {
+    use crate::cache::token_context;
     let keys = test_keys();
-    let a = verifier().context_id(&keys);
-    assert_eq!(a, verifier().context_id(&keys));
+    let a = token_context(&verifier(), &keys);
+    assert_eq!(a, token_context(&verifier(), &keys));
     assert_ne!(
         a,
-        Verifier::new(Some(ISS.into()), vec!["other".into()], 30).context_id(&keys)
+        token_context(
+            &Verifier::new(Some(ISS.into()), vec!["other".into()], 30),
+            &keys
+        )
     );
     assert_ne!(
         a,
-        Verifier::new(None, vec![AUD.into()], 30).context_id(&keys)
+        token_context(&Verifier::new(None, vec![AUD.into()], 30), &keys)
     );
-    assert_ne!(a, verifier().context_id(&KeySet::new()));
+    assert_ne!(
+        a,
+        token_context(
+            &Verifier::new(Some(ISS.into()), vec![AUD.into()], 31),
+            &keys
+        )
+    );
+    assert_ne!(a, token_context(&verifier(), &KeySet::new()));
 }
 
 #[test]
