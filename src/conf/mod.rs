@@ -18,9 +18,8 @@ use ngx::core::{NGX_CONF_ERROR, NGX_CONF_OK};
 use ngx::ffi::{ngx_command_t, ngx_conf_t, ngx_str_t, NGX_LOG_EMERG};
 use ngx::ngx_conf_log_error;
 use sso_core::flow::BackchannelOrigin;
-use sso_core::header_block::HeaderBlock;
 use sso_core::http_client::Trust;
-use sso_core::identity::{meta_headers, HeaderMeta};
+use sso_core::identity::MetaHeaders;
 use sso_core::jwks::{KeySet, Secret};
 use sso_core::jwt::Verifier;
 use sso_core::paths::PatternSet;
@@ -81,8 +80,8 @@ pub struct LocConf {
     /// backchannel and trust settings.
     pub provider: Option<Arc<Provider>>,
     /// The four `X-authentik-meta-*` headers, rendered once. Without `sso_app`, app and
-    /// provider are rendered empty and the request's host fills them in.
-    pub meta_headers: HeaderBlock,
+    /// provider are the request's host (`sso_core::identity::request_headers` says where).
+    pub meta_headers: MetaHeaders,
 }
 
 /// How tokens are verified in one context; shared by the locations that inherit it. Which
@@ -189,13 +188,7 @@ impl LocConf {
             self.issuer.as_deref().unwrap_or(""),
         );
         self.provider = self.provider(prev, cf);
-        let app = self.app.as_deref().unwrap_or("");
-        self.meta_headers = HeaderBlock::new(&meta_headers(&HeaderMeta {
-            app,
-            provider: app,
-            outpost: crate::OUTPOST,
-            version: crate::VERSION,
-        }));
+        self.meta_headers = MetaHeaders::new(self.app.as_deref(), crate::OUTPOST, crate::VERSION);
         Ok(())
     }
 
