@@ -1,4 +1,4 @@
-//! SPEC §3 as one function over a plain request view.
+//! README "How a request is decided" as one function over a plain request view.
 //!
 //! The glue has already served the module's own endpoints (step 1) and stripped client-sent
 //! identity headers (step 2); `satisfy` (step 7) is nginx's access phase itself. What is left
@@ -27,7 +27,7 @@ impl AuthMethod {
     }
 }
 
-/// What checking the request's credentials found (SPEC §3 step 3).
+/// What checking the request's credentials found (step 3).
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum Credentials {
     /// Nothing usable was presented (an unreadable session cookie counts as nothing).
@@ -38,7 +38,7 @@ pub enum Credentials {
         reason: &'static str,
         description: String,
     },
-    /// A valid credential; `groups` are the caller's groups for `sso_require_group`.
+    /// A valid credential, and how it was presented.
     Valid { method: AuthMethod },
 }
 
@@ -134,7 +134,7 @@ impl Decision {
     }
 }
 
-/// SPEC §3 steps 3–6.
+/// Steps 3–6 of README "How a request is decided".
 ///
 /// `groups` are the authenticated caller's groups (ignored otherwise); `required_groups` is
 /// `sso_require_group` (empty: no requirement, any of them: pass); `unauthenticated` is asked

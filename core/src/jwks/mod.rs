@@ -25,7 +25,14 @@
 //! 2048..=8192 bits (what the verifier accepts), `oct` keys at least [`MIN_OCT_KEY_LEN`] bytes.
 //!
 //! authentik proxy providers without a signing key sign with HS256 and the OAuth client
-//! secret: [`KeySet::add_client_secret`] adds that secret as an HMAC key (no `kid`).
+//! secret: [`KeySet::from_client_secret`] makes that secret an HMAC key (no `kid`).
+//! Whether it may verify anything, and which of the provider's keys, `sso_jwks_file` and the
+//! secret verify a token, is decided in one place: [`verification_keys`] (`policy.rs`, README
+//! "Security" → "Which keys verify a token").
+//!
+//! Files: `alg.rs` (algorithms and key families), `key.rs` (one key: JWK parsing, the
+//! prepared aws-lc material, [`Secret`]), `policy.rs` ([`verification_keys`]), `helpers.rs`
+//! (strict base64url, bounded JSON depth, printable text: shared with [`crate::jwt`]).
 
 use std::fmt;
 use std::hash::{BuildHasher, Hash, Hasher};

@@ -61,7 +61,7 @@ pub enum TokenError {
 }
 
 impl TokenError {
-    /// The `$sso_reason` word (SPEC §6); see the module documentation for each.
+    /// The `$sso_reason` word (README "Variables"); see the module documentation for each.
     pub fn reason(&self) -> &'static str {
         match self {
             TokenError::TooLarge { .. } | TokenError::TooDeep { .. } => "too_large",

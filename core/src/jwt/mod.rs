@@ -80,7 +80,7 @@ const MAX_QUOTED: usize = 64;
 pub struct Verified {
     /// The claims as sent (the decoded payload: one JSON object, checked when verified).
     pub payload: Box<str>,
-    /// The identity of SPEC §4, from the claims.
+    /// The identity (README "Identity headers"), from the claims.
     pub identity: Identity,
     /// `exp`, in seconds since the epoch.
     pub exp: u64,
