@@ -261,7 +261,7 @@ impl Identity {
     }
 
     /// The headers of [`request_headers`] that depend on the identity alone: the first
-    /// [`BLOCK_BASE_HEADERS`] (username .. uid), then the `additionalHeaders`; without jwt and
+    /// six (username .. uid), then the `additionalHeaders`; without jwt and
     /// meta, which come in between. Rendered on first use and kept: render only an
     /// identity that will not change any more (a cached token's, an opened session's).
     pub fn header_block(&self) -> &HeaderBlock {

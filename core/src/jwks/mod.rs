@@ -211,7 +211,7 @@ impl KeySet {
 
     /// A value that changes whenever the keys change (kid, family, alg, material). It is a
     /// keyed hash with a per-process random key, so it reveals nothing about secrets; use it
-    /// to derive cache context ids ([`crate::jwt::Verifier::context_id`]).
+    /// to derive cache context ids ([`crate::cache::token_context`]).
     pub fn fingerprint(&self) -> u64 {
         self.fingerprint
     }
