@@ -21,7 +21,7 @@ use ngx::ffi::{
 use ngx::ngx_log_error;
 use sso_core::decide::{decide, login_location, AuthMethod, Credentials, Decision, RequestView};
 use sso_core::identity::{
-    is_identity_header, same_header_name, sanitize_header_value, BLOCK_BASE_HEADERS,
+    is_identity_header, request_headers, same_header_name, sanitize_header_value, Header,
 };
 use sso_core::jwt::TokenError;
 use sso_core::paths::{matching_url, path_is_unambiguous};
@@ -264,39 +264,29 @@ unsafe fn set_identity_headers(
             );
         }
         let meta = &conf.meta_headers;
-        let (Some(own), Some(meta_copy)) =
-            (headers::copy_block(r, block), headers::copy_block(r, meta))
-        else {
+        let (Some(own), Some(meta_copy)) = (
+            headers::copy_block(r, block),
+            headers::copy_block(r, meta.block()),
+        ) else {
             return false;
         };
-        let items = block.items();
-        let (base, additional) = items.split_at(BLOCK_BASE_HEADERS.min(items.len()));
-        for item in base {
-            if !headers::add_block_item(r, own, item, None) {
-                return false;
-            }
-        }
-        // A verified bearer/cookie token, or a session's ID token (kept by `Session` only in
-        // compact JWS form): base64url and dots, a safe header value as it is.
-        if let Some(jwt) = who.raw_token() {
-            if !headers::add_in(r, b"X-authentik-jwt", jwt.as_bytes()) {
-                return false;
-            }
-        }
         // Without `sso_app`, app and provider are the host the client asked for.
-        let host = if conf.app.is_none() {
-            Some(app_from_host(r))
-        } else {
-            None
-        };
-        for (i, item) in meta.items().iter().enumerate() {
-            let value = if i < 2 { host } else { None };
-            if !headers::add_block_item(r, meta_copy, item, value) {
-                return false;
-            }
-        }
-        for item in additional {
-            if !headers::add_block_item(r, own, item, None) {
+        let mut host = None;
+        // A verified bearer/cookie token, or a session's ID token (kept by `Session` only in
+        // compact JWS form).
+        for header in request_headers(block, meta, who.raw_token()) {
+            let added = match header {
+                Header::Own(item) => headers::add_block_item(r, own, item, None),
+                Header::Jwt(jwt) => headers::add_in(r, b"X-authentik-jwt", jwt.as_bytes()),
+                Header::Meta { item, host: false } => {
+                    headers::add_block_item(r, meta_copy, item, None)
+                }
+                Header::Meta { item, host: true } => {
+                    let value = *host.get_or_insert_with(|| app_from_host(r));
+                    headers::add_block_item(r, meta_copy, item, Some(value))
+                }
+            };
+            if !added {
                 return false;
             }
         }

@@ -5,7 +5,7 @@ use std::sync::{Arc, OnceLock};
 
 use ngx::ffi::ngx_http_request_t;
 use sso_core::cache::{CacheConfig, TokenCache};
-use sso_core::jwks::{verification_keys, KeyOrigin, ProviderKeys};
+use sso_core::jwks::{verification_keys, ProviderKeys};
 use sso_core::jwt::{TokenError, Verified};
 
 use crate::conf::LocConf;
@@ -43,7 +43,8 @@ pub unsafe fn bearer_token<'a>(r: *const ngx_http_request_t) -> Option<&'a [u8]>
 /// provider's published keys, `sso_jwks_file`, or the client secret when there is no other
 /// key source at all. A hit in the cache costs a hash lookup and an `Arc` clone. A `kid`
 /// nobody knows asks the provider's fetcher for a (rate-limited) re-fetch; the token is
-/// refused now (fail closed) and a later request sees the new keys.
+/// refused now (fail closed) and a later request sees the new keys. The cache keeps what one
+/// location verified apart from every other ([`sso_core::cache::token_context`]).
 pub fn verify(conf: &LocConf, token: &[u8]) -> Result<Arc<Verified>, TokenError> {
     let Some(tokens) = conf.tokens.as_deref() else {
         return Err(TokenError::NoKeys);
@@ -60,22 +61,12 @@ pub fn verify(conf: &LocConf, token: &[u8]) -> Result<Arc<Verified>, TokenError>
         },
     };
     let mut result = Err(TokenError::NoKeys);
-    for (origin, keys) in verification_keys(
+    for (_, keys) in verification_keys(
         published,
         tokens.jwks_file.as_deref(),
         tokens.client_secret.as_deref(),
     ) {
-        let context = match (origin, &snapshot) {
-            // The fetched set changes at runtime: its cache context follows its generation.
-            (KeyOrigin::Provider, Some((provider, snap))) => {
-                tokens.file_context
-                    ^ snap.generation.wrapping_mul(0x9e37_79b9_7f4a_7c15)
-                    ^ (Arc::as_ptr(provider) as u64).rotate_left(32)
-            }
-            (KeyOrigin::ClientSecret, _) => tokens.secret_context,
-            _ => tokens.file_context,
-        };
-        result = cache().verify(&tokens.verifier, keys, context, token, now);
+        result = cache().verify(&tokens.verifier, keys, token, now);
         match &result {
             Err(e) if e.is_unknown_kid() => continue,
             _ => break,

@@ -2,13 +2,11 @@
 //! opening it through the worker's cache of opened sessions. Setting and expiring it after
 //! login and at sign-out is the endpoints' work (`endpoints.rs`).
 
-use std::borrow::Cow;
-use std::hash::{BuildHasher, BuildHasherDefault, DefaultHasher};
 use std::sync::{Arc, OnceLock};
 
 use ngx::ffi::{ngx_http_request_t, NGX_LOG_INFO};
 use ngx::ngx_log_error;
-use sso_core::cache::{Cache, CacheConfig};
+use sso_core::cache::{CacheConfig, SessionCache};
 use sso_core::session::{chunk_cookie_name, Session, CHUNK_LEN, MAX_CHUNKS};
 
 use crate::conf::LocConf;
@@ -37,27 +35,10 @@ pub unsafe fn open(r: *const ngx_http_request_t, conf: &LocConf) -> Option<Arc<S
             n += 1;
         }
         let now = crate::request::now();
-        let chunks = &chunks[..n];
         // Opened sessions are cached per worker by their sealed value (compared in constant
         // time), so a returning browser costs a lookup instead of base64 + AEAD + JSON.
-        let sealed: Cow<'_, [u8]> = if n == 1 {
-            Cow::Borrowed(first)
-        } else {
-            Cow::Owned(chunks.concat())
-        };
-        let sealed = std::str::from_utf8(&sealed).ok()?;
-        let context = BuildHasherDefault::<DefaultHasher>::default()
-            .hash_one((keys as *const _ as usize, &conf.session_binding));
-        if let Some(hit) = cache().get(context, sealed, now) {
-            return Some(hit);
-        }
-        match keys.open(chunks, &conf.session_binding, now) {
-            Ok(session) => {
-                let exp = session.exp;
-                let session = Arc::new(session);
-                cache().insert_until(context, sealed, Arc::clone(&session), exp, now);
-                Some(session)
-            }
+        match cache().open(keys, &chunks[..n], &conf.session_binding, now) {
+            Ok(session) => Some(session),
             Err(err) => {
                 ngx_log_error!(
                     NGX_LOG_INFO,
@@ -74,10 +55,10 @@ pub unsafe fn open(r: *const ngx_http_request_t, conf: &LocConf) -> Option<Arc<S
 
 /// One cache of opened sessions per worker (each worker is one thread; the lock is never
 /// contended). Bounded in entries and bytes like the token cache.
-fn cache() -> &'static Cache<Session> {
-    static CACHE: OnceLock<Cache<Session>> = OnceLock::new();
+fn cache() -> &'static SessionCache {
+    static CACHE: OnceLock<SessionCache> = OnceLock::new();
     CACHE.get_or_init(|| {
-        Cache::new(CacheConfig {
+        SessionCache::new(CacheConfig {
             max_token_len: CHUNK_LEN * 2,
             ..CacheConfig::default()
         })

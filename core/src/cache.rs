@@ -1,9 +1,13 @@
-//! A bounded cache of verified tokens, so a JWT presented on every request is verified once.
+//! Bounded caches of what is costly to check on every request: verified tokens
+//! ([`TokenCache`]) and opened session cookies ([`SessionCache`]).
 //!
-//! - Keyed by the token AND a context id ([`crate::jwt::Verifier::context_id`]: issuer,
-//!   audiences, leeway and the key set's fingerprint), so a token accepted in one location is
-//!   never served from the cache in another, and a key rotation invalidates what the old keys
-//!   verified.
+//! - Keyed by the value (token or sealed cookie) AND a context id, so a value accepted in one
+//!   location is never served from the cache in another. Each cache has one context rule, and
+//!   callers go through it: [`TokenCache::verify`] uses [`token_context`] (the verifier's
+//!   issuer, audiences and leeway, and the key set's fingerprint: a location with other checks
+//!   or other keys, and a JWKS refresh that changes the keys, never hit what another verified);
+//!   [`SessionCache::open`] uses [`session_context`] (the session keys' fingerprint and what
+//!   the session is bound to: client id and issuer).
 //! - An entry never outlives the token's `exp` (nor [`CacheConfig::max_ttl_secs`]); the
 //!   cache is stricter than the verifier here, which grants `exp` a leeway.
 //! - Bounded: at most [`CacheConfig::max_entries`] entries and about
@@ -26,6 +30,7 @@ use parking_lot::Mutex;
 
 use crate::jwks::{process_hasher, KeySet};
 use crate::jwt::{TokenError, Verified, Verifier};
+use crate::session::{Session, SessionError, SessionKeys};
 
 /// Limits of a [`TokenCache`].
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -150,8 +155,30 @@ pub struct Cache<V> {
     inner: Mutex<Inner<V>>,
 }
 
-/// Verified tokens, keyed by the token and the verifying context.
+/// Verified tokens, keyed by the token and [`token_context`].
 pub type TokenCache = Cache<Verified>;
+/// Opened session cookies, keyed by the sealed value and [`session_context`].
+pub type SessionCache = Cache<Session>;
+
+/// The token cache's context: the verifier's checks (issuer, audiences, leeway) and the key
+/// set's fingerprint ([`KeySet::fingerprint`]). Two locations share cached tokens only when
+/// they would verify them exactly alike; a JWKS refresh that changes the keys starts a new
+/// context, so what only the old keys verified is verified again (and refused).
+pub fn token_context(verifier: &Verifier, keys: &KeySet) -> u64 {
+    process_hasher().hash_one((
+        "sso-token-context-v1",
+        verifier.checks_id(),
+        keys.fingerprint(),
+    ))
+}
+
+/// The session cache's context: the session keys' fingerprint
+/// ([`SessionKeys::fingerprint`]) and the `binding` sessions are sealed to
+/// ([`crate::session::binding`]: client id and issuer). A session opened in one location is a
+/// hit in another only when that location would open it too.
+pub fn session_context(keys: &SessionKeys, binding: &str) -> u64 {
+    process_hasher().hash_one(("sso-session-context-v1", keys.fingerprint(), binding))
+}
 
 impl<V: Weigh> Default for Cache<V> {
     fn default() -> Self {
@@ -423,22 +450,53 @@ impl Cache<Verified> {
     }
 
     /// Verifies through the cache: a hit returns the cached result, a miss verifies with
-    /// `verifier` and `keys` and caches success. `context` must be
-    /// `verifier.context_id(keys)` (computed once per location and key set by the caller).
+    /// `verifier` and `keys` and caches success, both under [`token_context`].
     pub fn verify(
         &self,
         verifier: &Verifier,
         keys: &KeySet,
-        context: u64,
         token: &str,
         now: u64,
     ) -> Result<Arc<Verified>, TokenError> {
+        let context = token_context(verifier, keys);
         if let Some(hit) = self.get(context, token, now) {
             return Ok(hit);
         }
         let verified = Arc::new(verifier.verify(keys, token, now)?);
         self.insert(context, token, Arc::clone(&verified), now);
         Ok(verified)
+    }
+}
+
+impl Cache<Session> {
+    /// Opens a session cookie through the cache: its chunk values in cookie order (see
+    /// [`SessionKeys::open`]), opened with `keys` for `binding` at `now`. A hit costs a lookup
+    /// instead of base64, AEAD and JSON; a miss opens and caches the session until its `exp`,
+    /// both under [`session_context`]. Failures are not cached.
+    pub fn open(
+        &self,
+        keys: &SessionKeys,
+        chunks: &[&[u8]],
+        binding: &str,
+        now: u64,
+    ) -> Result<Arc<Session>, SessionError> {
+        // The key is the whole sealed value; one chunk (the common case) is not copied.
+        let joined;
+        let sealed: &[u8] = match chunks {
+            [one] => one,
+            _ => {
+                joined = chunks.concat();
+                &joined
+            }
+        };
+        let sealed = std::str::from_utf8(sealed).map_err(|_| SessionError::Malformed)?;
+        let context = session_context(keys, binding);
+        if let Some(hit) = self.get(context, sealed, now) {
+            return Ok(hit);
+        }
+        let session = Arc::new(keys.open(chunks, binding, now)?);
+        self.insert_until(context, sealed, Arc::clone(&session), session.exp, now);
+        Ok(session)
     }
 }
 
@@ -576,32 +634,26 @@ mod tests {
         let cache = TokenCache::default();
         let keys = test_keys();
         let v = verifier();
-        let ctx = v.context_id(&keys);
         let token = mint(json!({"alg":"HS256"}), good_claims());
-        let first = cache.verify(&v, &keys, ctx, &token, NOW).expect("valid");
-        let second = cache
-            .verify(&v, &keys, ctx, &token, NOW + 1)
-            .expect("cached");
+        let first = cache.verify(&v, &keys, &token, NOW).expect("valid");
+        let second = cache.verify(&v, &keys, &token, NOW + 1).expect("cached");
         assert!(Arc::ptr_eq(&first, &second));
         assert_eq!(cache.stats().hits, 1);
         // Invalid tokens are not cached.
         let bad = format!("{token}x");
-        assert!(cache.verify(&v, &keys, ctx, &bad, NOW).is_err());
+        assert!(cache.verify(&v, &keys, &bad, NOW).is_err());
         assert_eq!(cache.len(), 1);
         // Past exp the cache no longer answers, and the verifier refuses too.
         assert_eq!(
             cache
-                .verify(&v, &keys, ctx, &token, NOW + 400)
+                .verify(&v, &keys, &token, NOW + 400)
                 .map(|_| ())
                 .map_err(|e| e.reason()),
             Err("expired")
         );
         // Another location (other audience) must verify for itself, and refuses.
         let other = Verifier::new(v.issuer().map(str::to_owned), vec!["other".into()], 30);
-        let other_ctx = other.context_id(&keys);
-        assert!(cache
-            .verify(&other, &keys, other_ctx, &token, NOW + 1)
-            .is_err());
+        assert!(cache.verify(&other, &keys, &token, NOW + 1).is_err());
     }
 
     #[test]
@@ -615,6 +667,140 @@ mod tests {
         assert_eq!(
             cache.stats().bytes,
             24 * entry_cost("t10", &*verified(NOW + 100))
+        );
+    }
+    /// What `reason` a second location gets for a token the first one verified and cached.
+    fn refused(cache: &TokenCache, v: &Verifier, keys: &KeySet, token: &str) -> &'static str {
+        match cache.verify(v, keys, token, NOW + 1) {
+            Ok(_) => "accepted",
+            Err(e) => e.reason(),
+        }
+    }
+
+    #[test]
+    fn a_cached_token_is_never_a_hit_for_other_checks_or_keys() {
+        let cache = TokenCache::default();
+        let keys = test_keys();
+        let v = verifier();
+        let token = mint(json!({"alg":"HS256"}), good_claims());
+        cache.verify(&v, &keys, &token, NOW).expect("valid here");
+        let hits = cache.stats().hits;
+        let iss = v.issuer().map(str::to_owned);
+        let aud = v.audiences().to_vec();
+
+        // Another issuer, another audience: verified again, and refused.
+        let other_issuer = Verifier::new(Some("https://other.example/".into()), aud.clone(), 30);
+        assert_eq!(
+            refused(&cache, &other_issuer, &keys, &token),
+            "wrong_issuer"
+        );
+        let other_audience = Verifier::new(iss.clone(), vec!["other".into()], 30);
+        assert_eq!(
+            refused(&cache, &other_audience, &keys, &token),
+            "wrong_audience"
+        );
+        // Another key set (the HMAC secret missing): refused, not served from the cache.
+        let other_keys = KeySet::from_jwks(
+            br#"{"keys":[{"kty":"oct","kid":"x","k":"hJtXIZ2uSN5kbQfbtTNWbpdmhkV8FJG-Onbc6mxCcYg"}]}"#,
+        )
+        .expect("usable");
+        assert_ne!(refused(&cache, &v, &other_keys, &token), "accepted");
+        assert_eq!(cache.stats().hits, hits, "none of them was a cache hit");
+
+        // Another location with the same checks and keys shares the entry.
+        let same = Verifier::new(iss, aud, 30);
+        assert_eq!(refused(&cache, &same, &keys, &token), "accepted");
+        assert_eq!(cache.stats().hits, hits + 1);
+        assert_eq!(token_context(&same, &keys), token_context(&v, &keys));
+    }
+
+    #[test]
+    fn a_jwks_refresh_that_drops_a_key_drops_what_it_verified() {
+        use aws_lc_rs::hmac;
+        use base64::Engine;
+        let b64 = |b: &[u8]| crate::jwks::B64URL_STRICT.encode(b);
+        let jwks = |kids: &[(&str, &[u8])]| {
+            let keys: Vec<_> = kids
+                .iter()
+                .map(|(kid, k)| json!({"kty":"oct","kid":kid,"k":b64(k)}))
+                .collect();
+            KeySet::from_jwks(json!({ "keys": keys }).to_string().as_bytes()).expect("usable")
+        };
+        let (old, new) = (&[1u8; 32][..], &[2u8; 32][..]);
+        let sign = |kid: &str, k: &[u8]| {
+            let input = format!(
+                "{}.{}",
+                b64(json!({"alg":"HS256","kid":kid}).to_string().as_bytes()),
+                b64(good_claims().to_string().as_bytes())
+            );
+            let tag = hmac::sign(&hmac::Key::new(hmac::HMAC_SHA256, k), input.as_bytes());
+            format!("{input}.{}", b64(tag.as_ref()))
+        };
+        let cache = TokenCache::default();
+        let v = verifier();
+        let before = jwks(&[("old", old), ("new", new)]);
+        let token = sign("old", old);
+        cache
+            .verify(&v, &before, &token, NOW)
+            .expect("valid before");
+
+        // The same document fetched again: same keys, same context, still a hit.
+        let again = jwks(&[("old", old), ("new", new)]);
+        assert_eq!(token_context(&v, &again), token_context(&v, &before));
+        assert!(cache.verify(&v, &again, &token, NOW + 1).is_ok());
+        assert_eq!(cache.stats().hits, 1);
+
+        // The provider rotated "old" out: the cached acceptance is not served.
+        let after = jwks(&[("new", new)]);
+        assert_ne!(token_context(&v, &after), token_context(&v, &before));
+        assert_eq!(refused(&cache, &v, &after, &token), "unknown_key");
+        assert_eq!(cache.stats().hits, 1);
+        // A key replaced under the same kid is other material: a new context too.
+        let replaced = jwks(&[("old", new), ("new", new)]);
+        assert_ne!(token_context(&v, &replaced), token_context(&v, &before));
+        assert_eq!(refused(&cache, &v, &replaced, &token), "bad_signature");
+    }
+
+    #[test]
+    fn a_cached_session_is_never_a_hit_for_other_keys_or_bindings() {
+        use crate::session::{binding, Session, SessionKeys};
+        let keys = SessionKeys::from_raw_keys(&[&[7u8; 32][..]]).expect("keys");
+        let here = binding("client", "https://idp.example/");
+        let mut session = Session::new(Identity::default(), NOW, 3600, None);
+        session.identity.username = "alice".into();
+        let sealed = keys.seal(&session, &here).expect("sealed");
+        let chunks: Vec<&[u8]> = sealed.iter().map(|c| c.as_bytes()).collect();
+        let cache = SessionCache::default();
+        let first = cache.open(&keys, &chunks, &here, NOW).expect("opens here");
+        assert_eq!(first.identity.username, "alice");
+        let second = cache.open(&keys, &chunks, &here, NOW + 1).expect("cached");
+        assert!(Arc::ptr_eq(&first, &second));
+        assert_eq!(cache.stats().hits, 1);
+
+        // Another client id, another issuer, other session keys: opened again, and refused.
+        for other in [
+            binding("other-client", "https://idp.example/"),
+            binding("client", "https://other-idp.example/"),
+        ] {
+            assert_eq!(
+                cache.open(&keys, &chunks, &other, NOW + 1).map(|_| ()),
+                Err(SessionError::Malformed)
+            );
+        }
+        let other_keys = SessionKeys::from_raw_keys(&[&[8u8; 32][..]]).expect("keys");
+        assert_ne!(other_keys.fingerprint(), keys.fingerprint());
+        assert_eq!(
+            cache.open(&other_keys, &chunks, &here, NOW + 1).map(|_| ()),
+            Err(SessionError::Malformed)
+        );
+        // Keys that still open it (a rotation that kept the old key second) do, uncached.
+        let rotated = SessionKeys::from_raw_keys(&[&[8u8; 32][..], &[7u8; 32][..]]).expect("keys");
+        assert!(cache.open(&rotated, &chunks, &here, NOW + 1).is_ok());
+        assert_eq!(cache.stats().hits, 1, "no foreign context was a hit");
+        // Past its exp the cache no longer answers.
+        assert_eq!(
+            cache.open(&keys, &chunks, &here, NOW + 3600).map(|_| ()),
+            Err(SessionError::Expired)
         );
     }
 }

@@ -1,4 +1,7 @@
-//! Finding a cookie in a `Cookie` request header (RFC 6265 §5.4 syntax, leniently parsed).
+//! Cookies: finding one in a `Cookie` request header ([`find`]: RFC 6265 §5.4 syntax,
+//! leniently parsed: spaces and tabs around names and values are ignored, the first cookie of
+//! a name wins), and building the `Set-Cookie` values the module sends ([`set_cookie`]: RFC
+//! 6265 §4.1, always `HttpOnly` and `SameSite=Lax`).
 
 /// The value of the first cookie called `name` in one `Cookie` header value. Quotes around a
 /// value are kept (JWTs and our sealed values never have them).

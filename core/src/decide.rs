@@ -1,4 +1,4 @@
-//! SPEC §3 as one function over a plain request view.
+//! README "How a request is decided" as one function over a plain request view.
 //!
 //! The glue has already served the module's own endpoints (step 1) and stripped client-sent
 //! identity headers (step 2); `satisfy` (step 7) is nginx's access phase itself. What is left
@@ -27,7 +27,7 @@ impl AuthMethod {
     }
 }
 
-/// What checking the request's credentials found (SPEC §3 step 3).
+/// What checking the request's credentials found (step 3).
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum Credentials {
     /// Nothing usable was presented (an unreadable session cookie counts as nothing).
@@ -38,7 +38,7 @@ pub enum Credentials {
         reason: &'static str,
         description: String,
     },
-    /// A valid credential; `groups` are the caller's groups for `sso_require_group`.
+    /// A valid credential, and how it was presented.
     Valid { method: AuthMethod },
 }
 
@@ -134,7 +134,7 @@ impl Decision {
     }
 }
 
-/// SPEC §3 steps 3–6.
+/// Steps 3–6 of README "How a request is decided".
 ///
 /// `groups` are the authenticated caller's groups (ignored otherwise); `required_groups` is
 /// `sso_require_group` (empty: no requirement, any of them: pass); `unauthenticated` is asked
@@ -216,12 +216,9 @@ pub fn login_location(login_url: &str, rd: &str) -> String {
     out
 }
 
-/// True for an absolute `http://` or `https://` URL (domain-level login URL).
-pub fn is_absolute_url(url: &str) -> bool {
-    let b = url.as_bytes();
-    let has = |p: &[u8]| b.len() > p.len() && b[..p.len()].eq_ignore_ascii_case(p);
-    has(b"http://") || has(b"https://")
-}
+/// True for an absolute `http://` or `https://` URL (domain-level login URL): see
+/// [`crate::url::is_absolute`].
+pub use crate::url::is_absolute as is_absolute_url;
 
 #[cfg(test)]
 mod tests {
@@ -362,15 +359,5 @@ mod tests {
             ),
             "https://auth.example.com/start?x=1&rd=https%3A//a.example.com/"
         );
-    }
-
-    #[test]
-    fn absolute_urls() {
-        assert!(is_absolute_url("https://auth.example.com/x"));
-        assert!(is_absolute_url("HTTP://a"));
-        assert!(!is_absolute_url("/outpost.goauthentik.io/start"));
-        assert!(!is_absolute_url("//evil.com"));
-        assert!(!is_absolute_url("http:/x"));
-        assert!(!is_absolute_url("ht"));
     }
 }

@@ -13,7 +13,7 @@ use std::sync::OnceLock;
 use serde::{Deserialize, Serialize};
 use serde_json::{Map, Value};
 
-use crate::header_block::HeaderBlock;
+use crate::header_block::{HeaderBlock, Item};
 
 /// Who the caller is, as taken from verified claims (a JWT, or an ID token at login).
 ///
@@ -85,7 +85,7 @@ impl fmt::Debug for Rendered {
 
 /// How many headers of [`Identity::header_block`] come before the `additionalHeaders`
 /// (username, groups, entitlements, email, name, uid).
-pub const BLOCK_BASE_HEADERS: usize = 6;
+const BLOCK_BASE_HEADERS: usize = 6;
 
 /// Most entries taken from `additionalHeaders` (the rest are skipped).
 pub const MAX_ADDITIONAL_HEADERS: usize = 32;
@@ -106,21 +106,83 @@ const FORBIDDEN_ADDITIONAL: &[&str] = &[
     "expect",
 ];
 
-/// Values for the `X-authentik-meta-*` headers.
-#[derive(Debug, Clone, Copy, Default)]
-pub struct HeaderMeta<'a> {
-    /// `X-authentik-meta-app` (`sso_app`, default the server name).
-    pub app: &'a str,
-    /// `X-authentik-meta-provider`.
-    pub provider: &'a str,
-    /// `X-authentik-meta-outpost`.
-    pub outpost: &'a str,
-    /// The module's version; `X-authentik-meta-version` is `ngx_http_sso_module/<version>`.
-    pub version: &'a str,
+/// The four `X-authentik-meta-*` headers of a location, rendered once (configuration values,
+/// sanitised): app, provider, outpost, version.
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct MetaHeaders {
+    block: HeaderBlock,
+    /// No `sso_app`: app and provider are the request's host, per request.
+    app_from_host: bool,
+}
+
+impl MetaHeaders {
+    /// `app`: `sso_app`, which names both the app and the provider; `None`: the request's
+    /// host does ([`Header::Meta`]). `version` is the module's: the header says
+    /// `ngx_http_sso_module/<version>`.
+    pub fn new(app: Option<&str>, outpost: &str, version: &str) -> MetaHeaders {
+        let app_text = clean(app.unwrap_or(""));
+        MetaHeaders {
+            block: HeaderBlock::new(&[
+                ("X-authentik-meta-app", app_text.clone()),
+                ("X-authentik-meta-provider", app_text),
+                ("X-authentik-meta-outpost", clean(outpost)),
+                (
+                    "X-authentik-meta-version",
+                    clean(&format!("ngx_http_sso_module/{version}")),
+                ),
+            ]),
+            app_from_host: app.is_none(),
+        }
+    }
+
+    /// The rendered headers (the glue copies them into each request's pool).
+    pub fn block(&self) -> &HeaderBlock {
+        &self.block
+    }
+}
+
+/// One identity header of a request, in order ([`request_headers`]).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Header<'a> {
+    /// An item of the identity's block ([`Identity::header_block`]).
+    Own(&'a Item),
+    /// `X-authentik-jwt` with this value (the token, or empty when it is not a safe header
+    /// value, which a verified token or a session's ID token always is).
+    Jwt(&'a str),
+    /// An item of the location's [`MetaHeaders::block`]; with `host`, its value is the
+    /// request's host instead (app and provider without `sso_app`).
+    Meta { item: &'a Item, host: bool },
+}
+
+/// The identity headers a request gets, in order (README "Identity headers"): username,
+/// groups, entitlements, email, name, uid, jwt (when `raw_jwt` is given), meta-app,
+/// meta-provider, meta-outpost, meta-version, then the `additionalHeaders`. Every header is
+/// listed even when its value is empty (authentik's outpost does the same). `own` is the
+/// identity's [`Identity::header_block`].
+pub fn request_headers<'a>(
+    own: &'a HeaderBlock,
+    meta: &'a MetaHeaders,
+    raw_jwt: Option<&'a str>,
+) -> impl Iterator<Item = Header<'a>> {
+    let items = own.items();
+    let (base, additional) = items.split_at(BLOCK_BASE_HEADERS.min(items.len()));
+    let jwt = raw_jwt.map(|t| Header::Jwt(header_value(t).unwrap_or_default()));
+    let meta_items = meta.block.items().iter().enumerate().map(|(i, item)| {
+        // app and provider come first (MetaHeaders::new).
+        Header::Meta {
+            item,
+            host: meta.app_from_host && i < 2,
+        }
+    });
+    base.iter()
+        .map(Header::Own)
+        .chain(jwt)
+        .chain(meta_items)
+        .chain(additional.iter().map(Header::Own))
 }
 
 impl Identity {
-    /// The identity of SPEC §4 from verified claims (a JWT's, or an ID token's at login).
+    /// The identity (README "Identity headers") from verified claims (a JWT's, or an ID token's at login).
     ///
     /// `preferred_username`, `email`, `name` are taken when strings; `sub` when a string (or an
     /// integer, as decimal); `groups` and `entitlements` when arrays (non-string entries
@@ -198,37 +260,9 @@ impl Identity {
         list_value(&self.entitlements).0
     }
 
-    /// The SPEC §4 request headers, in order: username, groups, entitlements, email, name,
-    /// uid, jwt (only when `raw_jwt` is given), meta-app, meta-provider, meta-outpost,
-    /// meta-version, then the `additionalHeaders`. Every header is listed even when its value
-    /// is empty (authentik's outpost does the same; the glue may skip empty ones). A value
-    /// that cannot be sent safely ([`is_safe_header_value`]) is omitted (empty): no control
-    /// character ever comes out, and no value is rewritten into another.
-    pub fn headers(
-        &self,
-        raw_jwt: Option<&str>,
-        meta: &HeaderMeta<'_>,
-    ) -> Vec<(Cow<'static, str>, String)> {
-        let (base, additional) = self.own_headers(&mut Vec::new());
-        let mut out = base;
-        if let Some(jwt) = raw_jwt {
-            out.push((
-                Cow::Borrowed("X-authentik-jwt"),
-                header_value(jwt).unwrap_or_default().to_owned(),
-            ));
-        }
-        out.extend(
-            meta_headers(meta)
-                .into_iter()
-                .map(|(n, v)| (Cow::Borrowed(n), v)),
-        );
-        out.extend(additional);
-        out
-    }
-
-    /// The headers of [`Identity::headers`] that depend on the identity alone: the first
-    /// [`BLOCK_BASE_HEADERS`] (username .. uid), then the `additionalHeaders`; without jwt and
-    /// meta, which the glue adds in between. Rendered on first use and kept: render only an
+    /// The headers of [`request_headers`] that depend on the identity alone: the first
+    /// six (username .. uid), then the `additionalHeaders`; without jwt and
+    /// meta, which come in between. Rendered on first use and kept: render only an
     /// identity that will not change any more (a cached token's, an opened session's).
     pub fn header_block(&self) -> &HeaderBlock {
         &self.rendered().0
@@ -279,19 +313,6 @@ impl Identity {
         }
         (base, additional)
     }
-}
-
-/// The four `X-authentik-meta-*` headers (configuration values, sanitised).
-pub fn meta_headers(meta: &HeaderMeta<'_>) -> [(&'static str, String); 4] {
-    [
-        ("X-authentik-meta-app", clean(meta.app)),
-        ("X-authentik-meta-provider", clean(meta.provider)),
-        ("X-authentik-meta-outpost", clean(meta.outpost)),
-        (
-            "X-authentik-meta-version",
-            clean(&format!("ngx_http_sso_module/{}", meta.version)),
-        ),
-    ]
 }
 
 /// `$sso_claim_NAME`: the top-level claim `name`, rendered ([`render_claim`]).
@@ -508,6 +529,33 @@ mod tests {
         }
     }
 
+    /// What the glue sends: [`request_headers`] rendered, the request's host standing in
+    /// where [`Header::Meta`] says so.
+    fn sent(
+        id: &Identity,
+        meta: &MetaHeaders,
+        jwt: Option<&str>,
+        host: &str,
+    ) -> Vec<(String, String)> {
+        let text = |b: &HeaderBlock, r: std::ops::Range<usize>| {
+            String::from_utf8_lossy(&b.bytes()[r]).into_owned()
+        };
+        let own = id.header_block();
+        request_headers(own, meta, jwt)
+            .map(|h| match h {
+                Header::Own(item) => (text(own, item.name()), text(own, item.value())),
+                Header::Jwt(value) => ("X-authentik-jwt".to_owned(), value.to_owned()),
+                Header::Meta { item, host: true } => {
+                    (text(meta.block(), item.name()), host.to_owned())
+                }
+                Header::Meta { item, host: false } => (
+                    text(meta.block(), item.name()),
+                    text(meta.block(), item.value()),
+                ),
+            })
+            .collect()
+    }
+
     fn authentik_claims() -> Map<String, Value> {
         obj(json!({
             "iss": "https://auth.example.com/application/o/app/",
@@ -651,14 +699,9 @@ mod tests {
     #[test]
     fn headers_in_spec_order() {
         let id = Identity::from_claims(&authentik_claims());
-        let meta = HeaderMeta {
-            app: "app",
-            provider: "prov",
-            outpost: "nginx",
-            version: "0.1.0",
-        };
-        let headers = id.headers(Some("eyJ.a.b"), &meta);
-        let names: Vec<&str> = headers.iter().map(|(n, _)| n.as_ref()).collect();
+        let meta = MetaHeaders::new(Some("app"), "nginx", "0.1.0");
+        let headers = sent(&id, &meta, Some("eyJ.a.b"), "host.example");
+        let names: Vec<&str> = headers.iter().map(|(n, _)| n.as_str()).collect();
         assert_eq!(
             names.get(..11).unwrap_or_default(),
             [
@@ -680,7 +723,10 @@ mod tests {
         assert_eq!(headers[1].1, "authentik Admins|ops");
         assert_eq!(headers[6].1, "eyJ.a.b");
         assert_eq!(headers[10].1, "ngx_http_sso_module/0.1.0");
-        let without_jwt = id.headers(None, &meta);
+        assert_eq!(headers[7].1, "app");
+        assert_eq!(headers[8].1, "app", "sso_app names the provider too");
+        assert_eq!(headers[9].1, "nginx");
+        let without_jwt = sent(&id, &meta, None, "host.example");
         assert_eq!(without_jwt.len(), 10 + 3);
         assert!(without_jwt.iter().all(|(n, _)| n != "X-authentik-jwt"));
         // A forbidden name smuggled in through a deserialised identity is dropped too.
@@ -691,23 +737,36 @@ mod tests {
         forged
             .additional_headers
             .push(("X-authentik-uid".into(), "0".into()));
-        assert_eq!(forged.headers(None, &meta).len(), 13);
+        assert_eq!(sent(&forged, &meta, None, "host.example").len(), 13);
+        // Without sso_app, app and provider are the request's host; outpost and version not.
+        let hosted = sent(
+            &id,
+            &MetaHeaders::new(None, "nginx", "0.1.0"),
+            None,
+            "host.example",
+        );
+        let meta_values: Vec<&str> = hosted[6..10].iter().map(|(_, v)| v.as_str()).collect();
+        assert_eq!(
+            meta_values,
+            [
+                "host.example",
+                "host.example",
+                "nginx",
+                "ngx_http_sso_module/0.1.0"
+            ]
+        );
+        // A JWT that is not a safe header value is never sent as it is.
+        let bad_jwt = sent(&id, &meta, Some("eyJ.a.b\r\nX-Evil: 1"), "host.example");
+        assert_eq!(bad_jwt[6], ("X-authentik-jwt".to_owned(), String::new()));
     }
 
     #[test]
     fn header_block_is_the_headers_without_jwt_and_meta() {
         let id = Identity::from_claims(&authentik_claims());
-        let meta = HeaderMeta {
-            app: "app",
-            provider: "app",
-            outpost: "ngx_http_sso_module",
-            version: "0.1.0",
-        };
-        let expected: Vec<(String, String)> = id
-            .headers(None, &meta)
+        let meta = MetaHeaders::new(Some("app"), "ngx_http_sso_module", "0.1.0");
+        let expected: Vec<(String, String)> = sent(&id, &meta, None, "host.example")
             .into_iter()
             .filter(|(n, _)| !n.starts_with("X-authentik-meta-"))
-            .map(|(n, v)| (n.into_owned(), v))
             .collect();
         let block = id.header_block();
         let got: Vec<(String, String)> = (0..block.len())
@@ -752,14 +811,11 @@ mod tests {
                 "ak_proxy": {"user_attributes": {"additionalHeaders": {"X-V": value}}},
             }));
             let id = Identity::from_claims(&claims);
-            let headers = id.headers(
+            let headers = sent(
+                &id,
+                &MetaHeaders::new(Some(&value), &value, &value),
                 Some(&value),
-                &HeaderMeta {
-                    app: &value,
-                    provider: &value,
-                    outpost: &value,
-                    version: &value,
-                },
+                "host.example",
             );
             // (The meta headers are configuration values, sanitised: not checked here.)
             let mut values: Vec<String> = headers

@@ -2,6 +2,9 @@
 //!
 //! Nothing in this crate knows nginx exists: the glue turns a request into plain values, the
 //! core decides, the glue applies. Everything here is unit-tested with `cargo test -p sso-core`.
+//! README "Layout" lists what each module holds.
+
+#![forbid(unsafe_code)]
 
 pub mod cache;
 pub mod cookie;
@@ -15,5 +18,7 @@ pub mod jwt;
 pub mod logout;
 pub mod paths;
 pub mod revocations;
+pub mod seal;
 pub mod session;
+pub mod url;
 pub mod used_ids;

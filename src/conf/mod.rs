@@ -23,9 +23,8 @@ use ngx::ffi::{
 use ngx::http::HttpModuleLocationConf;
 use ngx::ngx_conf_log_error;
 use sso_core::flow::BackchannelOrigin;
-use sso_core::header_block::HeaderBlock;
 use sso_core::http_client::Trust;
-use sso_core::identity::{meta_headers, HeaderMeta};
+use sso_core::identity::MetaHeaders;
 use sso_core::jwks::{KeySet, Secret};
 use sso_core::jwt::Verifier;
 use sso_core::paths::PatternSet;
@@ -86,8 +85,8 @@ pub struct LocConf {
     /// backchannel and trust settings.
     pub provider: Option<Arc<Provider>>,
     /// The four `X-authentik-meta-*` headers, rendered once. Without `sso_app`, app and
-    /// provider are rendered empty and the request's host fills them in.
-    pub meta_headers: HeaderBlock,
+    /// provider are the request's host (`sso_core::identity::request_headers` says where).
+    pub meta_headers: MetaHeaders,
 }
 
 /// How tokens are verified in one context; shared by the locations that inherit it. Which
@@ -98,9 +97,6 @@ pub struct TokenContext {
     pub jwks_file: Option<Arc<KeySet>>,
     /// The client secret as an HMAC key.
     pub client_secret: Option<Arc<KeySet>>,
-    /// `verifier.context_id(..)` of each static set: the verified-token cache key spaces.
-    pub file_context: u64,
-    pub secret_context: u64,
 }
 
 pub const DEFAULT_OUTPOST_PREFIX: &str = "/outpost.goauthentik.io";
@@ -197,13 +193,7 @@ impl LocConf {
             self.issuer.as_deref().unwrap_or(""),
         );
         self.provider = self.provider(prev, cf);
-        let app = self.app.as_deref().unwrap_or("");
-        self.meta_headers = HeaderBlock::new(&meta_headers(&HeaderMeta {
-            app,
-            provider: app,
-            outpost: crate::OUTPOST,
-            version: crate::VERSION,
-        }));
+        self.meta_headers = MetaHeaders::new(self.app.as_deref(), crate::OUTPOST, crate::VERSION);
         Ok(())
     }
 
@@ -280,11 +270,7 @@ impl LocConf {
                 return Ok(Some(Arc::clone(parent)));
             }
         }
-        let context =
-            |k: &Option<Arc<KeySet>>| verifier.context_id(k.as_deref().unwrap_or(&KeySet::new()));
         Ok(Some(Arc::new(TokenContext {
-            file_context: context(&jwks_file),
-            secret_context: context(&client_secret),
             verifier,
             jwks_file,
             client_secret,

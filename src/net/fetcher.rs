@@ -35,6 +35,7 @@ use sso_core::flow::{
 };
 use sso_core::http_client::{HttpClient, HttpError, Options, Trust};
 use sso_core::jwks::{JwksError, KeySet};
+use sso_core::url::{is_loopback_host, HttpUrl};
 
 use crate::net::wake;
 
@@ -62,21 +63,10 @@ impl ProviderConfig {
     /// The warning logged at start (README "sso_issuer") when a non-loopback issuer is plain http
     /// (`None` otherwise). For the directive code to log at configuration time.
     pub fn plain_http_warning(&self) -> Option<String> {
-        let rest = self
-            .issuer
-            .get(..7)
-            .filter(|s| s.eq_ignore_ascii_case("http://"))
-            .map(|_| &self.issuer[7..])?;
-        let authority = rest.split(['/', '?', '#']).next().unwrap_or("");
-        let host = if let Some(v6) = authority.strip_prefix('[') {
-            v6.split(']').next().unwrap_or("")
-        } else {
-            authority.rsplit_once(':').map_or(authority, |(h, _)| h)
-        };
-        let loopback = host.eq_ignore_ascii_case("localhost")
-            || host
-                .parse::<std::net::IpAddr>()
-                .is_ok_and(|ip| ip.is_loopback());
+        let url = HttpUrl::parse(&self.issuer).filter(|u| !u.https)?;
+        let loopback = url
+            .host_port()
+            .is_some_and(|(host, _)| is_loopback_host(host));
         (!loopback).then(|| {
             format!(
                 "sso_issuer \"{}\" is plain http: tokens and the client secret cross the \
