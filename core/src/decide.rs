@@ -40,6 +40,9 @@ pub enum Credentials {
     },
     /// A valid credential, and how it was presented.
     Valid { method: AuthMethod },
+    /// An authentic session that has ended (`idle`, ...): like [`Credentials::Missing`]
+    /// (log in again, or a plain `401`), with `reason` as the `$sso_reason` word.
+    Ended { reason: &'static str },
 }
 
 /// The parts of the request the decision looks at.
@@ -160,6 +163,7 @@ pub fn decide<G: AsRef<str>>(
             };
         }
         Credentials::Missing => ("no_credentials", None),
+        Credentials::Ended { reason } => (*reason, None),
         Credentials::Rejected {
             reason,
             description,
@@ -293,6 +297,25 @@ mod tests {
         let d = decide(&api(), &Credentials::Missing, NONE, NONE, || true);
         assert_eq!(d, Decision::AllowUnauthenticated);
         assert_eq!(d.reason(), "unauthenticated_path");
+    }
+
+    #[test]
+    fn ended_session_says_why() {
+        let ended = Credentials::Ended { reason: "idle" };
+        let d = decide(&nav(), &ended, NONE, NONE, || false);
+        assert_eq!(d, Decision::Login { reason: "idle" });
+        let d = decide(&api(), &ended, NONE, NONE, || false);
+        assert_eq!(
+            d,
+            Decision::Unauthorized {
+                reason: "idle",
+                www_authenticate: "Bearer".into()
+            }
+        );
+        assert_eq!(
+            decide(&api(), &ended, NONE, NONE, || true),
+            Decision::AllowUnauthenticated
+        );
     }
 
     #[test]

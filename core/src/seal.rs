@@ -17,7 +17,7 @@
 //! ```text
 //! value  = base64url-nopad( VERSION(1) || nonce(12) || AEAD(plaintext) || tag(16) )
 //! plaintext = flags(1) || payload        flags bit 0: payload is raw-deflated
-//! payload   = compact JSON of the session (session.rs) or of the flow state (flow/start.rs)
+//! payload   = the session's binary layout (session/codec.rs) or the flow state's JSON (flow/start.rs)
 //! AAD    = VERSION || "ngx_http_sso_module" || 0 || purpose label || 0 || app
 //! ```
 //! `app` is what the value is bound to (the session's [`crate::session::binding`], the
@@ -83,7 +83,7 @@ const HEADER_LEN: usize = 1 + NONCE_LEN;
 const MAX_PLAIN_LEN: usize = 256 * 1024;
 /// Compress payloads of at least this many bytes (smaller ones rarely shrink and keep
 /// `open` cheaper).
-const COMPRESS_MIN: usize = 700;
+const COMPRESS_MIN: usize = 128;
 const DEFLATE_LEVEL: u8 = 6;
 
 /// What a sealed value is for; each purpose has its own derived key and AAD label.

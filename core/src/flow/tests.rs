@@ -321,7 +321,8 @@ fn token_responses() {
         (t.access_token.as_str(), t.id_token.as_str(), t.expires_in),
         ("at", "it", Some(300))
     );
-    assert_eq!(t.refresh_token.as_deref(), Some("rt"));
+    assert_eq!(t.refresh_token.as_ref().map(|t| t.expose()), Some("rt"));
+    assert!(!format!("{t:?}").contains("\"rt\""), "{t:?}");
     assert!(!format!("{t:?}").contains("\"at\""));
 
     let t = parse_token_response(

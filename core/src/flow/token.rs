@@ -8,6 +8,7 @@ use base64::Engine;
 use serde::Deserialize;
 
 use super::{enc, error_page, form_encode, sanitize_text};
+use crate::session::RefreshToken;
 
 /// How the client authenticates at the token endpoint (RFC 6749 §2.3.1).
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -120,7 +121,8 @@ pub struct TokenResponse {
     pub id_token: String,
     pub token_type: String,
     pub expires_in: Option<u64>,
-    pub refresh_token: Option<String>,
+    /// Kept in the session (sealed, never logged).
+    pub refresh_token: Option<RefreshToken>,
     pub scope: Option<String>,
 }
 
@@ -278,7 +280,10 @@ pub fn parse_token_response(status: u16, body: &[u8]) -> Result<TokenResponse, E
         id_token,
         token_type,
         expires_in,
-        refresh_token: raw.refresh_token.filter(|t| !t.is_empty()),
+        refresh_token: raw
+            .refresh_token
+            .filter(|t| !t.is_empty())
+            .map(RefreshToken::new),
         scope: raw.scope,
     })
 }

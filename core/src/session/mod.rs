@@ -17,35 +17,76 @@ use std::fmt;
 
 use base64::engine::general_purpose::URL_SAFE_NO_PAD;
 use base64::Engine;
-use serde::{Deserialize, Serialize};
+use serde_json::{Map, Value};
 use zeroize::Zeroizing;
 
-use crate::identity::Identity;
+use crate::identity::{render_claim, Identity};
 pub use crate::seal::{
     KeyError, Purpose, SessionKeys, CHUNK_LEN, CLIENT_SECRET_INFO, CLIENT_SECRET_SALT, MAX_CHUNKS,
     MIN_KEY_LEN, PURPOSE_SALT,
 };
 
+mod codec;
+pub use codec::FORMAT;
+
 /// An ID token longer than this is not kept in the session (sign-out then goes without
 /// `id_token_hint`). Keeps a typical session in one or two chunks.
 pub const MAX_ID_TOKEN_LEN: usize = 2048;
 
-/// What a session cookie carries.
-#[derive(Clone, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
+/// What a session cookie carries (its layout: [`Session::encode`]).
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
 pub struct Session {
-    #[serde(rename = "i", default)]
     pub identity: Identity,
-    /// Issued at, Unix seconds.
-    #[serde(rename = "a", default)]
+    /// When the session was minted (the login), Unix seconds.
     pub iat: u64,
     /// Expires at, Unix seconds (absolute lifetime, `sso_session_lifetime`).
-    #[serde(rename = "x", default)]
     pub exp: u64,
-    /// The raw ID token, kept for `id_token_hint` at sign-out (and as `X-authentik-jwt` if the
-    /// glue wants it). `None` when unknown or too large (see [`MAX_ID_TOKEN_LEN`]).
-    #[serde(rename = "t", default, skip_serializing_if = "Option::is_none")]
+    /// When this cookie was issued (the login, or the last re-issue), Unix seconds: the
+    /// idle timeout counts from here ([`Session::is_idle`]).
+    pub issued: u64,
+    /// When the provider last vouched for the session (the login, or the last refresh),
+    /// Unix seconds.
+    pub vouched: u64,
+    /// The raw ID token, kept for `id_token_hint` at sign-out and as `X-authentik-jwt`
+    /// (`sso_jwt_header on`). `None` when unknown, not kept, or too large (see
+    /// [`MAX_ID_TOKEN_LEN`]).
     pub id_token: Option<String>,
+    /// When the ID token is not kept (`sso_jwt_header off`): the verified claims that the
+    /// identity does not carry exactly, as a compact JSON object, for `$sso_claim_NAME`
+    /// (see [`Session::keep_claims`]).
+    pub claims: Option<String>,
+    /// The refresh token, when the provider granted one. Sealed, never logged.
+    pub refresh_token: Option<RefreshToken>,
 }
+
+/// A refresh token: a secret. `Debug` shows no byte of it, it has no `Display`, and its
+/// memory is zeroed when dropped.
+#[derive(Clone, PartialEq, Eq)]
+pub struct RefreshToken(Zeroizing<String>);
+
+impl RefreshToken {
+    pub fn new(token: String) -> RefreshToken {
+        RefreshToken(Zeroizing::new(token))
+    }
+
+    /// The token, for the token request that uses it (and nothing else).
+    pub fn expose(&self) -> &str {
+        &self.0
+    }
+}
+
+impl fmt::Debug for RefreshToken {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str("RefreshToken(<redacted>)")
+    }
+}
+
+/// Claims of the login's ID token that a session never needs again: the login's own
+/// bookkeeping (OIDC Core 3.1.3.6, 3.3.2.11) and the ID token's own validity (the session
+/// has its own: `$sso_session_expires`).
+const BOOKKEEPING_CLAIMS: [&str; 8] = [
+    "nonce", "at_hash", "c_hash", "s_hash", "exp", "iat", "nbf", "jti",
+];
 
 /// Base64url parts separated by dots, nothing else (a header-safe value).
 pub fn is_compact_jws(token: &str) -> bool {
@@ -59,23 +100,88 @@ impl crate::cache::Weigh for Session {
     fn heap_bytes(&self) -> usize {
         crate::cache::identity_bytes(&self.identity)
             + self.id_token.as_ref().map_or(0, |t| t.len() + 24)
+            + self.claims.as_ref().map_or(0, |c| c.len() + 24)
+            + self
+                .refresh_token
+                .as_ref()
+                .map_or(0, |t| t.expose().len() + 24)
     }
 }
 
 impl Session {
     /// `$sso_claim_NAME` for a session: the claim of the ID token the session was minted
-    /// from (verified at login, and sealed since). None when no ID token was kept.
+    /// from (verified at login, and sealed since); without the ID token, the claims kept by
+    /// [`Session::keep_claims`]. None when neither was kept.
     pub fn claim(&self, name: &str) -> Option<String> {
-        let token = self.id_token.as_deref()?;
-        let payload = token.split('.').nth(1)?;
-        let bytes = URL_SAFE_NO_PAD.decode(payload).ok()?;
-        let claims: serde_json::Map<String, serde_json::Value> =
-            serde_json::from_slice(&bytes).ok()?;
-        crate::identity::claim_variable(&claims, name)
+        if let Some(token) = self.id_token.as_deref() {
+            let payload = token.split('.').nth(1)?;
+            let bytes = URL_SAFE_NO_PAD.decode(payload).ok()?;
+            let claims: Map<String, Value> = serde_json::from_slice(&bytes).ok()?;
+            return crate::identity::claim_variable(&claims, name);
+        }
+        let kept: Map<String, Value> = serde_json::from_str(self.claims.as_deref()?).ok()?;
+        if let Some(v) = kept.get(name) {
+            return Some(render_claim(v));
+        }
+        self.identity_claim(name).map(|v| render_claim(&v))
     }
 
-    /// A session issued at `now_unix` for `lifetime_secs`; an ID token longer than
-    /// [`MAX_ID_TOKEN_LEN`] is not kept.
+    /// The claims [`Session::keep_claims`] leaves out because the identity holds them
+    /// exactly, rebuilt from it.
+    fn identity_claim(&self, name: &str) -> Option<Value> {
+        let id = &self.identity;
+        let text = |s: &str| (!s.is_empty()).then(|| Value::String(s.to_owned()));
+        let list = |l: &[String]| {
+            (!l.is_empty()).then(|| Value::Array(l.iter().cloned().map(Value::String).collect()))
+        };
+        match name {
+            "preferred_username" => text(&id.username),
+            "email" => text(&id.email),
+            "name" => text(&id.name),
+            "sub" => text(&id.uid),
+            "groups" => list(&id.groups),
+            "entitlements" => list(&id.entitlements),
+            _ => None,
+        }
+    }
+
+    /// Keeps the verified `claims` for `$sso_claim_NAME` in a session that does not keep
+    /// its ID token: every claim but the login's bookkeeping (`nonce`, `at_hash`, `c_hash`,
+    /// `s_hash`), the ID token's validity (`exp`, `iat`, `nbf`, `jti`) and those the identity holds exactly (a non-empty `preferred_username`,
+    /// `email`, `name`, `sub` string, a non-empty `groups` or `entitlements` array of
+    /// strings), which [`Session::claim`] rebuilds from it. Call after the identity is set.
+    pub fn keep_claims(&mut self, claims: &Map<String, Value>) {
+        let id = &self.identity;
+        let held = |name: &str, v: &Value| -> bool {
+            let same_text = |s: &str| matches!(v, Value::String(c) if !c.is_empty() && c == s);
+            let same_list = |l: &[String]| match v {
+                Value::Array(items) => {
+                    !items.is_empty()
+                        && items.len() == l.len()
+                        && items.iter().zip(l).all(|(i, s)| i.as_str() == Some(s))
+                }
+                _ => false,
+            };
+            match name {
+                "preferred_username" => same_text(&id.username),
+                "email" => same_text(&id.email),
+                "name" => same_text(&id.name),
+                "sub" => same_text(&id.uid),
+                "groups" => same_list(&id.groups),
+                "entitlements" => same_list(&id.entitlements),
+                _ => false,
+            }
+        };
+        let rest: Map<String, Value> = claims
+            .iter()
+            .filter(|(k, v)| !BOOKKEEPING_CLAIMS.contains(&k.as_str()) && !held(k, v))
+            .map(|(k, v)| (k.clone(), v.clone()))
+            .collect();
+        self.claims = serde_json::to_string(&rest).ok();
+    }
+
+    /// A session minted at `now_unix` for `lifetime_secs` (issued and vouched for now); an
+    /// ID token longer than [`MAX_ID_TOKEN_LEN`] is not kept.
     pub fn new(
         identity: Identity,
         now_unix: u64,
@@ -86,7 +192,11 @@ impl Session {
             identity,
             iat: now_unix,
             exp: now_unix.saturating_add(lifetime_secs),
+            issued: now_unix,
+            vouched: now_unix,
             id_token: id_token.filter(|t| !t.is_empty() && t.len() <= MAX_ID_TOKEN_LEN),
+            claims: None,
+            refresh_token: None,
         }
     }
 
@@ -94,6 +204,32 @@ impl Session {
     pub fn max_age(&self, now_unix: u64) -> u64 {
         self.exp.saturating_sub(now_unix)
     }
+
+    /// `sso_session_idle_timeout`: more than `timeout_secs` have passed since the cookie was
+    /// issued (whole seconds, so a session never ends before `timeout_secs` of disuse).
+    pub fn is_idle(&self, now_unix: u64, timeout_secs: u64) -> bool {
+        now_unix.saturating_sub(self.issued) > timeout_secs
+    }
+
+    /// Whether a request at `now_unix` re-issues the cookie (sliding the idle timeout):
+    /// once [`reissue_interval`] has passed since it was issued.
+    pub fn reissue_due(&self, now_unix: u64, timeout_secs: u64) -> bool {
+        now_unix.saturating_sub(self.issued) >= reissue_interval(timeout_secs)
+    }
+
+    /// The same session, issued again at `now_unix`.
+    pub fn reissued(&self, now_unix: u64) -> Session {
+        Session {
+            issued: now_unix,
+            ..self.clone()
+        }
+    }
+}
+
+/// How often a session in use is re-issued under an idle timeout of `timeout_secs`: a tenth
+/// of it, at most a minute, at least a second.
+pub fn reissue_interval(timeout_secs: u64) -> u64 {
+    (timeout_secs / 10).clamp(1, 60)
 }
 
 /// Why sealing or opening failed. The glue treats every opening failure as "no credentials"
@@ -169,11 +305,7 @@ impl SessionKeys {
     }
 
     fn seal_chunked(&self, session: &Session, app: &str) -> Result<Vec<String>, SessionError> {
-        let json = Zeroizing::new(
-            serde_json::to_vec(session)
-                .map_err(|_| SessionError::Internal("session does not serialise"))?,
-        );
-        let encoded = self.seal_value(Purpose::Session, app, &json)?;
+        let encoded = self.seal_value(Purpose::Session, app, &session.encode())?;
         if encoded.len() > MAX_CHUNKS * CHUNK_LEN {
             return Err(SessionError::TooLarge {
                 encoded_len: encoded.len(),
@@ -199,8 +331,7 @@ impl SessionKeys {
         now_unix: u64,
     ) -> Result<Session, SessionError> {
         let plain = self.open_value(Purpose::Session, app, chunks)?;
-        let mut session: Session =
-            serde_json::from_slice(&plain).map_err(|_| SessionError::Malformed)?;
+        let mut session = Session::decode(&plain)?;
         if now_unix >= session.exp {
             return Err(SessionError::Expired);
         }

@@ -151,7 +151,7 @@ fn bound_to_client_and_issuer() {
 #[test]
 fn flow_value_not_openable_as_session() {
     let k = keys();
-    let json = serde_json::to_vec(&sample(10)).unwrap();
+    let json = sample(10).encode();
     let flow = k.seal_value(Purpose::Flow, "c", &json).unwrap();
     assert_eq!(
         k.open(&[flow.as_bytes()], "c", 11),
@@ -211,11 +211,11 @@ fn big_session() -> Session {
 fn two_hundred_groups_fit() {
     let k = keys();
     let s = big_session();
-    let raw = serde_json::to_vec(&s).unwrap().len();
+    let raw = s.encode().len();
     let v = k.seal(&s, "c").unwrap();
     let total: usize = v.iter().map(String::len).sum();
     eprintln!(
-        "200 groups: json {raw} bytes -> {} chunk(s), {total} bytes",
+        "200 groups: payload {raw} bytes -> {} chunk(s), {total} bytes",
         v.len()
     );
     assert!(v.len() <= MAX_CHUNKS);
@@ -244,7 +244,7 @@ fn two_hundred_random_groups_fit() {
                 .collect()
         })
         .collect();
-    s.id_token = Some("h.p.s".repeat(200));
+    s.id_token = Some(random_jws(700));
     let k = keys();
     let v = k.seal(&s, "c").unwrap();
     let total: usize = v.iter().map(String::len).sum();
@@ -320,7 +320,8 @@ fn too_large_is_a_clear_error_and_id_token_dropped_first() {
     assert!(e.to_string().contains("too large"));
 
     // find a size that fits only without the ID token
-    let token: String = groups(60).concat().chars().take(MAX_ID_TOKEN_LEN).collect();
+    let token = random_jws(1200);
+    assert!(token.len() <= MAX_ID_TOKEN_LEN);
     let mut n = 200;
     loop {
         let mut t = sample(1000);
@@ -413,7 +414,7 @@ fn measure() {
     use std::time::Instant;
     let mut s = sample(1000);
     s.identity.groups = groups(12);
-    let json = serde_json::to_vec(&s).unwrap();
+    let json = s.encode().to_vec();
     eprintln!("payload {} bytes", json.len());
     const N: u32 = 20_000;
     for (name, alg) in [
@@ -466,4 +467,298 @@ fn measure() {
         "SessionKeys::open, 200 groups: {:?}",
         t.elapsed() / (N / 10)
     );
+}
+
+/// An RS256-shaped ID token for `identity` (a real one's size: header with `kid`, the
+/// identity's claims plus the registered ones, 256 bytes of signature).
+fn id_token_for(identity: &Identity) -> String {
+    let header = serde_json::json!({"alg": "RS256", "kid": "3b6a0f5c2d9e4f1a8b7c6d5e4f3a2b1c", "typ": "JWT"});
+    let claims = serde_json::json!({
+        "iss": "https://authentik.example.com/application/o/grafana/",
+        "sub": identity.uid,
+        "aud": "f9a5d3c0b1e24a7d8c6b5a4f3e2d1c0b9a8f7e6d",
+        "exp": 1_800_086_400u64, "iat": 1_800_000_000u64, "auth_time": 1_799_999_990u64,
+        "acr": "goauthentik.io/providers/oauth2/default",
+        "nonce": "Hk3sV9pQ2xYzL7mN4bR8tW1cF6gJ0dA5",
+        "at_hash": "x2Ql9cN7vB4mK8sP3dR6tA",
+        "sid": "7d2f9e4c1b8a5f3e6d0c9b2a7f4e1d8c5b3a6f9e2d7c4b1a8f5e3d6c9b2a7f4e",
+        "email": identity.email, "email_verified": true,
+        "name": identity.name, "given_name": identity.name,
+        "preferred_username": identity.username, "nickname": identity.username,
+        "groups": identity.groups,
+    });
+    let mut x: u64 = 0x1234_5678_9abc_def1;
+    let sig: Vec<u8> = (0..256)
+        .map(|_| {
+            x ^= x << 13;
+            x ^= x >> 7;
+            x ^= x << 17;
+            x as u8
+        })
+        .collect();
+    format!(
+        "{}.{}.{}",
+        URL_SAFE_NO_PAD.encode(header.to_string()),
+        URL_SAFE_NO_PAD.encode(claims.to_string()),
+        URL_SAFE_NO_PAD.encode(sig)
+    )
+}
+
+/// A compact JWS with a payload of `n` incompressible bytes.
+fn random_jws(n: usize) -> String {
+    let mut x: u64 = 0x0bad_cafe_f00d_1234;
+    let mut bytes = |n: usize| -> Vec<u8> {
+        (0..n)
+            .map(|_| {
+                x ^= x << 13;
+                x ^= x >> 7;
+                x ^= x << 17;
+                x as u8
+            })
+            .collect()
+    };
+    let (p, sig) = (bytes(n), bytes(256));
+    format!(
+        "eyJhbGciOiJSUzI1NiJ9.{}.{}",
+        URL_SAFE_NO_PAD.encode(p),
+        URL_SAFE_NO_PAD.encode(sig)
+    )
+}
+
+/// A typical authentik user: 10 groups, email, name, the ID token kept.
+fn typical_session() -> Session {
+    let mut s = sample(1_800_000_000);
+    s.identity.groups = groups(10);
+    s.identity.name = "Jane Q. Example".into();
+    s.identity.email = "jane.example@example.com".into();
+    s.identity.username = "jane".into();
+    let token = id_token_for(&s.identity);
+    s.id_token = Some(token);
+    s
+}
+
+fn cookie_bytes(k: &SessionKeys, s: &Session) -> usize {
+    k.seal(s, "c").unwrap().iter().map(String::len).sum()
+}
+
+/// The claims of [`id_token_for`], as the login verified them.
+fn claims_of(token: &str) -> serde_json::Map<String, serde_json::Value> {
+    let payload = token.split('.').nth(1).unwrap();
+    serde_json::from_slice(&URL_SAFE_NO_PAD.decode(payload).unwrap()).unwrap()
+}
+
+/// `sso_jwt_header off`: the session of [`typical_session`] without its ID token, its claims
+/// kept instead.
+fn claims_session() -> Session {
+    let typical = typical_session();
+    let mut s = Session {
+        id_token: None,
+        ..typical.clone()
+    };
+    s.keep_claims(&claims_of(typical.id_token.as_deref().unwrap()));
+    s
+}
+
+#[test]
+fn sizes() {
+    let k = keys();
+    let typical = typical_session();
+    let claims = claims_session();
+    let mut big = big_session();
+    big.id_token = Some(id_token_for(&big.identity)).filter(|t| t.len() <= MAX_ID_TOKEN_LEN);
+    let mut with_refresh = typical.clone();
+    with_refresh.refresh_token = Some(RefreshToken::new("r".repeat(43)));
+    let (t, c, b, r) = (
+        cookie_bytes(&k, &typical),
+        cookie_bytes(&k, &claims),
+        cookie_bytes(&k, &big),
+        cookie_bytes(&k, &with_refresh),
+    );
+    eprintln!(
+        "typical {t} bytes (ID token {}), with a 43-byte refresh token {r}, \
+         sso_jwt_header off {c}, 200 groups {b}",
+        typical.id_token.as_ref().unwrap().len()
+    );
+    // The JSON layout before took 1916, 744 (without the ID token, claims not kept) and
+    // 3.5 KB (200 groups): README "Sessions" has the table.
+    assert!(t <= 1500, "typical session: {t} bytes");
+    assert!(c <= 800 && c * 10 <= t * 6, "sso_jwt_header off: {c} bytes");
+    assert!(b <= CHUNK_LEN, "200 groups in one chunk: {b} bytes");
+    assert!(r - t <= 64, "a refresh token costs {} bytes", r - t);
+}
+
+fn every_field() -> Session {
+    let mut s = typical_session();
+    s.identity.additional_headers = vec![
+        ("X-Team".into(), "infra".into()),
+        ("X-N".into(), "5".into()),
+    ];
+    s.identity.unrendered_header_names = vec!["X-Object".into()];
+    s.identity.backend_override = "http://10.0.0.1:8080".into();
+    s.identity.entitlements = vec!["a".into(), "b|c".into()];
+    s.issued = s.iat + 100;
+    s.vouched = s.iat + 50;
+    s.claims = Some(r#"{"k":[1,{"x":null}]}"#.into());
+    s.refresh_token = Some(RefreshToken::new("rt-\u{e9}-0123456789".into()));
+    s
+}
+
+#[test]
+fn codec_round_trips_every_field() {
+    let s = every_field();
+    assert_eq!(Session::decode(&s.encode()).unwrap(), s);
+    let k = keys();
+    let v = k.seal(&s, "c").unwrap();
+    assert_eq!(k.open(&refs(&v), "c", s.iat + 1).unwrap(), s);
+    // and the empty session, and one with only times
+    for s in [
+        Session::default(),
+        Session::new(Identity::default(), 5, 10, None),
+    ] {
+        assert_eq!(Session::decode(&s.encode()).unwrap(), s);
+    }
+    assert_eq!(&Session::default().encode()[..], &[FORMAT]);
+}
+
+#[test]
+fn codec_refuses_what_it_did_not_write() {
+    let good = every_field().encode();
+    // every prefix and every single-byte change: never a panic; a prefix that ends inside a
+    // field is malformed
+    for cut in 0..good.len() {
+        let _ = Session::decode(&good[..cut]);
+        let mut b = good.to_vec();
+        b[cut] ^= 0x55;
+        let _ = Session::decode(&b);
+    }
+    assert_eq!(Session::decode(&[]), Err(SessionError::Malformed));
+    assert_eq!(Session::decode(&good[..3]), Err(SessionError::Malformed));
+    let bad: [&[u8]; 9] = [
+        &[FORMAT + 1],
+        b"{\"i\":{\"u\":\"x\"},\"x\":99999999999}",
+        &[FORMAT, 99, 0],                  // unknown tag
+        &[FORMAT, 2, 1, b'a', 1, 1, b'b'], // out of order
+        &[FORMAT, 1, 1, b'a', 1, 1, b'b'], // repeated
+        &[FORMAT, 1, 5, b'a'],             // length past the end
+        &[FORMAT, 1, 2, 0xff, 0xfe],       // not UTF-8
+        &[
+            FORMAT, 17, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0x02,
+        ], // varint overflow
+        &[FORMAT, 5, 0xff, 0xff, 0xff, 0xff, 0x0f], // a count larger than the bytes left
+    ];
+    for b in bad {
+        assert_eq!(Session::decode(b), Err(SessionError::Malformed), "{b:?}");
+    }
+}
+
+#[test]
+fn old_format_cookie_is_malformed() {
+    // what the JSON layout sealed: authentic, but not a session of this layout
+    let k = keys();
+    let json = format!(
+        r#"{{"i":{{"u":"akadmin","g":["admins"]}},"a":1000,"x":{},"t":"eyJh.eyJi.c2ln"}}"#,
+        u64::MAX / 2
+    );
+    let sealed = k
+        .seal_value(Purpose::Session, "c", json.as_bytes())
+        .unwrap();
+    let e = k.open(&[sealed.as_bytes()], "c", 1001).unwrap_err();
+    assert_eq!(e, SessionError::Malformed);
+    assert_eq!(e.reason(), "malformed");
+    // compressed (a large old session) too
+    let big = format!(
+        r#"{{"i":{{"g":[{}]}},"x":{}}}"#,
+        vec!["\"group-name\""; 200].join(","),
+        u64::MAX / 2
+    );
+    let sealed = k.seal_value(Purpose::Session, "c", big.as_bytes()).unwrap();
+    assert_eq!(
+        k.open(&[sealed.as_bytes()], "c", 1001),
+        Err(SessionError::Malformed)
+    );
+}
+
+#[test]
+fn refresh_token_is_redacted() {
+    let s = every_field();
+    let shown = format!("{s:?} {:?}", s.refresh_token);
+    assert!(!shown.contains("0123456789"), "{shown}");
+    assert!(shown.contains("<redacted>"));
+}
+
+#[test]
+fn claims_without_the_id_token_read_as_with_it() {
+    // as at login: the identity comes from the claims the session keeps
+    let mut with = typical_session();
+    with.identity = Identity::from_claims(&claims_of(with.id_token.as_deref().unwrap()));
+    let mut without = Session {
+        id_token: None,
+        ..with.clone()
+    };
+    without.keep_claims(&claims_of(with.id_token.as_deref().unwrap()));
+    let kept = without.claims.as_deref().unwrap();
+    for dropped in [
+        "nonce",
+        "at_hash",
+        "preferred_username",
+        "groups",
+        "\"email\"",
+    ] {
+        assert!(!kept.contains(dropped), "{dropped} kept: {kept}");
+    }
+    let names = [
+        "sub",
+        "email",
+        "name",
+        "preferred_username",
+        "groups",
+        "iss",
+        "aud",
+        "auth_time",
+        "sid",
+        "email_verified",
+        "nickname",
+        "acr",
+        "missing",
+        "entitlements",
+    ];
+    for name in names {
+        assert_eq!(without.claim(name), with.claim(name), "$sso_claim_{name}");
+    }
+    for name in ["nonce", "exp", "iat"] {
+        assert_eq!(without.claim(name), None, "{name} is not kept");
+        assert!(with.claim(name).is_some());
+    }
+    // a claim the identity holds only approximately is kept as it is
+    let mut claims = claims_of(with.id_token.as_deref().unwrap());
+    claims.insert("groups".into(), serde_json::json!(["a", 5, ""]));
+    claims.insert("email".into(), serde_json::json!(" spaced "));
+    let identity = Identity::from_claims(&claims);
+    let mut s = Session::new(identity, 1, 100, None);
+    s.keep_claims(&claims);
+    assert_eq!(s.claim("groups").as_deref(), Some("a|5"));
+    assert_eq!(s.claim("email").as_deref(), Some(""));
+    // no ID token and no claims kept: nothing
+    assert_eq!(
+        Session::new(with.identity.clone(), 1, 100, None).claim("email"),
+        None
+    );
+}
+
+#[test]
+fn idle_timeout_and_reissue() {
+    assert_eq!(reissue_interval(2), 1);
+    assert_eq!(reissue_interval(300), 30);
+    assert_eq!(reissue_interval(3600), 60);
+    let s = Session::new(Identity::default(), 1000, 86_400, None);
+    assert_eq!((s.issued, s.vouched), (1000, 1000));
+    // 30 min idle timeout: re-issued after 60 s, ended after more than 1800 s of disuse
+    assert!(!s.reissue_due(1059, 1800));
+    assert!(s.reissue_due(1060, 1800));
+    assert!(!s.is_idle(2800, 1800));
+    assert!(s.is_idle(2801, 1800));
+    let again = s.reissued(2000);
+    assert_eq!((again.iat, again.issued, again.exp), (1000, 2000, s.exp));
+    assert!(!again.is_idle(3800, 1800));
+    assert!(!again.reissue_due(2001, 1800));
 }
