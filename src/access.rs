@@ -157,16 +157,21 @@ unsafe fn gate(r: *mut ngx_http_request_t, conf: &LocConf) -> ngx_int_t {
 }
 
 /// Step 3 of README "How a request is decided": a valid session cookie, else a valid bearer JWT, else a valid token
-/// cookie. When something was presented and refused, the first refusal is reported.
+/// cookie. When something was presented and refused, the first token refusal is reported,
+/// else a session that ended (`idle`).
 unsafe fn check_credentials(
     r: *mut ngx_http_request_t,
     conf: &LocConf,
 ) -> (Credentials, Option<Authenticated>) {
     // SAFETY (this and below): every caller passes a valid request, on nginx's thread.
-    if let Some(session) = unsafe { session_cookie::open(r, conf) } {
-        let who = Authenticated::Session(session);
-        return (who.credentials(), Some(who));
-    }
+    let ended = match unsafe { session_cookie::open_checked(r, conf) } {
+        session_cookie::Opened::Live(session) => {
+            let who = Authenticated::Session(session);
+            return (who.credentials(), Some(who));
+        }
+        session_cookie::Opened::Ended(reason) => Some(reason),
+        session_cookie::Opened::None => None,
+    };
     let mut refusal: Option<TokenError> = None;
     let log = unsafe { (*(*r).connection).log };
     let mut attempt = |method: AuthMethod, token: &[u8]| -> Option<Authenticated> {
@@ -213,7 +218,11 @@ unsafe fn check_credentials(
             },
             None,
         ),
-        None => (Credentials::Missing, None),
+        // A session that ended says why, unless a token was refused too (RFC 6750 `error=`).
+        None => match ended {
+            Some(reason) => (Credentials::Ended { reason }, None),
+            None => (Credentials::Missing, None),
+        },
     }
 }
 
@@ -274,7 +283,13 @@ unsafe fn set_identity_headers(
         let mut host = None;
         // A verified bearer/cookie token, or a session's ID token (kept by `Session` only in
         // compact JWS form).
-        for header in request_headers(block, meta, who.raw_token()) {
+        // `sso_jwt_header off`: no `X-authentik-jwt`, whatever the credential.
+        let jwt = if conf.jwt_header() {
+            who.raw_token()
+        } else {
+            None
+        };
+        for header in request_headers(block, meta, jwt) {
             let added = match header {
                 Header::Own(item) => headers::add_block_item(r, own, item, None),
                 Header::Jwt(jwt) => headers::add_in(r, b"X-authentik-jwt", jwt.as_bytes()),

@@ -26,7 +26,6 @@ use ngx::ffi::{
 use ngx::ngx_log_error;
 use sso_core::cookie::{self, Attributes};
 use sso_core::flow::{self, AuthRequest, Discovery};
-use sso_core::session::{chunk_cookie_name, MAX_CHUNKS};
 
 use crate::conf::LocConf;
 use crate::guard;
@@ -217,21 +216,6 @@ unsafe fn cookie_attributes<'a>(
 unsafe fn set_cookie(r: *mut ngx_http_request_t, value: &str) -> bool {
     // SAFETY: every caller passes a valid request, on nginx's thread.
     unsafe { headers::add_out(r, b"Set-Cookie", value.as_bytes()).is_some() }
-}
-
-/// Expires the session cookie and every chunk of it the browser sent.
-unsafe fn expire_session(r: *mut ngx_http_request_t, conf: &LocConf, keep_chunks: usize) {
-    // SAFETY: every caller passes a valid request, on nginx's thread.
-    unsafe {
-        let name = conf.session_cookie();
-        let attrs = cookie_attributes(r, conf.cookie_domain.as_deref(), 0);
-        for i in keep_chunks..MAX_CHUNKS {
-            let chunk = chunk_cookie_name(name, i);
-            if headers::find_cookie(r, chunk.as_bytes()).is_some() {
-                set_cookie(r, &cookie::set_cookie(&chunk, "", &attrs));
-            }
-        }
-    }
 }
 
 unsafe fn not_configured(r: *mut ngx_http_request_t, what: &str) -> ngx_int_t {
@@ -443,6 +427,7 @@ unsafe fn callback(r: *mut ngx_http_request_t, conf: &LocConf) -> ngx_int_t {
             redirect_uri: redirect_uri(r, conf),
             leeway: conf.leeway(),
             lifetime: conf.session_lifetime(),
+            jwt_header: conf.jwt_header(),
             flow: cb.flow,
             code: cb.code,
         };
@@ -488,18 +473,9 @@ unsafe fn finish_callback(
         };
         match outcome {
             Outcome::Session { chunks, rd, user } => {
-                let name = conf.session_cookie();
-                let attrs =
-                    cookie_attributes(r, conf.cookie_domain.as_deref(), conf.session_lifetime());
-                for (i, chunk) in chunks.iter().enumerate() {
-                    if !set_cookie(
-                        r,
-                        &cookie::set_cookie(&chunk_cookie_name(name, i), chunk, &attrs),
-                    ) {
-                        return send_page(r, 500, &failed());
-                    }
+                if !session_cookie::set_session(r, conf, &chunks, conf.session_lifetime()) {
+                    return send_page(r, 500, &failed());
                 }
-                expire_session(r, conf, chunks.len());
                 ngx_log_error!(NGX_LOG_INFO, log, "sso: user \"{}\" logged in", user);
                 redirect(r, &rd)
             }
@@ -521,7 +497,7 @@ unsafe fn sign_out(r: *mut ngx_http_request_t, conf: &LocConf) -> ngx_int_t {
     // SAFETY: every caller passes a valid request, on nginx's thread.
     unsafe {
         let session = session_cookie::open(r, conf);
-        expire_session(r, conf, 0);
+        session_cookie::expire_session(r, conf);
         let post_logout = conf
             .post_logout_redirect_uri
             .as_deref()

@@ -131,6 +131,8 @@ unsafe fn register_handlers(cf: *mut ngx_conf_t) -> ngx_int_t {
         let n = acc.nelts;
         ptr::copy(elts, elts.add(1), n - 1);
         *elts = Some(access::access_handler);
+        // Session cookies re-issued on any response (README "Session lifecycle").
+        session_cookie::register_filter();
         // The shared zone (used login flows, README "Security").
         if state::register(cf) != Status::NGX_OK.0 {
             return Status::NGX_ERROR.into();

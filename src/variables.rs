@@ -12,7 +12,7 @@ use ngx::ngx_string;
 
 use sso_core::identity::header_value;
 
-use crate::context::{self, RequestCtx};
+use crate::context::{self, Authenticated, RequestCtx};
 use crate::guard;
 use crate::headers::bytes;
 
@@ -28,6 +28,7 @@ enum Var {
     AuthMethod,
     Reason,
     BackendOverride,
+    SessionExpires,
 }
 
 const CLAIM_PREFIX: &str = "sso_claim_";
@@ -39,7 +40,7 @@ const CLAIM_PREFIX: &str = "sso_claim_";
 pub unsafe fn register(cf: *mut ngx_conf_t) -> ngx_int_t {
     // SAFETY: the caller guarantees what the `# Safety` section above asks.
     unsafe {
-        let vars: [(ngx_str_t, Var); 9] = [
+        let vars: [(ngx_str_t, Var); 10] = [
             (ngx_string!("sso_user"), Var::User),
             (ngx_string!("sso_email"), Var::Email),
             (ngx_string!("sso_name"), Var::Name),
@@ -49,6 +50,7 @@ pub unsafe fn register(cf: *mut ngx_conf_t) -> ngx_int_t {
             (ngx_string!("sso_auth_method"), Var::AuthMethod),
             (ngx_string!("sso_reason"), Var::Reason),
             (ngx_string!("sso_backend_override"), Var::BackendOverride),
+            (ngx_string!("sso_session_expires"), Var::SessionExpires),
         ];
         for (mut name, which) in vars {
             let v = ngx_http_add_variable(cf, &mut name, NGX_HTTP_VAR_NOCACHEABLE as _);
@@ -116,6 +118,11 @@ fn value_of(ctx: Option<&RequestCtx>, which: Var) -> std::borrow::Cow<'_, str> {
         Var::Groups => Cow::Owned(id.groups_joined()),
         Var::Entitlements => Cow::Owned(id.entitlements_joined()),
         Var::BackendOverride => exact(&id.backend_override),
+        // When the session ends at the latest (`sso_session_lifetime`); empty for tokens.
+        Var::SessionExpires => match who {
+            Authenticated::Session(s) => Cow::Owned(s.exp.to_string()),
+            Authenticated::Token { .. } => Cow::Borrowed(""),
+        },
         Var::Reason | Var::AuthMethod => Cow::Borrowed(""),
     }
 }
@@ -139,7 +146,8 @@ unsafe extern "C" fn get_variable(
                 5 => Var::Entitlements,
                 6 => Var::AuthMethod,
                 7 => Var::Reason,
-                _ => Var::BackendOverride,
+                8 => Var::BackendOverride,
+                _ => Var::SessionExpires,
             };
             let value = value_of(context::get(r), which);
             set_value(r, v, value.as_bytes());

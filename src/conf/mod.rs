@@ -66,6 +66,9 @@ pub struct LocConf {
     pub session_keys_file: Option<Arc<SessionKeys>>,
     pub session_cookie: Option<String>,
     pub session_lifetime: Option<u64>,
+    pub jwt_header: Option<bool>,
+    /// `sso_session_idle_timeout` in seconds; 0 is `off`.
+    pub session_idle_timeout: Option<u64>,
 
     // Resolved at merge time, never inherited as such.
     /// The effective login URL: `sso_login_url`, else `<prefix>/start`.
@@ -126,6 +129,16 @@ impl LocConf {
         self.session_lifetime.unwrap_or(24 * 3600)
     }
 
+    /// `sso_jwt_header`: send `X-authentik-jwt`, keep the ID token in sessions.
+    pub fn jwt_header(&self) -> bool {
+        self.jwt_header.unwrap_or(true)
+    }
+
+    /// `sso_session_idle_timeout` in seconds, None when `off`.
+    pub fn session_idle_timeout(&self) -> Option<u64> {
+        self.session_idle_timeout.filter(|&t| t > 0)
+    }
+
     pub fn scopes(&self) -> &str {
         self.scopes.as_deref().unwrap_or("openid profile email")
     }
@@ -180,6 +193,8 @@ impl LocConf {
         inherit(&mut self.session_keys_file, &prev.session_keys_file);
         inherit(&mut self.session_cookie, &prev.session_cookie);
         inherit(&mut self.session_lifetime, &prev.session_lifetime);
+        inherit(&mut self.jwt_header, &prev.jwt_header);
+        inherit(&mut self.session_idle_timeout, &prev.session_idle_timeout);
 
         self.effective_login_url = match &self.login_url {
             Some(url) => url.clone(),

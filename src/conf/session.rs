@@ -1,5 +1,5 @@
 //! Sessions: `sso_session_secret_file`, `sso_session_cookie`, `sso_session_lifetime`,
-//! `sso_cookie_domain`.
+//! `sso_cookie_domain`, `sso_jwt_header`, `sso_session_idle_timeout`.
 
 use std::sync::Arc;
 
@@ -9,11 +9,12 @@ use sso_core::session::SessionKeys;
 
 use super::token::is_cookie_name;
 use super::{
-    command, directive_handler, one_arg, parse_time_secs, set_once, Directive, LocConf, ANY_CONF,
+    command, directive_handler, one_arg, parse_flag, parse_time_secs, set_once, Directive, LocConf,
+    ANY_CONF,
 };
 
 /// This family's entries of the module's command table (README "Directives" → "Sessions").
-pub const COMMANDS: [ngx_command_t; 4] = [
+pub const COMMANDS: [ngx_command_t; 6] = [
     command(
         ngx_string!("sso_session_secret_file"),
         ANY_CONF | NGX_CONF_TAKE1,
@@ -33,6 +34,16 @@ pub const COMMANDS: [ngx_command_t; 4] = [
         ngx_string!("sso_cookie_domain"),
         ANY_CONF | NGX_CONF_TAKE1,
         set_cookie_domain,
+    ),
+    command(
+        ngx_string!("sso_jwt_header"),
+        ANY_CONF | NGX_CONF_TAKE1,
+        set_jwt_header,
+    ),
+    command(
+        ngx_string!("sso_session_idle_timeout"),
+        ANY_CONF | NGX_CONF_TAKE1,
+        set_session_idle_timeout,
     ),
 ];
 
@@ -78,3 +89,23 @@ fn session_lifetime(d: &Directive<'_>, conf: &mut LocConf) -> Result<(), String>
     set_once(&mut conf.session_lifetime, secs)
 }
 directive_handler!(set_session_lifetime, session_lifetime);
+
+fn jwt_header(d: &Directive<'_>, conf: &mut LocConf) -> Result<(), String> {
+    set_once(&mut conf.jwt_header, parse_flag(d)?)
+}
+directive_handler!(set_jwt_header, jwt_header);
+
+/// `TIME | off`; at least `1s` (sessions are timed in whole seconds).
+fn session_idle_timeout(d: &Directive<'_>, conf: &mut LocConf) -> Result<(), String> {
+    let v = one_arg(d)?;
+    let secs = if v.eq_ignore_ascii_case("off") {
+        0
+    } else {
+        match parse_time_secs(v)? {
+            0 => return Err(format!("\"{v}\" is shorter than 1s")),
+            secs => secs,
+        }
+    };
+    set_once(&mut conf.session_idle_timeout, secs)
+}
+directive_handler!(set_session_idle_timeout, session_idle_timeout);

@@ -30,6 +30,8 @@ pub struct Exchange {
     pub redirect_uri: String,
     pub leeway: u64,
     pub lifetime: u64,
+    /// `sso_jwt_header`: keep the ID token in the session (else its claims).
+    pub jwt_header: bool,
     pub flow: FlowState,
     pub code: String,
 }
@@ -145,7 +147,12 @@ pub fn exchange(x: Exchange) -> Outcome {
     } else {
         identity.username.clone()
     };
-    let session = Session::new(identity, now(), x.lifetime, Some(tokens.id_token));
+    let id_token = x.jwt_header.then_some(tokens.id_token);
+    let mut session = Session::new(identity, now(), x.lifetime, id_token);
+    if !x.jwt_header {
+        session.keep_claims(&claims);
+    }
+    session.refresh_token = tokens.refresh_token;
     match x.keys.seal(&session, &x.binding) {
         Ok(chunks) => Outcome::Session {
             chunks,
