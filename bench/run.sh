@@ -36,6 +36,7 @@ PORT_APP=$((PORT + 4))
 PORT_OUTPOST=$((PORT + 5))
 PORT_IDENTITY=$((PORT + 6))
 PORT_PROVIDER=$((PORT + 7))
+PORT_SSO_SLIM=$((PORT + 8))
 
 # Two cores: nginx's worker on CPU 0, the load generator on CPU 1.
 NCPU=$(nproc)
@@ -106,6 +107,8 @@ CONTENT_BYTES=$(wc -c <"$OUT/content/index.html")
 head -c 32 /dev/urandom | od -An -tx1 | tr -d ' \n' >"$OUT/session.secret"
 echo >>"$OUT/session.secret"
 COOKIE=$("$TOOL" cookie --secret-file "$OUT/session.secret" --app "$CLIENT_ID" --keys "$KEYS" --issuer "$ISSUER")
+# The same session minted under `sso_jwt_header off`: no ID token, its claims kept instead.
+SLIM_COOKIE=$("$TOOL" cookie --secret-file "$OUT/session.secret" --app "$CLIENT_ID" --keys "$KEYS" --issuer "$ISSUER" --jwt-header off)
 RS256_TOKEN=$("$TOOL" token --keys "$KEYS" --alg RS256 --issuer "$ISSUER" --aud "$CLIENT_ID")
 log "minting $POOL distinct tokens each for RS256, ES256, EdDSA (and HS256 for warm-ups)"
 for alg in RS256 ES256 EdDSA HS256; do
@@ -122,7 +125,7 @@ sed -e "s|@MODULE@|$MODULE|g" -e "s|@JWT@|$RS256_TOKEN|g" -e "s|@MODULE_VERSION@
   -e "s|@PORT_IDENTITY@|$PORT_IDENTITY|g" -e "s|@OUT@|$OUT|g" -e "s|@CONTENT@|$OUT/content|g" \
   -e "s|@KEYS@|$KEYS|g" -e "s|@ISSUER@|$ISSUER|g" -e "s|@CLIENT_ID@|$CLIENT_ID|g" \
   -e "s|@AFFINITY@|$AFFINITY|g" -e "s|@PORT_BASELINE@|$PORT_BASELINE|g" \
-  -e "s|@PORT_SSO@|$PORT_SSO|g" -e "s|@PORT_UNAUTH@|$PORT_UNAUTH|g" \
+  -e "s|@PORT_SSO@|$PORT_SSO|g" -e "s|@PORT_UNAUTH@|$PORT_UNAUTH|g" -e "s|@PORT_SSO_SLIM@|$PORT_SSO_SLIM|g" \
   -e "s|@PORT_AUTHREQ@|$PORT_AUTHREQ|g" -e "s|@PORT_APP@|$PORT_APP|g" \
   -e "s|@PORT_OUTPOST@|$PORT_OUTPOST|g" -e "s|@PORT_PROVIDER@|$PORT_PROVIDER|g" \
   bench/nginx.conf.in >"$OUT/nginx.conf"
@@ -242,6 +245,7 @@ BAD_TOKEN=${RS256_TOKEN%?}A
 [ "$BAD_TOKEN" = "$RS256_TOKEN" ] && BAD_TOKEN=${RS256_TOKEN%?}B
 expect 401 "http://127.0.0.1:$PORT_SSO/static/index.html" -H "Authorization: Bearer $BAD_TOKEN"
 expect 200 "http://127.0.0.1:$PORT_SSO/proxied/index.html" -H "Cookie: sso_session=$COOKIE"
+expect 200 "http://127.0.0.1:$PORT_SSO_SLIM/proxied/index.html" -H "Cookie: sso_session=$SLIM_COOKIE"
 expect 200 "http://127.0.0.1:$PORT_UNAUTH/proxied/index.html"
 expect 200 "http://127.0.0.1:$PORT_AUTHREQ/proxied/index.html" -H "Cookie: sso_session=$COOKIE"
 expect 200 "http://127.0.0.1:$PORT_IDENTITY/proxied/index.html" -H "Cookie: sso_session=$COOKIE"
@@ -267,6 +271,8 @@ scenario 1b "1. baseline, the request of 3 (bearer)" "$PORT_BASELINE" header "Au
 scenario 1pc "1p. baseline + identity headers, the request of 2" "$PORT_IDENTITY" header "Cookie: sso_session=$COOKIE" proxied
 scenario 1pb "1p. baseline + identity headers, the request of 3" "$PORT_IDENTITY" header "Authorization: Bearer $RS256_TOKEN" proxied
 scenario 2 "2. session cookie" "$PORT_SSO" header "Cookie: sso_session=$COOKIE"
+scenario 1s "1. baseline, the request of 2s (cookie)" "$PORT_BASELINE" header "Cookie: sso_session=$SLIM_COOKIE"
+scenario 2s "2s. session cookie, sso_jwt_header off" "$PORT_SSO_SLIM" header "Cookie: sso_session=$SLIM_COOKIE"
 scenario 3 "3. bearer RS256, same token (cached)" "$PORT_SSO" header "Authorization: Bearer $RS256_TOKEN"
 scenario 4 "4. bearer RS256, $POOL distinct" "$PORT_SSO" tokens "$OUT/tokens-RS256.txt"
 scenario 5a "5. bearer ES256, $POOL distinct" "$PORT_SSO" tokens "$OUT/tokens-ES256.txt"
@@ -312,14 +318,16 @@ done
 MEM_TOTAL=$(awk '/^MemTotal:/ { printf "%.1f GiB", $2 / 1048576 }' /proc/meminfo)
 
 # The table. Ratio: to the baseline (no credentials) of the same content in this run. Added CPU:
-# over plain nginx answering the same request (1c for 2 and 7, 1b for 3 to 5, 1 for 6), and
-# when proxied, for 2 to 5, forwarding the same identity headers too (1pc for 2, 1pb for 3-5).
+# over plain nginx answering the same request (1c for 2 and 7, 1s for 2s, 1b for 3 to 5, 1 for
+# 6), and when proxied, for 2 to 5, forwarding the same identity headers too (1pc for 2, 1pb
+# for 3-5; 2s proxied is over 1s, so it includes forwarding the identity headers).
 TABLE=$OUT/table.md
 awk -F'\t' -v duration="$DURATION" '
   function us(v) { return sprintf("%d µs", v) }
   function ref(id, content) {
     if (content == "proxied" && id == "2") return "1pc"
     if (content == "proxied" && id ~ /^(3|4|5a|5b)$/) return "1pb"
+    if (id == "2s") return "1s"
     return id == "2" || id == "7" ? "1c" : id ~ /^(3|4|5a|5b)$/ ? "1b" : "1"
   }
   { id[NR] = $1; label[NR] = $2; content[NR] = $3; rps[NR] = $4 / ($5 / 1e6)
@@ -419,7 +427,7 @@ no credentials; 7 no module directive, authentik's documented \`auth_request\` s
 \`auth_request_set\`, \`proxy_set_header\` of the identity headers when proxied) against a stub
 outpost in another server block that answers 200 with the identity headers, over kept-alive
 loopback connections: the best case any outpost can reach. Tokens carry the claims of a typical
-authentik user (groups, entitlements, \`ak_proxy\`), RS256 ones are $(printf %s "$RS256_TOKEN" | wc -c) bytes, the session cookie $(printf %s "$COOKIE" | wc -c) bytes.
+authentik user (groups, entitlements, \`ak_proxy\`), RS256 ones are $(printf %s "$RS256_TOKEN" | wc -c) bytes, the session cookie $(printf %s "$COOKIE" | wc -c) bytes ($(printf %s "$SLIM_COOKIE" | wc -c) with \`sso_jwt_header off\`, scenario 2s).
 
 ## Goals
 

@@ -11,7 +11,7 @@ use std::path::{Path, PathBuf};
 use serde_json::{json, Value};
 use sso_core::flow::{self, AuthRequest, FlowState};
 use sso_core::identity::Identity;
-use sso_core::session::{Purpose, Session};
+use sso_core::session::{Purpose, RefreshToken, Session, FORMAT};
 use sso_fuzz::*;
 
 struct Corpus {
@@ -460,7 +460,17 @@ fn session(root: &Path) {
     c.add("nine-chunks", "QUFB\n".repeat(9));
     c.done();
 
+    // session_json: the plaintext layout (core/src/session/codec.rs), sealed by the target.
     let mut c = Corpus::new(root, "session_json");
+    let mut lifecycle = sample_session(None, 3);
+    lifecycle.issued = NOW - 10;
+    lifecycle.vouched = NOW - 30;
+    lifecycle.refresh_token = Some(RefreshToken::new("rt-0123456789abcdef".into()));
+    let mut with_claims = sample_session(None, 2);
+    with_claims.keep_claims(
+        &serde_json::from_value(json!({"iss": ISSUER, "sub": "x", "k": [1, {"a": null}]}))
+            .expect("claims"),
+    );
     for (name, s) in [
         ("small", sample_session(None, 2)),
         ("with-id-token", sample_session(Some(id_token.clone()), 3)),
@@ -469,29 +479,37 @@ fn session(root: &Path) {
             "empty-identity",
             Session::new(Identity::default(), NOW, 60, None),
         ),
+        ("lifecycle", lifecycle),
+        ("claims", with_claims),
     ] {
-        c.add(name, serde_json::to_vec(&s).expect("serialise"));
+        c.add(name, s.encode().to_vec());
     }
-    c.add("defaults", format!(r#"{{"x":{}}}"#, NOW + 10));
+    let exp = |v: u64| {
+        let mut b = vec![FORMAT, 17];
+        let mut v = v;
+        while v >= 0x80 {
+            b.push((v as u8) | 0x80);
+            v >>= 7;
+        }
+        b.push(v as u8);
+        b
+    };
+    c.add("only-exp", exp(NOW + 10));
+    c.add("exp-huge", exp(u64::MAX));
+    let mut unknown = exp(NOW + 10);
+    unknown.extend_from_slice(&[99, 1, b'x']);
+    c.add("unknown-tag", unknown);
+    let mut order = exp(NOW + 10);
+    order.extend_from_slice(&[1, 1, b'x']);
+    c.add("out-of-order", order);
+    let mut jws = exp(NOW + 10);
+    jws.extend_from_slice(&[32, 4, 1, b'{', 1, b'}']);
+    c.add("short-id-token", jws);
     c.add(
-        "non-jws-token",
-        format!(r#"{{"x":{},"t":"a b\r\n"}}"#, NOW + 10),
+        "old-json-layout",
+        format!(r#"{{"x":{},"i":{{"u":"x"}},"t":"a.b.c"}}"#, NOW + 10),
     );
-    c.add(
-        "unknown-field",
-        format!(r#"{{"x":{},"zz":1,"i":{{"u":"x","q":2}}}}"#, NOW + 10),
-    );
-    c.add("dup-field", format!(r#"{{"x":{},"x":1}}"#, NOW + 10));
-    c.add(
-        "headers-controls",
-        format!(
-            r#"{{"x":{},"i":{{"h":[["X-A\r\n","v\n"],["","e"]],"u":"\u0000a"}}}}"#,
-            NOW + 10
-        ),
-    );
-    c.add("exp-huge", r#"{"x":18446744073709551615}"#);
-    c.add("exp-float", r#"{"x":1e30}"#);
-    c.add("not-object", "[]");
+    c.add("empty", "");
     c.done();
 }
 

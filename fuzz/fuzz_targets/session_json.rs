@@ -1,13 +1,22 @@
-//! The plaintext inside a session cookie: the fuzzer's bytes sealed with the fixture key
-//! (so they get past AES-GCM), then opened as the glue opens a cookie. Checks: as in
-//! `session`, plus: the sealed value never opens for another app or as a flow cookie.
+//! The plaintext inside a session cookie (the binary layout of core/src/session/codec.rs; the
+//! target keeps its old name): the fuzzer's bytes sealed with the fixture key (so they get
+//! past AES-GCM), then opened as the glue opens a cookie. Checks: as in `session`, plus: the
+//! sealed value never opens for another app or as a flow cookie, and what decodes encodes
+//! back to a layout that decodes to the same session.
 #![no_main]
 
 use libfuzzer_sys::fuzz_target;
-use sso_core::session::{Purpose, CHUNK_LEN};
+use sso_core::session::{Purpose, Session, CHUNK_LEN};
 use sso_fuzz::{check_session, session_keys, CLIENT_ID, NOW};
 
 fuzz_target!(|data: &[u8]| {
+    if let Ok(session) = Session::decode(data) {
+        assert_eq!(
+            Session::decode(&session.encode()).as_ref(),
+            Ok(&session),
+            "decode(encode(decode(x))) != decode(x)"
+        );
+    }
     let keys = session_keys();
     let sealed = keys
         .seal_value(Purpose::Session, CLIENT_ID, data)

@@ -16,4 +16,5 @@ mod hardening;
 mod login;
 mod npm_layout;
 mod relative_paths;
+mod session_lifecycle;
 mod tokens;

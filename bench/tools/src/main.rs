@@ -271,7 +271,14 @@ fn cookie(o: &Opts) -> Res<()> {
     // A login keeps the (RS256) ID token for id_token_hint when it is not too large.
     let (signer, kid) = signer(Path::new(o.get("keys")?), "RS256")?;
     let id_token = mint(&signer, "RS256", kid, &c)?;
-    let session = Session::new(identity, now, o.num("lifetime", 86_400)?, Some(id_token));
+    // `--jwt-header off`: as a login under `sso_jwt_header off` mints it (no ID token, the
+    // claims kept instead).
+    let jwt_header = o.get("jwt-header").map_or(true, |v| v != "off");
+    let lifetime = o.num("lifetime", 86_400)?;
+    let mut session = Session::new(identity, now, lifetime, jwt_header.then_some(id_token));
+    if !jwt_header {
+        session.keep_claims(c.as_object().ok_or("claims")?);
+    }
     let binding = sso_core::session::binding(app, issuer);
     let values = keys.seal(&session, &binding).map_err(|e| e.to_string())?;
     if values.len() != 1 {
