@@ -38,15 +38,20 @@
 //! ChaCha20-Poly1305 1.67 µs. A whole [`SessionKeys::open`] of such a cookie (base64, AEAD,
 //! JSON into [`crate::session::Session`]) takes 2.4 µs, [`SessionKeys::seal`] 2.0 µs; most of it is JSON and
 //! the strings it allocates. A 200-group session (compressed, ~3.5 KB cookie) opens in
-//! ~27 µs (inflate plus 200 strings). Payloads under 700 bytes (the common case) are stored
-//! uncompressed, so `open` does not inflate them. `open` allocates the decoded buffer, the
-//! plaintext buffer (and the inflated one when compressed), then what serde builds.
+//! ~27 µs (inflate plus 200 strings). These were measured with the JSON layout before the
+//! binary one (session/codec.rs). Payloads of at least 128 bytes are deflated when that
+//! saves bytes: every cookie byte is parsed by nginx on every request, while `open` runs
+//! once per cookie and worker (opened sessions are cached). `open` allocates the decoded
+//! buffer, the plaintext buffer (and the inflated one when compressed), then the session.
 //!
 //! # Compression note
 //! Deflating before encrypting can leak through the length (CRIME-style) when an attacker
 //! controls part of the plaintext next to a secret. The payload here is the user's own
 //! identity from the provider (and their own ID token); there is no third-party secret
-//! mixed with attacker-chosen bytes, so the size saving is worth it.
+//! mixed with attacker-chosen bytes, so the size saving is worth it. The refresh token
+//! is a secret in the same payload, but only of the same user: whoever could choose part of
+//! the identity (the user, editing their own profile) and watch the cookie's length learns
+//! at best their own token.
 
 use std::fmt;
 use std::hash::BuildHasher;
