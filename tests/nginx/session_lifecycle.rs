@@ -11,7 +11,7 @@ use serde_json::json;
 
 use crate::harness::site::{sso, start_provider, url, Server, Site, CLIENT_ID};
 use crate::harness::url::query_params;
-use crate::harness::{Build, Response};
+use crate::harness::{Build, Nginx, Response};
 use crate::on_both_nginx;
 use crate::provider::{browser_login, demo_user, CookieJar};
 
@@ -55,21 +55,17 @@ fn site(build: Build, extra: &str) -> Site {
     site
 }
 
-fn login(site: &Site, jar: &mut CookieJar) {
-    let end = browser_login(jar, &site.url("/app"), "demo", "demo");
-    assert_eq!(
-        end.response.status,
-        200,
-        "{:#?}\n{}",
-        end.hops,
-        site.n.error_log()
-    );
+/// Logs `jar` in as the demo user at `app_url` (a protected URL of `n`).
+fn login(n: &Nginx, jar: &mut CookieJar, app_url: &str) {
+    let end = browser_login(jar, app_url, "demo", "demo");
+    let why = format!("{:#?}\n{}", end.hops, n.error_log());
+    assert_eq!(end.response.status, 200, "{why}");
 }
 
 fn idle_timeout_ends_an_unused_session(build: Build) {
     let site = site(build, "sso_session_idle_timeout 2s;");
     let mut jar = CookieJar::new();
-    login(&site, &mut jar);
+    login(&site.n, &mut jar, &site.url("/app"));
     let first = jar.get("sso_session").unwrap().to_owned();
     // In use: a request every 1.1 s, past the 2 s timeout, alternately proxied and a static
     // file; each one comes a second or more after the cookie was issued, so each re-issues it.
@@ -121,7 +117,7 @@ fn reissued_once_per_interval_and_expires_variable(build: Build) {
     let site = site(build, "sso_session_idle_timeout 20s;");
     let mut jar = CookieJar::new();
     let before = now();
-    login(&site, &mut jar);
+    login(&site.n, &mut jar, &site.url("/app"));
     let r = jar.request("GET", &site.url("/app/right-after"), &[], b"");
     assert_eq!(r.status, 200);
     assert!(
@@ -216,20 +212,13 @@ fn jwt_header_off(build: Build) {
     let off_url = |path: &str| format!("http://off.test:{}{path}", n.port);
 
     let mut on_jar = CookieJar::new();
-    login(&site, &mut on_jar);
+    login(n, &mut on_jar, &url(n, "/app"));
     let r = on_jar.request("GET", &url(n, "/app"), &[], b"");
     assert_eq!(r.upstream().values("x-authentik-jwt").len(), 1);
     let on_size = cookie_size(&on_jar);
 
     let mut jar = CookieJar::new();
-    let end = browser_login(&mut jar, &off_url("/app"), "demo", "demo");
-    assert_eq!(
-        end.response.status,
-        200,
-        "{:#?}\n{}",
-        end.hops,
-        n.error_log()
-    );
+    login(n, &mut jar, &off_url("/app"));
     let r = jar.request("GET", &off_url("/app"), &[], b"");
     assert_eq!(r.status, 200);
     assert_eq!(r.header("X-Method"), Some("session"));
