@@ -6,7 +6,7 @@
 # Expects `make build` to have run (the Makefile's bench target does it) and wrk installed.
 # Knobs (environment): BENCH_DURATION (s, measured, default 8), BENCH_WARMUP (s, default 2),
 # BENCH_CONNECTIONS (default 16), BENCH_POOL (distinct tokens per algorithm, default 20000),
-# BENCH_MEM_TOKENS (default 1000000), BENCH_PORT (first of 8 loopback ports, default 18410),
+# BENCH_MEM_TOKENS (default 1000000), BENCH_PORT (first of 9 loopback ports, default 18410),
 # BENCH_SKIP_MICRO=1 (skip the core micro-benchmarks), BENCH_NOTE (a sentence added to
 # RESULTS.md's header, e.g. that other work shared the machine during the run).
 set -euo pipefail
