@@ -32,13 +32,33 @@ pub unsafe fn scheme(r: *const ngx_http_request_t) -> &'static str {
     }
 }
 
-/// The `Host` the client asked for (port included), else the server name.
+/// The host the client asked for, port included, as nginx routed on it (README "Security" →
+/// "Path and URL matching"): a request line in absolute form (`GET http://host:port/path`)
+/// names the host nginx chose the server by, whatever `Host` says; otherwise the `Host`
+/// header (HTTP/2's `:authority`), else the server name nginx settled on.
 ///
 /// # Safety
 /// `r` must be a valid request.
 pub unsafe fn host<'a>(r: *const ngx_http_request_t) -> &'a [u8] {
-    // SAFETY: the header pointers of a valid request are null or point at its header list.
+    // SAFETY: the header pointers of a valid request are null or point at its header list;
+    // `host_start..host_end` and `uri_start` (set together by nginx's request-line parser)
+    // point into the main request's request line, which lives as long as the request.
     unsafe {
+        let main = (*r).main;
+        let (start, end) = ((*main).host_start, (*main).host_end);
+        if !start.is_null() && !end.is_null() && end > start {
+            let len = end.offset_from(start) as usize;
+            let host = std::slice::from_raw_parts(start, len);
+            // nginx does not keep where the port ends: the digits after `:` up to the path.
+            let uri = (*main).uri_start;
+            if !uri.is_null() && uri.offset_from(end) > 1 && *end == b':' {
+                let with_port = std::slice::from_raw_parts(start, uri.offset_from(start) as usize);
+                if with_port[len + 1..].iter().all(u8::is_ascii_digit) {
+                    return with_port;
+                }
+            }
+            return host;
+        }
         let h = (*r).headers_in.host;
         if !h.is_null() {
             return bytes(&(*h).value);
