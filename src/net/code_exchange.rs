@@ -145,7 +145,20 @@ pub fn exchange(x: Exchange) -> Outcome {
     } else {
         identity.username.clone()
     };
-    let session = Session::new(identity, now(), x.lifetime, Some(tokens.id_token));
+    let mut session = Session::new(identity, now(), x.lifetime, Some(tokens.id_token));
+    // What a revocation names (README "Session lifecycle"): the provider's `sid`, else a
+    // random id of this session's own.
+    session.sid = claims
+        .get("sid")
+        .and_then(Value::as_str)
+        .filter(|s| !s.is_empty() && s.len() <= sso_core::logout::MAX_VALUE_LEN)
+        .map(str::to_owned);
+    if session.sid.is_none() {
+        let Some(id) = sso_core::session::local_session_id() else {
+            return failed(500, "the system's random source failed");
+        };
+        session.local_id = Some(id);
+    }
     match x.keys.seal(&session, &x.binding) {
         Ok(chunks) => Outcome::Session {
             chunks,
