@@ -176,7 +176,8 @@ pub unsafe fn send_body(
         std::ptr::copy_nonoverlapping(html.as_ptr(), data, html.len());
         (*b).pos = data;
         (*b).last = data.add(html.len());
-        (*b).set_memory(1);
+        // An empty body is only the last-buffer mark (a zero-size memory buffer is an error).
+        (*b).set_memory(if html.is_empty() { 0 } else { 1 });
         (*b).set_last_buf(if (*r).main == r { 1 } else { 0 });
         (*b).set_last_in_chain(1);
         let mut out = ngx_chain_t {
