@@ -225,21 +225,24 @@ fn assert_refused(r: &Response, says: &str, what: &str) {
 fn backchannel_refusals(build: Build) {
     let site = Site::new(build).start();
     let (p, n) = (&site.provider, &site.n);
-    let cases: Vec<(&str, String, &str)> = vec![
+    let cases: Vec<(&str, String, &str, &str)> = vec![
         (
             "unsigned",
             logout_token(p, "s1", json!({}), json!({ "alg": "none" })),
             "logout token refused",
+            "unsupported_algorithm",
         ),
         (
             "signed by another key",
             logout_token(p, "s2", json!({}), json!({ "foreign": true })),
             "signature",
+            "bad_signature",
         ),
         (
             "another audience",
             logout_token(p, "s3", json!({ "aud": "other-app" }), json!({})),
             "aud",
+            "wrong_audience",
         ),
         (
             "expired",
@@ -250,41 +253,61 @@ fn backchannel_refusals(build: Build) {
                 json!({}),
             ),
             "expired",
+            "expired",
         ),
         (
             "with a nonce",
             logout_token(p, "s5", json!({ "nonce": "n-1" }), json!({})),
             "must not carry a nonce",
+            "nonce",
         ),
         (
             "without the event",
             logout_token(p, "s6", json!({ "events": { "other": {} } }), json!({})),
             "events lack",
+            "no_logout_event",
         ),
         (
             "without events",
             logout_token(p, "s7", json!({ "events": null }), json!({})),
             "no events",
+            "no_events",
         ),
         (
             "neither sid nor sub",
             logout_token(p, "s8", json!({ "sid": null, "sub": null }), json!({})),
             "neither sid nor sub",
+            "no_sid_or_sub",
         ),
         (
             "wrong typ",
             logout_token(p, "s9", json!({}), json!({ "header": { "typ": "JWT" } })),
             "typ is not logout+jwt",
+            "wrong_type",
         ),
         (
             "without jti",
             logout_token(p, "s10", json!({ "jti": null }), json!({})),
             "no jti",
+            "no_jti",
         ),
-        ("not a JWT", "not-a-jwt".to_owned(), "logout token refused"),
+        (
+            "not a JWT",
+            "not-a-jwt".to_owned(),
+            "logout token refused",
+            "malformed",
+        ),
     ];
-    for (what, token, says) in &cases {
+    for (what, token, says, reason) in &cases {
+        let logged = format!("back-channel logout refused, reason: \"{reason}\"");
+        let before = n.error_log().matches(&logged).count();
         assert_refused(&post_token(n, token), says, what);
+        assert_eq!(
+            n.error_log().matches(&logged).count(),
+            before + 1,
+            "{what}: {}",
+            n.error_log()
+        );
     }
     assert_refused(
         &post_form(n, "other=1"),
