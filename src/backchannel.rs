@@ -20,7 +20,6 @@ use ngx::ffi::{
     NGX_LOG_INFO,
 };
 use ngx::ngx_log_error;
-use sso_core::jwks::{verification_keys, ProviderKeys};
 use sso_core::logout::{
     logout_token_from_form, LogoutError, LogoutToken, LogoutVerifier, Target, MAX_FORM_LEN,
 };
@@ -28,6 +27,7 @@ use sso_core::logout::{
 use crate::conf::{loc_conf, LocConf, TokenContext};
 use crate::guard;
 use crate::headers;
+use crate::net::code_exchange;
 use crate::net::fetcher::{Provider, Snapshot};
 use crate::net::wake;
 use crate::request::{now, send_body};
@@ -247,15 +247,7 @@ struct Verify {
 impl Verify {
     /// The key sets ID tokens are verified with (README "Which keys verify a token").
     fn verify_with(&self, snap: &Snapshot) -> Result<LogoutToken, LogoutError> {
-        let published = match snap.keys.as_deref() {
-            None => ProviderKeys::Pending,
-            Some(keys) => ProviderKeys::Known(keys),
-        };
-        let (file, secret) = match self.tokens.as_deref() {
-            Some(t) => (t.jwks_file.as_deref(), t.client_secret.as_deref()),
-            None => (None, None),
-        };
-        let sets = verification_keys(published, file, secret).map(|(_, keys)| keys);
+        let sets = code_exchange::id_token_keys(snap, self.tokens.as_deref());
         self.verifier.verify(sets, &self.token, now())
     }
 
