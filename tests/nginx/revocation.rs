@@ -324,7 +324,20 @@ fn backchannel_refusals(build: Build) {
     assert_eq!(r.status, 200, "{}\n{}", r.head(), n.error_log());
     assert_eq!(r.header("Cache-Control"), Some("no-store"));
     assert_refused(&post_token(n, &good), "used before", "replayed jti");
+    // a body past client_body_buffer_size (16k: nginx keeps it in a temporary file), other
+    // fields around the token
+    let padded = logout_token(p, "s-file", json!({}), json!({}));
+    let r = post_form(
+        n,
+        &format!("pad={}&logout_token={padded}&more=1", "x".repeat(30 * 1024)),
+    );
+    assert_eq!(r.status, 200, "{}\n{}", r.head(), n.error_log());
     let log = n.error_log();
+    assert!(log.contains("provider session \"s-file\" revoked"), "{log}");
+    assert!(
+        log.contains("a client request body is buffered to a temporary file"),
+        "{log}"
+    );
     assert!(log.contains("provider session \"s-good\" revoked"), "{log}");
     assert!(log.contains("reason: \"bad_signature\""), "{log}");
     n.assert_no_crash();
