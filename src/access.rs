@@ -163,9 +163,13 @@ unsafe fn check_credentials(
     conf: &LocConf,
 ) -> (Credentials, Option<Authenticated>) {
     // SAFETY (this and below): every caller passes a valid request, on nginx's thread.
+    let mut revoked = false;
     if let Some(session) = unsafe { session_cookie::open(r, conf) } {
-        let who = Authenticated::Session(session);
-        return (who.credentials(), Some(who));
+        if !unsafe { session_cookie::revoked(r, conf, &session) } {
+            let who = Authenticated::Session(session);
+            return (who.credentials(), Some(who));
+        }
+        revoked = true;
     }
     let mut refusal: Option<TokenError> = None;
     let log = unsafe { (*(*r).connection).log };
@@ -204,6 +208,15 @@ unsafe fn check_credentials(
                 return (who.credentials(), Some(who));
             }
         }
+    }
+    if revoked {
+        return (
+            Credentials::Rejected {
+                reason: "revoked",
+                description: "the session was revoked".to_owned(),
+            },
+            None,
+        );
     }
     match refusal {
         Some(err) => (

@@ -1,5 +1,5 @@
 //! The module's own endpoints under `sso_outpost_prefix` (README "Endpoints"): `ping`, `start`,
-//! `callback`, `sign_out`.
+//! `callback`, `sign_out` (`backchannel_logout` is `backchannel.rs`).
 //!
 //! `callback` exchanges the code at the provider's token endpoint on a background thread
 //! (`net::wake::spawn_for_request`): the request is suspended, the worker's event loop goes
@@ -26,7 +26,8 @@ use ngx::ffi::{
 use ngx::ngx_log_error;
 use sso_core::cookie::{self, Attributes};
 use sso_core::flow::{self, AuthRequest, Discovery};
-use sso_core::session::{chunk_cookie_name, MAX_CHUNKS};
+use sso_core::revocations::Revocation;
+use sso_core::session::{chunk_cookie_name, local_revocation_value, Session, MAX_CHUNKS};
 
 use crate::conf::LocConf;
 use crate::guard;
@@ -36,6 +37,7 @@ use crate::net::wake;
 use crate::request::{absolute, host, now, origin, page_now, query, redirect, scheme, send_page};
 use crate::session_cookie;
 use crate::state::flows::{self as used_flows, Consume};
+use crate::state::revocations;
 
 /// Most login callbacks one client address (an IPv4 address, an IPv6 /64) may have waiting
 /// on the provider at once, per worker. One browser needs one; a few tabs finishing logins
@@ -51,7 +53,11 @@ const RETRY_AFTER: &[u8] = b"5";
 pub unsafe fn serve(r: *mut ngx_http_request_t, conf: &LocConf, endpoint: &[u8]) -> ngx_int_t {
     // SAFETY: the caller guarantees what the `# Safety` section above asks.
     unsafe {
-        // No endpoint takes a body. Read and drop it before any answer, so that bytes sent as a
+        // The back-channel logout reads its form body itself.
+        if endpoint == b"/backchannel_logout" {
+            return crate::backchannel::serve(r, conf);
+        }
+        // No other endpoint takes a body. Read and drop it before any answer, so that bytes sent as a
         // body are never parsed as the next request on a keep-alive connection. A body still
         // arriving is drained by nginx after the response (or, in `callback`, while it waits).
         let rc = ngx_http_discard_request_body(r);
@@ -421,7 +427,7 @@ unsafe fn callback(r: *mut ngx_http_request_t, conf: &LocConf) -> ngx_int_t {
                     NGX_LOG_ERR,
                     log,
                     "sso: login callback refused: the shared zone \"{}\" is not available",
-                    crate::state::ZONE_NAME
+                    crate::state::zone_name()
                 );
                 return page_now(
                     r,
@@ -515,12 +521,16 @@ unsafe fn finish_callback(
     }
 }
 
-/// `sign_out`: clears the session and sends the browser to the provider's end-session
-/// endpoint (with `id_token_hint` when known), or to `/`.
+/// `sign_out`: revokes the session on every worker (a copy of the cookie is dead too),
+/// clears it and sends the browser to the provider's end-session endpoint (with
+/// `id_token_hint` when known), or to `/`.
 unsafe fn sign_out(r: *mut ngx_http_request_t, conf: &LocConf) -> ngx_int_t {
     // SAFETY: every caller passes a valid request, on nginx's thread.
     unsafe {
         let session = session_cookie::open(r, conf);
+        if let Some(s) = &session {
+            revoke_session(r, conf, s);
+        }
         expire_session(r, conf, 0);
         let post_logout = conf
             .post_logout_redirect_uri
@@ -539,5 +549,41 @@ unsafe fn sign_out(r: *mut ngx_http_request_t, conf: &LocConf) -> ngx_int_t {
             None => "/".to_owned(),
         };
         redirect(r, &location)
+    }
+}
+
+/// Revokes `s`: by its provider `sid` (every session of that provider session, for as long
+/// as one minted now could live), else by its local id (until it expires).
+unsafe fn revoke_session(r: *mut ngx_http_request_t, conf: &LocConf, s: &Session) {
+    // SAFETY: every caller passes a valid request, on nginx's thread.
+    unsafe {
+        let log = (*(*r).connection).log;
+        let issuer = conf.issuer.as_deref().unwrap_or("");
+        let revocation = match (&s.sid, &s.local_id) {
+            (Some(sid), _) => Revocation::session(
+                issuer,
+                sid.as_bytes(),
+                now().saturating_add(conf.session_lifetime()).max(s.exp),
+            ),
+            (None, Some(id)) => Revocation::session(issuer, &local_revocation_value(id), s.exp),
+            // A session minted before sessions had ids: only its cookie is cleared.
+            (None, None) => return,
+        };
+        if revocations::revoke(log, revocation) {
+            ngx_log_error!(
+                NGX_LOG_INFO,
+                log,
+                "sso: user \"{}\" signed out, session revoked",
+                s.identity.uid
+            );
+        } else {
+            ngx_log_error!(
+                NGX_LOG_ERR,
+                log,
+                "sso: sign-out could not revoke the session: the shared zone \"{}\" is not \
+                 available",
+                crate::state::zone_name()
+            );
+        }
     }
 }

@@ -161,12 +161,25 @@ pub unsafe fn redirect(r: *mut ngx_http_request_t, location: &str) -> ngx_int_t 
 /// # Safety
 /// `r` must be a valid request whose header has not been sent.
 pub unsafe fn send_page(r: *mut ngx_http_request_t, status: u16, html: &str) -> ngx_int_t {
+    // SAFETY: as the caller promises.
+    unsafe { send_body(r, status, b"text/html; charset=utf-8", html) }
+}
+
+/// [`send_page`] with another content type (`ct`, static).
+///
+/// # Safety
+/// As [`send_page`].
+pub unsafe fn send_body(
+    r: *mut ngx_http_request_t,
+    status: u16,
+    ct: &'static [u8],
+    html: &str,
+) -> ngx_int_t {
     // SAFETY: as the caller promises; the buffer and its data come from the request pool and
     // live as long as the request.
     unsafe {
         (*r).headers_out.status = status as usize;
         (*r).headers_out.content_length_n = html.len() as _;
-        let ct = b"text/html; charset=utf-8";
         (*r).headers_out.content_type.len = ct.len();
         (*r).headers_out.content_type.data = ct.as_ptr() as *mut u8;
         (*r).headers_out.content_type_len = ct.len();
@@ -183,7 +196,8 @@ pub unsafe fn send_page(r: *mut ngx_http_request_t, status: u16, html: &str) -> 
         std::ptr::copy_nonoverlapping(html.as_ptr(), data, html.len());
         (*b).pos = data;
         (*b).last = data.add(html.len());
-        (*b).set_memory(1);
+        // An empty body is only the last-buffer mark (a zero-size memory buffer is an error).
+        (*b).set_memory(if html.is_empty() { 0 } else { 1 });
         (*b).set_last_buf(if (*r).main == r { 1 } else { 0 });
         (*b).set_last_in_chain(1);
         let mut out = ngx_chain_t {

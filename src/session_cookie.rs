@@ -1,12 +1,14 @@
 //! The session cookie on the request path: reading the (possibly chunked) sealed cookie and
-//! opening it through the worker's cache of opened sessions. Setting and expiring it after
+//! opening it through the worker's cache of opened sessions, then asking the shared zone
+//! whether it was revoked (on every request, after the cache). Setting and expiring it after
 //! login and at sign-out is the endpoints' work (`endpoints.rs`).
 
 use std::sync::{Arc, OnceLock};
 
-use ngx::ffi::{ngx_http_request_t, NGX_LOG_INFO};
+use ngx::ffi::{ngx_http_request_t, NGX_LOG_ERR, NGX_LOG_INFO};
 use ngx::ngx_log_error;
 use sso_core::cache::{CacheConfig, SessionCache};
+use sso_core::revocations::Check;
 use sso_core::session::{chunk_cookie_name, Session, CHUNK_LEN, MAX_CHUNKS};
 
 use crate::conf::LocConf;
@@ -51,6 +53,44 @@ pub unsafe fn open(r: *const ngx_http_request_t, conf: &LocConf) -> Option<Arc<S
             }
         }
     }
+}
+
+/// Whether `session` is revoked (README "Session lifecycle"): its provider `sid` or local
+/// id, or a revocation of its `sub` covering its login time. No lock, no allocation: the
+/// session's probe is computed once and cached with it. Without a zone the session is
+/// refused (fail closed).
+///
+/// # Safety
+/// `r` must be a valid request.
+pub unsafe fn revoked(r: *const ngx_http_request_t, conf: &LocConf, session: &Session) -> bool {
+    let issuer = conf.issuer.as_deref().unwrap_or("");
+    let probe = session.revocation_probe(issuer);
+    let answer = crate::state::revocations::check(probe, crate::request::now());
+    if answer == Some(Check::Clear) {
+        return false;
+    }
+    // SAFETY: the caller guarantees what the `# Safety` section above asks.
+    let log = unsafe { (*(*r).connection).log };
+    match answer {
+        Some(Check::Revoked(kind)) => {
+            ngx_log_error!(
+                NGX_LOG_INFO,
+                log,
+                "sso: session of \"{}\" refused, reason: \"revoked\" ({} revoked)",
+                session.identity.uid,
+                kind.name()
+            );
+        }
+        _ => {
+            ngx_log_error!(
+                NGX_LOG_ERR,
+                log,
+                "sso: session refused: the revocation table of zone \"{}\" is not available",
+                crate::state::zone_name()
+            );
+        }
+    }
+    true
 }
 
 /// One cache of opened sessions per worker (each worker is one thread; the lock is never

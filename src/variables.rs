@@ -28,6 +28,7 @@ enum Var {
     AuthMethod,
     Reason,
     BackendOverride,
+    Sid,
 }
 
 const CLAIM_PREFIX: &str = "sso_claim_";
@@ -39,7 +40,7 @@ const CLAIM_PREFIX: &str = "sso_claim_";
 pub unsafe fn register(cf: *mut ngx_conf_t) -> ngx_int_t {
     // SAFETY: the caller guarantees what the `# Safety` section above asks.
     unsafe {
-        let vars: [(ngx_str_t, Var); 9] = [
+        let vars: [(ngx_str_t, Var); 10] = [
             (ngx_string!("sso_user"), Var::User),
             (ngx_string!("sso_email"), Var::Email),
             (ngx_string!("sso_name"), Var::Name),
@@ -49,6 +50,7 @@ pub unsafe fn register(cf: *mut ngx_conf_t) -> ngx_int_t {
             (ngx_string!("sso_auth_method"), Var::AuthMethod),
             (ngx_string!("sso_reason"), Var::Reason),
             (ngx_string!("sso_backend_override"), Var::BackendOverride),
+            (ngx_string!("sso_sid"), Var::Sid),
         ];
         for (mut name, which) in vars {
             let v = ngx_http_add_variable(cf, &mut name, NGX_HTTP_VAR_NOCACHEABLE as _);
@@ -116,6 +118,11 @@ fn value_of(ctx: Option<&RequestCtx>, which: Var) -> std::borrow::Cow<'_, str> {
         Var::Groups => Cow::Owned(id.groups_joined()),
         Var::Entitlements => Cow::Owned(id.entitlements_joined()),
         Var::BackendOverride => exact(&id.backend_override),
+        // The provider's session id of a session (never the local id).
+        Var::Sid => match who {
+            crate::context::Authenticated::Session(s) => exact(s.sid.as_deref().unwrap_or("")),
+            _ => Cow::Borrowed(""),
+        },
         Var::Reason | Var::AuthMethod => Cow::Borrowed(""),
     }
 }
@@ -139,7 +146,8 @@ unsafe extern "C" fn get_variable(
                 5 => Var::Entitlements,
                 6 => Var::AuthMethod,
                 7 => Var::Reason,
-                _ => Var::BackendOverride,
+                8 => Var::BackendOverride,
+                _ => Var::Sid,
             };
             let value = value_of(context::get(r), which);
             set_value(r, v, value.as_bytes());

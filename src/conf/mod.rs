@@ -10,6 +10,7 @@ pub mod gate;
 pub mod provider;
 pub mod session;
 pub mod token;
+pub mod zone;
 
 use std::ffi::{c_char, c_void};
 use std::ptr;
@@ -67,6 +68,8 @@ pub struct LocConf {
     pub session_keys_file: Option<Arc<SessionKeys>>,
     pub session_cookie: Option<String>,
     pub session_lifetime: Option<u64>,
+    // zone.rs (`http` level only, read by `state::register`; never inherited)
+    pub shared_zone: Option<crate::state::ZoneSpec>,
 
     // Resolved at merge time, never inherited as such.
     /// The effective login URL: `sso_login_url`, else `<prefix>/start`.
@@ -467,16 +470,18 @@ pub const ANY_CONF: u32 = NGX_HTTP_MAIN_CONF | NGX_HTTP_SRV_CONF | NGX_HTTP_LOC_
 const COMMANDS_LEN: usize = gate::COMMANDS.len()
     + provider::COMMANDS.len()
     + session::COMMANDS.len()
-    + token::COMMANDS.len();
+    + token::COMMANDS.len()
+    + zone::COMMANDS.len();
 
 /// The module's command table: every family's commands, then nginx's terminating entry.
 pub static mut COMMANDS: [ngx_command_t; COMMANDS_LEN + 1] = {
     const END: ngx_command_t = ngx_command_t::empty();
-    let families: [&[ngx_command_t]; 4] = [
+    let families: [&[ngx_command_t]; 5] = [
         &gate::COMMANDS,
         &provider::COMMANDS,
         &session::COMMANDS,
         &token::COMMANDS,
+        &zone::COMMANDS,
     ];
     let mut table = [END; COMMANDS_LEN + 1];
     let (mut n, mut f) = (0, 0);

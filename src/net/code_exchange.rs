@@ -9,7 +9,7 @@ use serde_json::{Map, Value};
 use sso_core::flow::{self, Discovery, FlowState};
 use sso_core::http_client::{HttpClient, Method, Request};
 use sso_core::identity::Identity;
-use sso_core::jwks::{verification_keys, ProviderKeys, Secret};
+use sso_core::jwks::{verification_keys, KeySet, ProviderKeys, Secret};
 use sso_core::jwt::{TokenError, Verified, Verifier};
 use sso_core::session::{Session, SessionKeys};
 
@@ -145,7 +145,20 @@ pub fn exchange(x: Exchange) -> Outcome {
     } else {
         identity.username.clone()
     };
-    let session = Session::new(identity, now(), x.lifetime, Some(tokens.id_token));
+    let mut session = Session::new(identity, now(), x.lifetime, Some(tokens.id_token));
+    // What a revocation names (README "Session lifecycle"): the provider's `sid`, else a
+    // random id of this session's own.
+    session.sid = claims
+        .get("sid")
+        .and_then(Value::as_str)
+        .filter(|s| !s.is_empty() && s.len() <= sso_core::logout::MAX_VALUE_LEN)
+        .map(str::to_owned);
+    if session.sid.is_none() {
+        let Some(id) = sso_core::session::local_session_id() else {
+            return failed(500, "the system's random source failed");
+        };
+        session.local_id = Some(id);
+    }
     match x.keys.seal(&session, &x.binding) {
         Ok(chunks) => Outcome::Session {
             chunks,
@@ -156,6 +169,24 @@ pub fn exchange(x: Exchange) -> Outcome {
     }
 }
 
+/// The key sets a token from the provider (an ID token, a logout token) is verified with,
+/// in order: the provider's published keys (from `snap`), `sso_jwks_file`, the client
+/// secret, as [`verification_keys`] allows them (README "Which keys verify a token").
+pub fn id_token_keys<'a>(
+    snap: &'a Snapshot,
+    tokens: Option<&'a TokenContext>,
+) -> impl Iterator<Item = &'a KeySet> {
+    let published = match snap.keys.as_deref() {
+        None => ProviderKeys::Pending,
+        Some(keys) => ProviderKeys::Known(keys),
+    };
+    let (file, secret) = match tokens {
+        Some(t) => (t.jwks_file.as_deref(), t.client_secret.as_deref()),
+        None => (None, None),
+    };
+    verification_keys(published, file, secret).map(|(_, keys)| keys)
+}
+
 /// OIDC Core 3.1.3.7: signature (with the provider's keys; HS256 with the client secret
 /// only when the provider publishes no keys, as authentik does without a signing key),
 /// `iss`, `aud` (and `azp` when there are several audiences), `exp`, `iat`.
@@ -163,16 +194,8 @@ fn verify_id_token(x: &Exchange, issuer: &str, id_token: &str) -> Result<Verifie
     let verifier = Verifier::new(Some(issuer.to_owned()), vec![x.client_id.clone()], x.leeway);
     // The same rule as for bearer tokens (README "Which keys verify a token").
     let verify = |snap: &Snapshot| {
-        let published = match snap.keys.as_deref() {
-            None => ProviderKeys::Pending,
-            Some(keys) => ProviderKeys::Known(keys),
-        };
-        let (file, secret) = match x.tokens.as_deref() {
-            Some(t) => (t.jwks_file.as_deref(), t.client_secret.as_deref()),
-            None => (None, None),
-        };
         let mut result = Err(TokenError::NoKeys);
-        for (_, keys) in verification_keys(published, file, secret) {
+        for keys in id_token_keys(snap, x.tokens.as_deref()) {
             result = verifier.verify(keys, id_token, now());
             match &result {
                 Err(e) if e.is_unknown_kid() => continue,

@@ -16,4 +16,5 @@ mod hardening;
 mod login;
 mod npm_layout;
 mod relative_paths;
+mod revocation;
 mod tokens;

@@ -45,6 +45,35 @@ pub struct Session {
     /// glue wants it). `None` when unknown or too large (see [`MAX_ID_TOKEN_LEN`]).
     #[serde(rename = "t", default, skip_serializing_if = "Option::is_none")]
     pub id_token: Option<String>,
+    /// The provider's session id (the ID token's `sid` claim), when it gave one: what a
+    /// back-channel logout names (README "Session lifecycle").
+    #[serde(rename = "s", default, skip_serializing_if = "Option::is_none")]
+    pub sid: Option<String>,
+    /// A random id minted at login when the provider gave no `sid` ([`local_session_id`]),
+    /// so that `sign_out` can revoke exactly this session.
+    #[serde(rename = "l", default, skip_serializing_if = "Option::is_none")]
+    pub local_id: Option<String>,
+    /// What the revocation check looks up, computed once per opened session (the worker's
+    /// session cache keeps it with the session). Never serialised.
+    #[serde(skip)]
+    pub probe: std::sync::OnceLock<crate::revocations::Probe>,
+}
+
+/// A fresh random session id (16 bytes from the CSPRNG, base64url) for [`Session::local_id`];
+/// None when the system's random source fails.
+pub fn local_session_id() -> Option<String> {
+    let mut id = [0u8; 16];
+    aws_lc_rs::rand::fill(&mut id).ok()?;
+    Some(URL_SAFE_NO_PAD.encode(id))
+}
+
+/// The value a session's revocation entry is keyed by when it has no provider `sid`: its
+/// local id in a namespace no provider `sid` of printable characters can reach.
+pub fn local_revocation_value(local_id: &str) -> Vec<u8> {
+    let mut v = Vec::with_capacity(8 + local_id.len());
+    v.extend_from_slice(b"\0local\0");
+    v.extend_from_slice(local_id.as_bytes());
+    v
 }
 
 /// Base64url parts separated by dots, nothing else (a header-safe value).
@@ -87,6 +116,7 @@ impl Session {
             iat: now_unix,
             exp: now_unix.saturating_add(lifetime_secs),
             id_token: id_token.filter(|t| t.len() <= MAX_ID_TOKEN_LEN && is_compact_jws(t)),
+            ..Session::default()
         }
     }
 
@@ -95,6 +125,17 @@ impl Session {
     /// that shape (code setting the field directly must keep it too; debug builds check).
     pub fn id_token_jws(&self) -> Option<CompactJws<'_>> {
         self.id_token.as_deref().map(CompactJws::proven)
+    }
+
+    /// What the revocation table is asked about this session of `issuer` (computed once,
+    /// then kept): its provider `sid` or its local id, its `sub`, its login time.
+    pub fn revocation_probe(&self, issuer: &str) -> &crate::revocations::Probe {
+        self.probe.get_or_init(|| {
+            let local = self.local_id.as_deref().map(local_revocation_value);
+            let session = self.sid.as_deref().map(str::as_bytes).or(local.as_deref());
+            let sub = Some(self.identity.uid.as_bytes()).filter(|s| !s.is_empty());
+            crate::revocations::Probe::new(issuer, session, sub, self.iat)
+        })
     }
 
     /// Seconds left at `now_unix` (0 when expired): the cookie's `Max-Age`.
