@@ -7,6 +7,7 @@
 # Knobs (environment): BENCH_DURATION (s, measured, default 8), BENCH_WARMUP (s, default 2),
 # BENCH_CONNECTIONS (default 16), BENCH_POOL (distinct tokens per algorithm, default 20000),
 # BENCH_MEM_TOKENS (default 1000000), BENCH_PORT (first of 8 loopback ports, default 18410),
+# BENCH_REVOCATIONS (revocations held in the shared zone, default 100000),
 # BENCH_SKIP_MICRO=1 (skip the core micro-benchmarks), BENCH_CG_REQUESTS / BENCH_CG_WARMUP
 # (requests per scenario counted by callgrind, default 2000 / 200), BENCH_ONLY=callgrind (only
 # the callgrind count, printed, RESULTS.md untouched; with BENCH_NGINX and BENCH_MODULE naming
@@ -111,6 +112,8 @@ CONTENT_BYTES=$(wc -c <"$OUT/content/index.html")
 head -c 32 /dev/urandom | od -An -tx1 | tr -d ' \n' >"$OUT/session.secret"
 echo >>"$OUT/session.secret"
 COOKIE=$("$TOOL" cookie --secret-file "$OUT/session.secret" --app "$CLIENT_ID" --keys "$KEYS" --issuer "$ISSUER")
+REVOCATIONS=${BENCH_REVOCATIONS:-100000}
+"$TOOL" revocations --issuer "$ISSUER" --count "$REVOCATIONS" --lifetime 86400 --out "$OUT/revocations.state"
 RS256_TOKEN=$("$TOOL" token --keys "$KEYS" --alg RS256 --issuer "$ISSUER" --aud "$CLIENT_ID")
 [ -n "$ONLY" ] && POOL=1
 log "minting $POOL distinct tokens each for RS256, ES256, EdDSA (and HS256 for warm-ups)"
@@ -127,12 +130,13 @@ MODULE_VERSION=$(awk -F'"' '/^version *=/ { print $2; exit }' Cargo.toml)
 sed -e "s|@MODULE@|$MODULE|g" -e "s|@JWT@|$RS256_TOKEN|g" -e "s|@MODULE_VERSION@|$MODULE_VERSION|g" \
   -e "s|@PORT_IDENTITY@|$PORT_IDENTITY|g" -e "s|@OUT@|$OUT|g" -e "s|@CONTENT@|$OUT/content|g" \
   -e "s|@KEYS@|$KEYS|g" -e "s|@ISSUER@|$ISSUER|g" -e "s|@CLIENT_ID@|$CLIENT_ID|g" \
-  -e "s|@AFFINITY@|$AFFINITY|g" -e "s|@PORT_BASELINE@|$PORT_BASELINE|g" \
+  -e "s|@AFFINITY@|$AFFINITY|g" -e "s|@REVOCATIONS@|$REVOCATIONS|g" -e "s|@PORT_BASELINE@|$PORT_BASELINE|g" \
   -e "s|@PORT_SSO@|$PORT_SSO|g" -e "s|@PORT_UNAUTH@|$PORT_UNAUTH|g" \
   -e "s|@PORT_AUTHREQ@|$PORT_AUTHREQ|g" -e "s|@PORT_APP@|$PORT_APP|g" \
   -e "s|@PORT_OUTPOST@|$PORT_OUTPOST|g" -e "s|@PORT_PROVIDER@|$PORT_PROVIDER|g" \
   bench/nginx.conf.in >"$OUT/nginx.conf"
 "$NGINX" -t -q -p "$OUT" -e "$OUT/error.log" -c "$OUT/nginx.conf" || die "nginx -t"
+grep -E 'state file .*(ignored|too small)' "$OUT/error.log" >&2 && die "the revocations were not restored"
 
 # --- instructions per request (callgrind) ------------------------------------------------------
 # The same requests again, the worker under callgrind: instructions are counted, not time, so
