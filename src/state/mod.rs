@@ -3,8 +3,8 @@
 //!
 //! The zone is a plain nginx slab-pool zone, added at configuration time with the module's
 //! tag ([`register`], from `postconfiguration`): [`ZONE_NAME`], [`ZONE_SIZE`] bytes. Its
-//! init callback allocates a [`Root`] from the slab pool and one region per table (today only
-//! [`flows`], the used login flows); `shpool->data` and the zone's `data` point at the root.
+//! init callback allocates a [`Root`] from the slab pool and one region per table
+//! ([`flows`], the used login flows; [`refreshing`], the refreshes in flight); `shpool->data` and the zone's `data` point at the root.
 //! On `nginx -s reload` nginx hands a zone of the same name, size and tag to the new cycle
 //! with the old `data` ([`init_zone`] gets it back as `data`), so the tables survive; a zone
 //! of another size starts empty.
@@ -22,6 +22,7 @@
 //! a pointer kept from configuration time would name a failed reload's zone.
 
 pub mod flows;
+pub mod refreshing;
 
 use std::ffi::c_void;
 use std::ptr;
@@ -45,10 +46,13 @@ pub const ZONE_SIZE: usize = 1 << 20;
 /// The share of the zone the used-flow table gets (the rest is for later tables and the
 /// slab pool's own bookkeeping): 512 KiB, about 16,000 flows.
 pub const FLOWS_BYTES: usize = ZONE_SIZE / 2;
+/// The refresh single-flight table (`refreshing.rs`): 128 KiB, about 3,300 refreshes held at
+/// once (each for up to two minutes).
+pub const REFRESHING_BYTES: usize = 128 << 10;
 
 const MAGIC: u64 = 0x5353_4f5f_5a4f_4e45; // "SSO_ZONE"
 /// Layout version of [`Root`].
-pub const VERSION: u32 = 1;
+pub const VERSION: u32 = 2;
 
 /// One table's bytes inside the zone.
 #[repr(C)]
@@ -65,6 +69,8 @@ pub struct Root {
     version: u32,
     /// Used login flow states (`flows.rs`, `sso_core::used_ids`).
     pub flows: Region,
+    /// Refreshes in flight or just done (`refreshing.rs`, `sso_core::flow::refresh`).
+    pub refreshing: Region,
 }
 
 /// This process's zone (found in its cycle at `init_process`).
@@ -131,7 +137,8 @@ unsafe fn init_zone_inner(zone: *mut ngx_shm_zone_t, data: *mut c_void) -> ngx_i
         }
         let root = ngx_slab_alloc(shpool, std::mem::size_of::<Root>()) as *mut Root;
         let flows = ngx_slab_alloc(shpool, FLOWS_BYTES) as *mut u8;
-        if root.is_null() || flows.is_null() {
+        let refreshing = ngx_slab_alloc(shpool, REFRESHING_BYTES) as *mut u8;
+        if root.is_null() || flows.is_null() || refreshing.is_null() {
             ngx_log_error!(
                 NGX_LOG_EMERG,
                 (*zone).shm.log,
@@ -158,6 +165,11 @@ unsafe fn init_zone_inner(zone: *mut ngx_shm_zone_t, data: *mut c_void) -> ngx_i
                 flows: Region {
                     ptr: flows,
                     len: FLOWS_BYTES,
+                },
+                // Formatted at first use (`refreshing.rs`).
+                refreshing: Region {
+                    ptr: refreshing,
+                    len: REFRESHING_BYTES,
                 },
             },
         );

@@ -15,5 +15,6 @@ mod gate;
 mod hardening;
 mod login;
 mod npm_layout;
+mod refresh;
 mod relative_paths;
 mod tokens;
