@@ -24,9 +24,9 @@
 //! due for a refresh call [`RefreshTable::begin`] with a key naming that session's refresh
 //! (its refresh token and the time the provider last vouched for it, [`refresh_key`]): the
 //! first becomes the owner, the others pass on the old session. The owner records the outcome
-//! ([`RefreshTable::finish`]): a renewal or a refusal is remembered for [`DONE_HOLD_SECS`] so
-//! that requests still carrying the old cookie (sent before the new one arrived) do not send
-//! the consumed token again; a failure sets a retry time ([`RETRY_SECS`]) and remembers that
+//! ([`RefreshTable::finish`]): a renewal is remembered for [`DONE_HOLD_SECS`] so that requests
+//! still carrying the old cookie (sent before the new one arrived) do not send the consumed
+//! token again, a refusal as long so that they end too; a failure sets a retry time ([`RETRY_SECS`]) and remembers that
 //! it was logged, so a provider that is down is logged once per session. An owner that never
 //! finishes (its worker died) loses the entry after [`IN_FLIGHT_SECS`].
 //!
@@ -281,6 +281,7 @@ const S_FLAGS: usize = TAG_LEN + 17;
 const IN_FLIGHT: u8 = 1;
 const DONE: u8 = 2;
 const FAILED: u8 = 3;
+const REFUSED: u8 = 4;
 /// Flag: a failure of this session was logged already.
 const WARNED: u8 = 1;
 
@@ -292,9 +293,11 @@ pub enum Begin {
     Owner { warned: bool },
     /// Another request is refreshing this session: pass on the old session.
     InFlight,
-    /// This session's refresh is done (renewed or refused) and its token consumed: pass on
-    /// the old session (its request got the new cookie, or the refusal).
+    /// This session was renewed and its token consumed: pass on the old session (its
+    /// request got the new cookie).
     Done,
+    /// The provider refused to renew this session: it is over for this request too.
+    Refused,
     /// The last attempt failed; the next one waits: pass on the old session.
     Later,
     /// No free slot near the key: pass on the old session, a later request retries.
@@ -304,8 +307,10 @@ pub enum Begin {
 /// How a refresh ended, for [`RefreshTable::finish`].
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Finish {
-    /// Renewed, or refused (the session ends): remembered for [`DONE_HOLD_SECS`].
+    /// Renewed: remembered for [`DONE_HOLD_SECS`].
     Done,
+    /// Refused (the session ends): remembered for [`DONE_HOLD_SECS`].
+    Refused,
     /// Failed, the session stays: retried after [`RETRY_SECS`].
     Failed,
 }
@@ -454,6 +459,7 @@ impl<'a> RefreshTable<'a> {
                 let due = rd64(self.buf, off + S_RETRY) <= now;
                 match self.buf[off + S_STATE] {
                     DONE => return Begin::Done,
+                    REFUSED => return Begin::Refused,
                     IN_FLIGHT if !due => return Begin::InFlight,
                     FAILED if !due => return Begin::Later,
                     _ => {}
@@ -493,8 +499,9 @@ impl<'a> RefreshTable<'a> {
         let off = self.off(slot);
         let warned = found.is_some() && self.buf[off + S_FLAGS] & WARNED != 0;
         match how {
-            Finish::Done => {
-                self.write(slot, &tag, DONE, now.saturating_add(DONE_HOLD_SECS), 0);
+            Finish::Done | Finish::Refused => {
+                let state = if how == Finish::Done { DONE } else { REFUSED };
+                self.write(slot, &tag, state, now.saturating_add(DONE_HOLD_SECS), 0);
                 self.buf[off + S_FLAGS] = 0;
                 false
             }

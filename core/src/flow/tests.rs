@@ -598,6 +598,12 @@ fn refresh_single_flight() {
         t.begin(&k1, now + 1 + DONE_HOLD_SECS),
         Begin::Owner { warned: false }
     );
+    // a refusal ends the requests that carry the same session after it, too
+    let k4 = refresh_key("rt-4", 1000);
+    assert_eq!(t.begin(&k4, now), Begin::Owner { warned: false });
+    assert!(!t.finish(&k4, now, Finish::Refused));
+    assert_eq!(t.begin(&k4, now + 1), Begin::Refused);
+    assert_eq!(t.begin(&k4, now + DONE_HOLD_SECS - 1), Begin::Refused);
 
     // an owner that never finishes (its worker died) is taken over after IN_FLIGHT_SECS
     let k3 = refresh_key("rt-3", 1000);
