@@ -46,12 +46,13 @@
 
 use std::fmt;
 
-use aws_lc_rs::{digest, rand};
+use aws_lc_rs::rand;
 use serde_json::{Map, Value};
 
 use super::token::{authenticated_request, parse_grant_response};
 use super::{sanitize_text, ClientAuth, ExchangeError, TokenRequest};
 use crate::identity::Identity;
+use crate::used_ids::{keyed_tag, rd32, rd64, wr32, wr64, TAG_LEN};
 
 /// Builds the refresh grant's request (RFC 6749 §6) with the code exchange's client
 /// authentication (RFC 6749 §2.3.1).
@@ -267,7 +268,6 @@ const VERSION: u32 = 1;
 pub const HEADER_LEN: usize = 48;
 /// Bytes of one slot.
 pub const SLOT_LEN: usize = 40;
-const TAG_LEN: usize = 16;
 const OFF_MAGIC: usize = 0;
 const OFF_VERSION: usize = 4;
 const OFF_SLOTS: usize = 8;
@@ -323,22 +323,6 @@ pub fn refresh_key(refresh_token: &str, vouched: u64) -> Vec<u8> {
     key.extend_from_slice(&vouched.to_le_bytes());
     key.extend_from_slice(refresh_token.as_bytes());
     key
-}
-
-fn rd32(b: &[u8], off: usize) -> u32 {
-    u32::from_le_bytes(b[off..off + 4].try_into().unwrap_or([0; 4]))
-}
-
-fn wr32(b: &mut [u8], off: usize, v: u32) {
-    b[off..off + 4].copy_from_slice(&v.to_le_bytes());
-}
-
-fn rd64(b: &[u8], off: usize) -> u64 {
-    u64::from_le_bytes(b[off..off + 8].try_into().unwrap_or([0; 8]))
-}
-
-fn wr64(b: &mut [u8], off: usize, v: u64) {
-    b[off..off + 8].copy_from_slice(&v.to_le_bytes());
 }
 
 /// The single-flight table, borrowed over its bytes (a locked shared-memory region in nginx).
@@ -401,13 +385,7 @@ impl<'a> RefreshTable<'a> {
     }
 
     fn tag(&self, key: &[u8]) -> [u8; TAG_LEN] {
-        let mut ctx = digest::Context::new(&digest::SHA256);
-        ctx.update(&self.buf[OFF_KEY..OFF_KEY + 32]);
-        ctx.update(key);
-        let d = ctx.finish();
-        let mut tag = [0u8; TAG_LEN];
-        tag.copy_from_slice(&d.as_ref()[..TAG_LEN]);
-        tag
+        keyed_tag(&self.buf[OFF_KEY..OFF_KEY + 32], key)
     }
 
     fn off(&self, slot: usize) -> usize {
