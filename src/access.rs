@@ -194,11 +194,11 @@ unsafe fn check_credentials(
     let log = unsafe { (*(*r).connection).log };
     let mut attempt = |method: AuthMethod, token: &[u8]| -> Option<Authenticated> {
         match bearer::verify(conf, token) {
-            Ok(verified) => Some(Authenticated::Token {
+            Ok((verified, jws)) => Some(Authenticated::Token {
                 method,
                 verified,
-                // SAFETY: `token` is a slice of a request header value.
-                raw: unsafe { RawToken::new(token) },
+                // SAFETY: `jws` is `token`, a slice of a request header value.
+                raw: unsafe { RawToken::new(jws) },
             }),
             Err(err) => {
                 ngx_log_error!(

@@ -529,7 +529,10 @@ unsafe fn sign_out(r: *mut ngx_http_request_t, conf: &LocConf) -> ngx_int_t {
         let location = match discovery(conf) {
             Some(disco) => flow::end_session_url(
                 disco.end_session_endpoint.as_deref(),
-                session.as_ref().and_then(|s| s.id_token.as_deref()),
+                session
+                    .as_ref()
+                    .and_then(|s| s.id_token_jws())
+                    .map(|t| t.as_str()),
                 post_logout.as_deref(),
                 conf.client_id(),
             ),

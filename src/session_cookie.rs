@@ -23,7 +23,7 @@ use crate::headers;
 pub unsafe fn open(r: *const ngx_http_request_t, conf: &LocConf) -> Option<Arc<Session>> {
     // SAFETY: the caller guarantees what the `# Safety` section above asks.
     unsafe {
-        let keys = conf.session_keys.as_deref()?;
+        let scope = conf.session_scope.as_ref()?;
         let name = conf.session_cookie();
         let first = headers::find_cookie(r, name.as_bytes())?;
         let mut chunks: [&[u8]; MAX_CHUNKS] = [&[]; MAX_CHUNKS];
@@ -37,7 +37,7 @@ pub unsafe fn open(r: *const ngx_http_request_t, conf: &LocConf) -> Option<Arc<S
         let now = crate::request::now();
         // Opened sessions are cached per worker by their sealed value (compared in constant
         // time), so a returning browser costs a lookup instead of base64 + AEAD + JSON.
-        match cache().open(keys, &chunks[..n], &conf.session_binding, now) {
+        match cache().open(scope, &chunks[..n], now) {
             Ok(session) => Some(session),
             Err(err) => {
                 ngx_log_error!(

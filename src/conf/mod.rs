@@ -22,6 +22,7 @@ use ngx::ffi::{
 };
 use ngx::http::HttpModuleLocationConf;
 use ngx::ngx_conf_log_error;
+use sso_core::cache::SessionScope;
 use sso_core::flow::BackchannelOrigin;
 use sso_core::http_client::Trust;
 use sso_core::identity::MetaHeaders;
@@ -83,6 +84,9 @@ pub struct LocConf {
     /// What session cookies are sealed to (`sso_core::session::binding`: client id and
     /// issuer): a session minted for another client or another provider never opens here.
     pub session_binding: String,
+    /// The two above with their cache context computed once (`SessionScope`): what the
+    /// request path opens session cookies with. None when there are no session keys.
+    pub session_scope: Option<SessionScope>,
     /// The provider's discovery/JWKS fetcher, shared by every context with the same issuer,
     /// backchannel and trust settings.
     pub provider: Option<Arc<Provider>>,
@@ -200,6 +204,10 @@ impl LocConf {
             self.client_id.as_deref().unwrap_or(""),
             self.issuer.as_deref().unwrap_or(""),
         );
+        self.session_scope = self
+            .session_keys
+            .as_ref()
+            .map(|keys| SessionScope::new(Arc::clone(keys), self.session_binding.clone()));
         self.provider = self.provider(prev, cf);
         self.meta_headers = MetaHeaders::new(self.app.as_deref(), crate::OUTPOST, crate::VERSION);
         Ok(())

@@ -20,7 +20,7 @@ use base64::Engine;
 use serde::{Deserialize, Serialize};
 use zeroize::Zeroizing;
 
-use crate::identity::Identity;
+use crate::identity::{CompactJws, Identity};
 pub use crate::seal::{
     KeyError, Purpose, SessionKeys, CHUNK_LEN, CLIENT_SECRET_INFO, CLIENT_SECRET_SALT, MAX_CHUNKS,
     MIN_KEY_LEN, PURPOSE_SALT,
@@ -75,7 +75,7 @@ impl Session {
     }
 
     /// A session issued at `now_unix` for `lifetime_secs`; an ID token longer than
-    /// [`MAX_ID_TOKEN_LEN`] is not kept.
+    /// [`MAX_ID_TOKEN_LEN`], or not a compact JWS, is not kept.
     pub fn new(
         identity: Identity,
         now_unix: u64,
@@ -86,8 +86,15 @@ impl Session {
             identity,
             iat: now_unix,
             exp: now_unix.saturating_add(lifetime_secs),
-            id_token: id_token.filter(|t| !t.is_empty() && t.len() <= MAX_ID_TOKEN_LEN),
+            id_token: id_token.filter(|t| t.len() <= MAX_ID_TOKEN_LEN && is_compact_jws(t)),
         }
+    }
+
+    /// The ID token, for `X-authentik-jwt` and `id_token_hint`, as a [`CompactJws`] without
+    /// a rescan on every request: [`Session::new`] and [`SessionKeys::open`] keep it only in
+    /// that shape (code setting the field directly must keep it too; debug builds check).
+    pub fn id_token_jws(&self) -> Option<CompactJws<'_>> {
+        self.id_token.as_deref().map(CompactJws::proven)
     }
 
     /// Seconds left at `now_unix` (0 when expired): the cookie's `Max-Age`.
