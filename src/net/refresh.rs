@@ -16,7 +16,7 @@ use sso_core::flow::refresh::{Begin, Finish};
 use sso_core::flow::{self, Discovery, RefreshError};
 use sso_core::identity::Identity;
 use sso_core::jwks::Secret;
-use sso_core::session::Session;
+use sso_core::session::{Session, MAX_ID_TOKEN_LEN};
 
 use crate::conf::{LocConf, TokenContext};
 use crate::net::code_exchange::{
@@ -45,6 +45,7 @@ pub struct Refresh {
 /// A renewed session's new parts.
 pub struct Renewed {
     /// The refresh token to keep (the new one when the provider rotates).
+    #[allow(dead_code)] // kept in the session once it has the field (lifecycle-session)
     pub refresh_token: String,
     /// The fresh identity, its claims and the new ID token, when the answer had an ID token;
     /// None: the session keeps its identity.
@@ -53,6 +54,7 @@ pub struct Renewed {
 
 pub struct Fresh {
     pub identity: Identity,
+    #[allow(dead_code)] // kept in the session once it has the field (lifecycle-session)
     pub claims: Map<String, Value>,
     pub id_token: String,
 }
@@ -155,9 +157,15 @@ fn refresh_state(_session: &Session) -> Option<(&str, u64)> {
 
 /// The session after a renewal (fresh identity and ID token when the answer had one, the
 /// refresh token to keep, vouched for now).
-// Completed with the session fields of branch lifecycle-session.
-fn renewed_session(old: &Session, _renewed: Renewed, _now: u64) -> Session {
-    old.clone()
+fn renewed_session(old: &Session, renewed: Renewed, _now: u64) -> Session {
+    let mut session = old.clone();
+    if let Some(fresh) = renewed.fresh {
+        session.identity = fresh.identity;
+        session.id_token = Some(fresh.id_token).filter(|t| t.len() <= MAX_ID_TOKEN_LEN);
+    }
+    // With the session fields of branch lifecycle-session: the refresh token to keep
+    // (`renewed.refresh_token`), `vouched` = now, the kept claims (`fresh.claims`).
+    session
 }
 
 /// Called by the access phase with the session its cookie opened (main requests only:
