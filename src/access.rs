@@ -29,6 +29,7 @@ use sso_core::paths::{matching_url, path_is_unambiguous};
 use crate::conf::{loc_conf, LocConf};
 use crate::context::{Authenticated, RawToken, RequestCtx};
 use crate::headers::{self, bytes};
+use crate::net::refresh;
 use crate::request::{self, full_url, local_port, no_store, scheme};
 use crate::{bearer, context, endpoints, guard, session_cookie};
 
@@ -131,7 +132,10 @@ unsafe fn gate(r: *mut ngx_http_request_t, conf: &LocConf) -> ngx_int_t {
             accept: headers::find_in(r, b"accept"),
             requested_with: headers::find_in(r, b"x-requested-with"),
         };
-        let (credentials, who) = check_credentials(r, conf);
+        let Some((credentials, who)) = check_credentials(r, conf) else {
+            // A session refresh runs for this request: this handler is called again after it.
+            return Status::NGX_DONE.into();
+        };
         let groups: &[String] = who.as_ref().map_or(&[], |w| w.identity().groups.as_slice());
         let decision = decide(&view, &credentials, groups, conf.require_groups(), || {
             matches_unauthenticated(r, conf)
@@ -157,17 +161,36 @@ unsafe fn gate(r: *mut ngx_http_request_t, conf: &LocConf) -> ngx_int_t {
 }
 
 /// Step 3 of README "How a request is decided": a valid session cookie, else a valid bearer JWT, else a valid token
-/// cookie. When something was presented and refused, the first refusal is reported.
+/// cookie. When something was presented and refused, the first refusal is reported. None:
+/// the session is being refreshed (README "Session lifecycle"), the request waits.
 unsafe fn check_credentials(
     r: *mut ngx_http_request_t,
     conf: &LocConf,
-) -> (Credentials, Option<Authenticated>) {
+) -> Option<(Credentials, Option<Authenticated>)> {
     // SAFETY (this and below): every caller passes a valid request, on nginx's thread.
     let mut revoked = false;
     if let Some(session) = unsafe { session_cookie::open(r, conf) } {
         if !unsafe { session_cookie::revoked(r, conf, &session) } {
-            let who = Authenticated::Session(session);
-            return (who.credentials(), Some(who));
+            // A subrequest (decided in PREACCESS) never waits: it goes on with the session.
+            let step = if unsafe { (*r).main } == r {
+                unsafe { refresh::on_session(r, conf, session) }
+            } else {
+                refresh::Step::Go(session)
+            };
+            return match step {
+                refresh::Step::Go(session) => {
+                    let who = Authenticated::Session(session);
+                    Some((who.credentials(), Some(who)))
+                }
+                refresh::Step::Wait => None,
+                refresh::Step::Ended => Some((
+                    Credentials::Rejected {
+                        reason: refresh::REFRESH_FAILED,
+                        description: "the provider ended the session".to_owned(),
+                    },
+                    None,
+                )),
+            };
         }
         revoked = true;
     }
@@ -198,27 +221,27 @@ unsafe fn check_credentials(
     if conf.bearer() {
         if let Some(token) = unsafe { bearer::bearer_token(r) } {
             if let Some(who) = attempt(AuthMethod::Bearer, token) {
-                return (who.credentials(), Some(who));
+                return Some((who.credentials(), Some(who)));
             }
         }
     }
     if let Some(name) = &conf.token_cookie {
         if let Some(token) = unsafe { headers::find_cookie(r, name.as_bytes()) } {
             if let Some(who) = attempt(AuthMethod::TokenCookie, token) {
-                return (who.credentials(), Some(who));
+                return Some((who.credentials(), Some(who)));
             }
         }
     }
     if revoked {
-        return (
+        return Some((
             Credentials::Rejected {
                 reason: "revoked",
                 description: "the session was revoked".to_owned(),
             },
             None,
-        );
+        ));
     }
-    match refusal {
+    Some(match refusal {
         Some(err) => (
             Credentials::Rejected {
                 reason: err.reason(),
@@ -227,7 +250,7 @@ unsafe fn check_credentials(
             None,
         ),
         None => (Credentials::Missing, None),
-    }
+    })
 }
 
 /// Removes every client-sent header named in the user's `additionalHeaders`, rendered or not

@@ -68,6 +68,8 @@ pub struct LocConf {
     pub session_keys_file: Option<Arc<SessionKeys>>,
     pub session_cookie: Option<String>,
     pub session_lifetime: Option<u64>,
+    /// `sso_session_refresh`: seconds, 0 = off.
+    pub session_refresh: Option<u64>,
     // zone.rs (`http` level only, read by `state::register`; never inherited)
     pub shared_zone: Option<crate::state::ZoneSpec>,
 
@@ -133,6 +135,11 @@ impl LocConf {
         self.session_lifetime.unwrap_or(24 * 3600)
     }
 
+    /// How long after the provider last vouched for a session it is refreshed; None: never.
+    pub fn session_refresh(&self) -> Option<u64> {
+        Some(self.session_refresh.unwrap_or(300)).filter(|&s| s > 0)
+    }
+
     pub fn scopes(&self) -> &str {
         self.scopes.as_deref().unwrap_or("openid profile email")
     }
@@ -187,6 +194,7 @@ impl LocConf {
         inherit(&mut self.session_keys_file, &prev.session_keys_file);
         inherit(&mut self.session_cookie, &prev.session_cookie);
         inherit(&mut self.session_lifetime, &prev.session_lifetime);
+        inherit(&mut self.session_refresh, &prev.session_refresh);
 
         self.effective_login_url = match &self.login_url {
             Some(url) => url.clone(),

@@ -1,5 +1,5 @@
 //! Sessions: `sso_session_secret_file`, `sso_session_cookie`, `sso_session_lifetime`,
-//! `sso_cookie_domain`.
+//! `sso_cookie_domain`, `sso_session_refresh`.
 
 use std::sync::Arc;
 
@@ -13,7 +13,7 @@ use super::{
 };
 
 /// This family's entries of the module's command table (README "Directives" → "Sessions").
-pub const COMMANDS: [ngx_command_t; 4] = [
+pub const COMMANDS: [ngx_command_t; 5] = [
     command(
         ngx_string!("sso_session_secret_file"),
         ANY_CONF | NGX_CONF_TAKE1,
@@ -33,6 +33,11 @@ pub const COMMANDS: [ngx_command_t; 4] = [
         ngx_string!("sso_cookie_domain"),
         ANY_CONF | NGX_CONF_TAKE1,
         set_cookie_domain,
+    ),
+    command(
+        ngx_string!("sso_session_refresh"),
+        ANY_CONF | NGX_CONF_TAKE1,
+        set_session_refresh,
     ),
 ];
 
@@ -78,3 +83,20 @@ fn session_lifetime(d: &Directive<'_>, conf: &mut LocConf) -> Result<(), String>
     set_once(&mut conf.session_lifetime, secs)
 }
 directive_handler!(set_session_lifetime, session_lifetime);
+
+/// `sso_session_refresh TIME | off`: stored as seconds, 0 for `off` (README "Session
+/// lifecycle").
+fn session_refresh(d: &Directive<'_>, conf: &mut LocConf) -> Result<(), String> {
+    let v = one_arg(d)?;
+    let secs = if v == "off" {
+        0
+    } else {
+        let secs = parse_time_secs(v)?;
+        if secs < 1 {
+            return Err(format!("\"{v}\" is shorter than 1s"));
+        }
+        secs
+    };
+    set_once(&mut conf.session_refresh, secs)
+}
+directive_handler!(set_session_refresh, session_refresh);

@@ -15,8 +15,9 @@
 //! survive; a zone of another size starts empty (and reads the state file again).
 //!
 //! How a zone of SIZE is shared ([`Layout`]): the revocations get half of it, the used
-//! flows a quarter (at most 512 KiB), the logout ids a sixteenth (at most 64 KiB); the rest
-//! is for the slab pool's own pages and later tables (refresh single-flight, counters). A
+//! flows a quarter (at most 512 KiB), the logout ids and the refreshes in flight
+//! ([`refreshing`]) a sixteenth each (at most 64 and 128 KiB); the rest is for the slab
+//! pool's own pages and later tables (counters). A
 //! later table is one more [`Region`] in [`Root`], allocated in [`init_zone`], with
 //! [`VERSION`] bumped. The tables' contents are formatted by their own code (sso-core) over
 //! the region's memory; the root only says where they are.
@@ -31,6 +32,7 @@
 //! a pointer kept from configuration time would name a failed reload's zone.
 
 pub mod flows;
+pub mod refreshing;
 pub mod revocations;
 
 use std::ffi::c_void;
@@ -57,7 +59,7 @@ pub const MIN_ZONE_SIZE: usize = 64 << 10;
 
 const MAGIC: u64 = 0x5353_4f5f_5a4f_4e45; // "SSO_ZONE"
 /// Layout version of [`Root`].
-pub const VERSION: u32 = 2;
+pub const VERSION: u32 = 3;
 
 /// What `sso_shared_zone` asked for (`conf/zone.rs`), or the implicit zone.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -84,6 +86,7 @@ pub struct Layout {
     pub flows: usize,
     pub logout_ids: usize,
     pub revocations: usize,
+    pub refreshing: usize,
 }
 
 impl Layout {
@@ -92,6 +95,7 @@ impl Layout {
             flows: (size / 4).min(512 << 10),
             logout_ids: (size / 16).min(64 << 10),
             revocations: size / 2,
+            refreshing: (size / 16).min(128 << 10),
         }
     }
 }
@@ -115,6 +119,8 @@ pub struct Root {
     pub logout_ids: Region,
     /// The revocation table (`revocations.rs`, `sso_core::revocations`), 8-byte aligned.
     pub revocations: Region,
+    /// Refreshes in flight or just done (`refreshing.rs`, `sso_core::flow::refresh`).
+    pub refreshing: Region,
     /// Bumped (under the lock) by every change of the revocation table.
     pub generation: AtomicU64,
     /// The generation last written to the state file (under the state file's lock).
@@ -250,7 +256,13 @@ unsafe fn init_zone_inner(zone: *mut ngx_shm_zone_t, data: *mut c_void) -> ngx_i
         let flows = ngx_slab_alloc(shpool, layout.flows) as *mut u8;
         let logout_ids = ngx_slab_alloc(shpool, layout.logout_ids) as *mut u8;
         let revocations = ngx_slab_alloc(shpool, layout.revocations) as *mut u8;
-        if root.is_null() || flows.is_null() || logout_ids.is_null() || revocations.is_null() {
+        let refreshing = ngx_slab_alloc(shpool, layout.refreshing) as *mut u8;
+        if root.is_null()
+            || flows.is_null()
+            || logout_ids.is_null()
+            || revocations.is_null()
+            || refreshing.is_null()
+        {
             ngx_log_error!(
                 NGX_LOG_EMERG,
                 log,
@@ -302,6 +314,11 @@ unsafe fn init_zone_inner(zone: *mut ngx_shm_zone_t, data: *mut c_void) -> ngx_i
                 revocations: Region {
                     ptr: revocations,
                     len: layout.revocations,
+                },
+                // Formatted at first use (`refreshing.rs`).
+                refreshing: Region {
+                    ptr: refreshing,
+                    len: layout.refreshing,
                 },
                 generation: AtomicU64::new(0),
                 persisted: AtomicU64::new(0),
