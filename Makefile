@@ -119,9 +119,10 @@ demo-check: build provider-deps
 	./scripts/demo-run --check
 
 # Benchmarks (see bench/run.sh): plain nginx, the module and auth_request side by side on the
-# release build, core micro-benchmarks, worker memory; writes bench/RESULTS.md.
+# release build, core micro-benchmarks, worker memory, instructions per request (callgrind);
+# writes bench/RESULTS.md.
 bench: build
-	@./scripts/apt-ensure wrk curl
+	@./scripts/apt-ensure wrk curl valgrind
 	./bench/run.sh
 
 # Coverage-guided fuzzing of the core's parsers (fuzz/, README "Fuzzing and memory checks"):

@@ -7,15 +7,19 @@
 # Knobs (environment): BENCH_DURATION (s, measured, default 8), BENCH_WARMUP (s, default 2),
 # BENCH_CONNECTIONS (default 16), BENCH_POOL (distinct tokens per algorithm, default 20000),
 # BENCH_MEM_TOKENS (default 1000000), BENCH_PORT (first of 9 loopback ports, default 18410),
-# BENCH_SKIP_MICRO=1 (skip the core micro-benchmarks), BENCH_NOTE (a sentence added to
+# BENCH_REVOCATIONS (revocations held in the shared zone, default 100000),
+# BENCH_SKIP_MICRO=1 (skip the core micro-benchmarks), BENCH_CG_REQUESTS / BENCH_CG_WARMUP
+# (requests per scenario counted by callgrind, default 2000 / 200), BENCH_ONLY=callgrind (only
+# the callgrind count, printed, RESULTS.md untouched; with BENCH_NGINX and BENCH_MODULE naming
+# another build it compares two commits of the module instruction for instruction), BENCH_NOTE (a sentence added to
 # RESULTS.md's header, e.g. that other work shared the machine during the run).
 set -euo pipefail
 
 ROOT=$(cd "$(dirname "$0")/.." && pwd)
 cd "$ROOT"
 OUT=$ROOT/bench/out
-NGINX=$ROOT/build/nginx
-MODULE=$ROOT/build/ngx_http_sso_module.so
+NGINX=${BENCH_NGINX:-$ROOT/build/nginx}
+MODULE=${BENCH_MODULE:-$ROOT/build/ngx_http_sso_module.so}
 KEYS=$ROOT/tests/nginx/keys
 CARGO=${CARGO:-cargo}
 
@@ -82,7 +86,9 @@ log "building bench/tools (sso-bench) into target/"
 TOOL=$ROOT/target/release/sso-bench
 
 # --- micro-benchmarks of the core -----------------------------------------------------------
-if [ "${BENCH_SKIP_MICRO:-0}" != 1 ]; then
+ONLY=${BENCH_ONLY:-}
+[ -z "$ONLY" ] || [ "$ONLY" = callgrind ] || die "BENCH_ONLY=$ONLY: only 'callgrind' is known"
+if [ "${BENCH_SKIP_MICRO:-0}" != 1 ] && [ -z "$ONLY" ]; then
   log "micro-benchmarks: cargo bench -p sso-core --bench core (pinned to CPU $NGINX_CPU)"
   "$CARGO" bench --quiet -p sso-core --bench core --no-run 2>"$OUT/core-build.log" ||
     { cat "$OUT/core-build.log" >&2; die "building the core benchmarks"; }
@@ -109,7 +115,10 @@ echo >>"$OUT/session.secret"
 COOKIE=$("$TOOL" cookie --secret-file "$OUT/session.secret" --app "$CLIENT_ID" --keys "$KEYS" --issuer "$ISSUER")
 # The same session minted under `sso_jwt_header off`: no ID token, its claims kept instead.
 SLIM_COOKIE=$("$TOOL" cookie --secret-file "$OUT/session.secret" --app "$CLIENT_ID" --keys "$KEYS" --issuer "$ISSUER" --jwt-header off)
+REVOCATIONS=${BENCH_REVOCATIONS:-100000}
+"$TOOL" revocations --issuer "$ISSUER" --count "$REVOCATIONS" --lifetime 86400 --out "$OUT/revocations.state"
 RS256_TOKEN=$("$TOOL" token --keys "$KEYS" --alg RS256 --issuer "$ISSUER" --aud "$CLIENT_ID")
+[ -n "$ONLY" ] && POOL=1
 log "minting $POOL distinct tokens each for RS256, ES256, EdDSA (and HS256 for warm-ups)"
 for alg in RS256 ES256 EdDSA HS256; do
   timeout 300 "$TOOL" tokens --keys "$KEYS" --alg "$alg" --issuer "$ISSUER" --aud "$CLIENT_ID" \
@@ -124,12 +133,66 @@ MODULE_VERSION=$(awk -F'"' '/^version *=/ { print $2; exit }' Cargo.toml)
 sed -e "s|@MODULE@|$MODULE|g" -e "s|@JWT@|$RS256_TOKEN|g" -e "s|@MODULE_VERSION@|$MODULE_VERSION|g" \
   -e "s|@PORT_IDENTITY@|$PORT_IDENTITY|g" -e "s|@OUT@|$OUT|g" -e "s|@CONTENT@|$OUT/content|g" \
   -e "s|@KEYS@|$KEYS|g" -e "s|@ISSUER@|$ISSUER|g" -e "s|@CLIENT_ID@|$CLIENT_ID|g" \
-  -e "s|@AFFINITY@|$AFFINITY|g" -e "s|@PORT_BASELINE@|$PORT_BASELINE|g" \
+  -e "s|@AFFINITY@|$AFFINITY|g" -e "s|@REVOCATIONS@|$REVOCATIONS|g" -e "s|@PORT_BASELINE@|$PORT_BASELINE|g" \
   -e "s|@PORT_SSO@|$PORT_SSO|g" -e "s|@PORT_UNAUTH@|$PORT_UNAUTH|g" -e "s|@PORT_SSO_SLIM@|$PORT_SSO_SLIM|g" \
   -e "s|@PORT_AUTHREQ@|$PORT_AUTHREQ|g" -e "s|@PORT_APP@|$PORT_APP|g" \
   -e "s|@PORT_OUTPOST@|$PORT_OUTPOST|g" -e "s|@PORT_PROVIDER@|$PORT_PROVIDER|g" \
   bench/nginx.conf.in >"$OUT/nginx.conf"
 "$NGINX" -t -q -p "$OUT" -e "$OUT/error.log" -c "$OUT/nginx.conf" || die "nginx -t"
+grep -E 'state file .*(ignored|too small)' "$OUT/error.log" >&2 && die "the revocations were not restored"
+
+# --- instructions per request (callgrind) ------------------------------------------------------
+# The same requests again, the worker under callgrind: instructions are counted, not time, so
+# other load on the machine does not move these numbers (README "Performance").
+CG_SCENARIOS=$OUT/callgrind-scenarios.tsv
+CG_RESULTS=$OUT/callgrind.tsv
+callgrind_run() {
+  local s=http://127.0.0.1
+  {
+    printf 'cg1\t%s\t\n' "$s:$PORT_BASELINE/static/index.html"
+    printf 'cg1c\t%s\t%s\n' "$s:$PORT_BASELINE/static/index.html" "Cookie: sso_session=$COOKIE"
+    printf 'cg1b\t%s\t%s\n' "$s:$PORT_BASELINE/static/index.html" "Authorization: Bearer $RS256_TOKEN"
+    printf 'cg2\t%s\t%s\n' "$s:$PORT_SSO/static/index.html" "Cookie: sso_session=$COOKIE"
+    printf 'cg3\t%s\t%s\n' "$s:$PORT_SSO/static/index.html" "Authorization: Bearer $RS256_TOKEN"
+    printf 'cg6\t%s\t\n' "$s:$PORT_UNAUTH/static/index.html"
+    printf 'cg1pc\t%s\t%s\n' "$s:$PORT_IDENTITY/proxied/index.html" "Cookie: sso_session=$COOKIE"
+    printf 'cg1pb\t%s\t%s\n' "$s:$PORT_IDENTITY/proxied/index.html" "Authorization: Bearer $RS256_TOKEN"
+    printf 'cg2p\t%s\t%s\n' "$s:$PORT_SSO/proxied/index.html" "Cookie: sso_session=$COOKIE"
+    printf 'cg3p\t%s\t%s\n' "$s:$PORT_SSO/proxied/index.html" "Authorization: Bearer $RS256_TOKEN"
+  } >"$CG_SCENARIOS"
+  log "instructions per request: nginx under callgrind, ${BENCH_CG_REQUESTS:-2000} requests per row"
+  timeout 900 bench/callgrind.sh "$NGINX" "$OUT/nginx.conf" "$OUT/callgrind" "$CG_SCENARIOS" >"$CG_RESULTS" ||
+    die "callgrind run (see $OUT/callgrind/)"
+}
+# The table: instructions per request, and over plain nginx answering the same request (and
+# forwarding the same identity headers, proxied).
+callgrind_table() {
+  awk -F'\t' '
+    { ir[$1] = $2; order[NR] = $1 }
+    function row(label, content, id, ref) {
+      added = ref == "" ? "" : sprintf("%+d (%+.1f%%)", ir[id] - ir[ref], (ir[id] - ir[ref]) * 100 / ir[ref])
+      printf "| %s | %s | %d | %s |\n", label, content, ir[id], added
+    }
+    END {
+      print "| scenario | content | instructions per request | added by the module |"
+      print "|---|---|--:|--:|"
+      row("1. baseline (no module directives)", "static", "cg1", "")
+      row("1. baseline, the request of 2 (cookie)", "static", "cg1c", "")
+      row("1. baseline, the request of 3 (bearer)", "static", "cg1b", "")
+      row("2. session cookie", "static", "cg2", "cg1c")
+      row("3. bearer RS256, same token (cached)", "static", "cg3", "cg1b")
+      row("6. unauthenticated path", "static", "cg6", "cg1")
+      row("1p. baseline + identity headers, the request of 2", "proxied", "cg1pc", "")
+      row("1p. baseline + identity headers, the request of 3", "proxied", "cg1pb", "")
+      row("2. session cookie", "proxied", "cg2p", "cg1pc")
+      row("3. bearer RS256, same token (cached)", "proxied", "cg3p", "cg1pb")
+    }' "$CG_RESULTS"
+}
+if [ -n "$ONLY" ]; then
+  callgrind_run
+  callgrind_table
+  exit 0
+fi
 
 worker_pid() { pgrep -P "$MASTER_PID" | head -1; }
 
@@ -301,6 +364,9 @@ MEM_HWM=$(hwm_kib)
 grep -q '"other":0' "$OUT/memload.json" || die "memload: some requests were refused: $(cat "$OUT/memload.json")"
 stop_nginx
 log "memload: $(cat "$OUT/memload.json")"
+callgrind_run
+CG_TABLE=$OUT/callgrind-table.md
+callgrind_table >"$CG_TABLE"
 
 # --- RESULTS.md -------------------------------------------------------------------------------
 ELAPSED=$(($(date +%s) - STARTED))
@@ -428,6 +494,18 @@ no credentials; 7 no module directive, authentik's documented \`auth_request\` s
 outpost in another server block that answers 200 with the identity headers, over kept-alive
 loopback connections: the best case any outpost can reach. Tokens carry the claims of a typical
 authentik user (groups, entitlements, \`ak_proxy\`), RS256 ones are $(printf %s "$RS256_TOKEN" | wc -c) bytes, the session cookie $(printf %s "$COOKIE" | wc -c) bytes ($(printf %s "$SLIM_COOKIE" | wc -c) with \`sso_jwt_header off\`, scenario 2s).
+
+## Instructions per request (callgrind)
+
+The requests of the static and proxied rows 1, 1p, 2, 3 and 6 again, \`${BENCH_CG_REQUESTS:-2000}\` of each
+on one kept-alive connection after \`${BENCH_CG_WARMUP:-200}\` unmeasured ones, with nginx as one process
+(\`master_process off\`) under \`valgrind --tool=callgrind\` (bench/callgrind.sh): the instructions
+its event-loop thread executed per request. Callgrind counts instructions, not time, so other
+load on the machine does not change these numbers, and a change of the module's hot path shows
+here even when the timings above are noisy. Added by the module: over plain nginx answering the
+same request (and, proxied, forwarding the same identity headers: rows 1p).
+
+$(cat "$CG_TABLE")
 
 ## Goals
 

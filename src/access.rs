@@ -29,6 +29,7 @@ use sso_core::paths::{matching_url, path_is_unambiguous};
 use crate::conf::{loc_conf, LocConf};
 use crate::context::{Authenticated, RawToken, RequestCtx};
 use crate::headers::{self, bytes};
+use crate::net::refresh;
 use crate::request::{self, full_url, local_port, no_store, scheme};
 use crate::{bearer, context, endpoints, guard, session_cookie};
 
@@ -131,7 +132,10 @@ unsafe fn gate(r: *mut ngx_http_request_t, conf: &LocConf) -> ngx_int_t {
             accept: headers::find_in(r, b"accept"),
             requested_with: headers::find_in(r, b"x-requested-with"),
         };
-        let (credentials, who) = check_credentials(r, conf);
+        let Some((credentials, who)) = check_credentials(r, conf) else {
+            // A session refresh runs for this request: this handler is called again after it.
+            return Status::NGX_DONE.into();
+        };
         let groups: &[String] = who.as_ref().map_or(&[], |w| w.identity().groups.as_slice());
         let decision = decide(&view, &credentials, groups, conf.require_groups(), || {
             matches_unauthenticated(r, conf)
@@ -158,16 +162,40 @@ unsafe fn gate(r: *mut ngx_http_request_t, conf: &LocConf) -> ngx_int_t {
 
 /// Step 3 of README "How a request is decided": a valid session cookie, else a valid bearer JWT, else a valid token
 /// cookie. When something was presented and refused, the first token refusal is reported,
-/// else a session that ended (`idle`).
+/// else a session that was revoked or ended (`idle`). None: the session is being refreshed
+/// (README "Session lifecycle"), the request waits.
 unsafe fn check_credentials(
     r: *mut ngx_http_request_t,
     conf: &LocConf,
-) -> (Credentials, Option<Authenticated>) {
+) -> Option<(Credentials, Option<Authenticated>)> {
     // SAFETY (this and below): every caller passes a valid request, on nginx's thread.
+    let mut revoked = false;
     let ended = match unsafe { session_cookie::open_checked(r, conf) } {
         session_cookie::Opened::Live(session) => {
-            let who = Authenticated::Session(session);
-            return (who.credentials(), Some(who));
+            // A subrequest (decided in PREACCESS) never waits: it goes on with the session.
+            let step = if unsafe { (*r).main } == r {
+                unsafe { refresh::on_session(r, conf, session) }
+            } else {
+                refresh::Step::Go(session)
+            };
+            return match step {
+                refresh::Step::Go(session) => {
+                    let who = Authenticated::Session(session);
+                    Some((who.credentials(), Some(who)))
+                }
+                refresh::Step::Wait => None,
+                refresh::Step::Ended => Some((
+                    Credentials::Rejected {
+                        reason: refresh::REFRESH_FAILED,
+                        description: "the provider ended the session".to_owned(),
+                    },
+                    None,
+                )),
+            };
+        }
+        session_cookie::Opened::Revoked => {
+            revoked = true;
+            None
         }
         session_cookie::Opened::Ended(reason) => Some(reason),
         session_cookie::Opened::None => None,
@@ -176,11 +204,11 @@ unsafe fn check_credentials(
     let log = unsafe { (*(*r).connection).log };
     let mut attempt = |method: AuthMethod, token: &[u8]| -> Option<Authenticated> {
         match bearer::verify(conf, token) {
-            Ok(verified) => Some(Authenticated::Token {
+            Ok((verified, jws)) => Some(Authenticated::Token {
                 method,
                 verified,
-                // SAFETY: `token` is a slice of a request header value.
-                raw: unsafe { RawToken::new(token) },
+                // SAFETY: `jws` is `token`, a slice of a request header value.
+                raw: unsafe { RawToken::new(jws) },
             }),
             Err(err) => {
                 ngx_log_error!(
@@ -199,18 +227,27 @@ unsafe fn check_credentials(
     if conf.bearer() {
         if let Some(token) = unsafe { bearer::bearer_token(r) } {
             if let Some(who) = attempt(AuthMethod::Bearer, token) {
-                return (who.credentials(), Some(who));
+                return Some((who.credentials(), Some(who)));
             }
         }
     }
     if let Some(name) = &conf.token_cookie {
         if let Some(token) = unsafe { headers::find_cookie(r, name.as_bytes()) } {
             if let Some(who) = attempt(AuthMethod::TokenCookie, token) {
-                return (who.credentials(), Some(who));
+                return Some((who.credentials(), Some(who)));
             }
         }
     }
-    match refusal {
+    if revoked {
+        return Some((
+            Credentials::Rejected {
+                reason: "revoked",
+                description: "the session was revoked".to_owned(),
+            },
+            None,
+        ));
+    }
+    Some(match refusal {
         Some(err) => (
             Credentials::Rejected {
                 reason: err.reason(),
@@ -223,7 +260,7 @@ unsafe fn check_credentials(
             Some(reason) => (Credentials::Ended { reason }, None),
             None => (Credentials::Missing, None),
         },
-    }
+    })
 }
 
 /// Removes every client-sent header named in the user's `additionalHeaders`, rendered or not

@@ -5,6 +5,7 @@ use std::sync::{Arc, OnceLock};
 
 use ngx::ffi::ngx_http_request_t;
 use sso_core::cache::{CacheConfig, TokenCache};
+use sso_core::identity::CompactJws;
 use sso_core::jwks::{verification_keys, ProviderKeys};
 use sso_core::jwt::{TokenError, Verified};
 
@@ -44,8 +45,12 @@ pub unsafe fn bearer_token<'a>(r: *const ngx_http_request_t) -> Option<&'a [u8]>
 /// key source at all. A hit in the cache costs a hash lookup and an `Arc` clone. A `kid`
 /// nobody knows asks the provider's fetcher for a (rate-limited) re-fetch; the token is
 /// refused now (fail closed) and a later request sees the new keys. The cache keeps what one
-/// location verified apart from every other ([`sso_core::cache::token_context`]).
-pub fn verify(conf: &LocConf, token: &[u8]) -> Result<Arc<Verified>, TokenError> {
+/// location verified apart from every other ([`sso_core::cache::token_context`]). With the
+/// result comes the token as a [`CompactJws`], for `X-authentik-jwt` without a rescan.
+pub fn verify<'t>(
+    conf: &LocConf,
+    token: &'t [u8],
+) -> Result<(Arc<Verified>, CompactJws<'t>), TokenError> {
     let Some(tokens) = conf.tokens.as_deref() else {
         return Err(TokenError::NoKeys);
     };

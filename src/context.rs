@@ -6,7 +6,7 @@ use ngx::core::Pool;
 use ngx::ffi::ngx_http_request_t;
 use ngx::http::HttpModule;
 use sso_core::decide::{AuthMethod, Credentials};
-use sso_core::identity::Identity;
+use sso_core::identity::{CompactJws, Identity};
 use sso_core::jwt::Verified;
 use sso_core::session::Session;
 
@@ -24,27 +24,21 @@ pub enum Authenticated {
     Session(Arc<Session>),
 }
 
-/// The token as it sits in the request's header memory (which outlives the request context:
-/// both belong to the request pool), so keeping it costs no copy.
-pub struct RawToken {
-    ptr: *const u8,
-    len: usize,
-}
+/// The verified token as it sits in the request's header memory (which outlives the request
+/// context: both belong to the request pool), so keeping it costs no copy.
+pub struct RawToken(CompactJws<'static>);
 
 impl RawToken {
     /// # Safety
     /// `token` must live as long as the request (a slice of a request header value).
-    pub unsafe fn new(token: &[u8]) -> RawToken {
-        RawToken {
-            ptr: token.as_ptr(),
-            len: token.len(),
-        }
+    pub unsafe fn new(token: CompactJws<'_>) -> RawToken {
+        // SAFETY: the caller guarantees the bytes outlive every use of this value (the
+        // request context is freed with the request pool, after the headers are used).
+        RawToken(unsafe { std::mem::transmute::<CompactJws<'_>, CompactJws<'static>>(token) })
     }
 
-    fn as_str(&self) -> Option<&str> {
-        // SAFETY: see `new`; the bytes were verified as a JWT, so they are ASCII.
-        let b = unsafe { std::slice::from_raw_parts(self.ptr, self.len) };
-        std::str::from_utf8(b).ok()
+    fn jws(&self) -> CompactJws<'_> {
+        self.0
     }
 }
 
@@ -70,10 +64,10 @@ impl Authenticated {
     }
 
     /// The raw JWT, for `X-authentik-jwt`.
-    pub fn raw_token(&self) -> Option<&str> {
+    pub fn raw_token(&self) -> Option<CompactJws<'_>> {
         match self {
-            Authenticated::Token { raw, .. } => raw.as_str(),
-            Authenticated::Session(s) => s.id_token.as_deref(),
+            Authenticated::Token { raw, .. } => Some(raw.jws()),
+            Authenticated::Session(s) => s.id_token_jws(),
         }
     }
 

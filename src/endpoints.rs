@@ -1,5 +1,5 @@
 //! The module's own endpoints under `sso_outpost_prefix` (README "Endpoints"): `ping`, `start`,
-//! `callback`, `sign_out`.
+//! `callback`, `sign_out` (`backchannel_logout` is `backchannel.rs`).
 //!
 //! `callback` exchanges the code at the provider's token endpoint on a background thread
 //! (`net::wake::spawn_for_request`): the request is suspended, the worker's event loop goes
@@ -26,6 +26,7 @@ use ngx::ffi::{
 use ngx::ngx_log_error;
 use sso_core::cookie::{self, Attributes};
 use sso_core::flow::{self, AuthRequest, Discovery};
+use sso_core::session::Session;
 
 use crate::conf::LocConf;
 use crate::guard;
@@ -35,6 +36,7 @@ use crate::net::wake;
 use crate::request::{absolute, host, now, origin, page_now, query, redirect, scheme, send_page};
 use crate::session_cookie;
 use crate::state::flows::{self as used_flows, Consume};
+use crate::state::revocations;
 
 /// Most login callbacks one client address (an IPv4 address, an IPv6 /64) may have waiting
 /// on the provider at once, per worker. One browser needs one; a few tabs finishing logins
@@ -50,7 +52,11 @@ const RETRY_AFTER: &[u8] = b"5";
 pub unsafe fn serve(r: *mut ngx_http_request_t, conf: &LocConf, endpoint: &[u8]) -> ngx_int_t {
     // SAFETY: the caller guarantees what the `# Safety` section above asks.
     unsafe {
-        // No endpoint takes a body. Read and drop it before any answer, so that bytes sent as a
+        // The back-channel logout reads its form body itself.
+        if endpoint == b"/backchannel_logout" {
+            return crate::backchannel::serve(r, conf);
+        }
+        // No other endpoint takes a body. Read and drop it before any answer, so that bytes sent as a
         // body are never parsed as the next request on a keep-alive connection. A body still
         // arriving is drained by nginx after the response (or, in `callback`, while it waits).
         let rc = ngx_http_discard_request_body(r);
@@ -405,7 +411,7 @@ unsafe fn callback(r: *mut ngx_http_request_t, conf: &LocConf) -> ngx_int_t {
                     NGX_LOG_ERR,
                     log,
                     "sso: login callback refused: the shared zone \"{}\" is not available",
-                    crate::state::ZONE_NAME
+                    crate::state::zone_name()
                 );
                 return page_now(
                     r,
@@ -491,12 +497,16 @@ unsafe fn finish_callback(
     }
 }
 
-/// `sign_out`: clears the session and sends the browser to the provider's end-session
-/// endpoint (with `id_token_hint` when known), or to `/`.
+/// `sign_out`: revokes the session on every worker (a copy of the cookie is dead too),
+/// clears it and sends the browser to the provider's end-session endpoint (with
+/// `id_token_hint` when known), or to `/`.
 unsafe fn sign_out(r: *mut ngx_http_request_t, conf: &LocConf) -> ngx_int_t {
     // SAFETY: every caller passes a valid request, on nginx's thread.
     unsafe {
         let session = session_cookie::open(r, conf);
+        if let Some(s) = &session {
+            revoke_session(r, conf, s);
+        }
         session_cookie::expire_session(r, conf);
         let post_logout = conf
             .post_logout_redirect_uri
@@ -505,12 +515,45 @@ unsafe fn sign_out(r: *mut ngx_http_request_t, conf: &LocConf) -> ngx_int_t {
         let location = match discovery(conf) {
             Some(disco) => flow::end_session_url(
                 disco.end_session_endpoint.as_deref(),
-                session.as_ref().and_then(|s| s.id_token.as_deref()),
+                session
+                    .as_ref()
+                    .and_then(|s| s.id_token_jws())
+                    .map(|t| t.as_str()),
                 post_logout.as_deref(),
                 conf.client_id(),
             ),
             None => "/".to_owned(),
         };
         redirect(r, &location)
+    }
+}
+
+/// Revokes `s`: by its provider `sid` (every session of that provider session, for as long
+/// as one minted now could live), else by its local id (until it expires).
+unsafe fn revoke_session(r: *mut ngx_http_request_t, conf: &LocConf, s: &Session) {
+    // SAFETY: every caller passes a valid request, on nginx's thread.
+    unsafe {
+        let log = (*(*r).connection).log;
+        let issuer = conf.issuer.as_deref().unwrap_or("");
+        // A session minted before sessions had ids: only its cookie is cleared.
+        let Some(revocation) = s.revocation(issuer, now(), conf.session_lifetime()) else {
+            return;
+        };
+        if revocations::revoke(log, revocation) {
+            ngx_log_error!(
+                NGX_LOG_INFO,
+                log,
+                "sso: user \"{}\" signed out, session revoked",
+                s.identity.uid
+            );
+        } else {
+            ngx_log_error!(
+                NGX_LOG_ERR,
+                log,
+                "sso: sign-out could not revoke the session: the shared zone \"{}\" is not \
+                 available",
+                crate::state::zone_name()
+            );
+        }
     }
 }

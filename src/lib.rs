@@ -8,6 +8,7 @@
 #![deny(unsafe_op_in_unsafe_fn)]
 
 mod access;
+mod backchannel;
 mod bearer;
 mod conf;
 mod context;
@@ -133,7 +134,7 @@ unsafe fn register_handlers(cf: *mut ngx_conf_t) -> ngx_int_t {
         *elts = Some(access::access_handler);
         // Session cookies re-issued on any response (README "Session lifecycle").
         session_cookie::register_filter();
-        // The shared zone (used login flows, README "Security").
+        // The shared zone (used login flows, revocations: README "Session lifecycle").
         if state::register(cf) != Status::NGX_OK.0 {
             return Status::NGX_ERROR.into();
         }

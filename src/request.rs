@@ -32,13 +32,33 @@ pub unsafe fn scheme(r: *const ngx_http_request_t) -> &'static str {
     }
 }
 
-/// The `Host` the client asked for (port included), else the server name.
+/// The host the client asked for, port included, as nginx routed on it (README "Security" →
+/// "Path and URL matching"): a request line in absolute form (`GET http://host:port/path`)
+/// names the host nginx chose the server by, whatever `Host` says; otherwise the `Host`
+/// header (HTTP/2's `:authority`), else the server name nginx settled on.
 ///
 /// # Safety
 /// `r` must be a valid request.
 pub unsafe fn host<'a>(r: *const ngx_http_request_t) -> &'a [u8] {
-    // SAFETY: the header pointers of a valid request are null or point at its header list.
+    // SAFETY: the header pointers of a valid request are null or point at its header list;
+    // `host_start..host_end` and `uri_start` (set together by nginx's request-line parser)
+    // point into the main request's request line, which lives as long as the request.
     unsafe {
+        let main = (*r).main;
+        let (start, end) = ((*main).host_start, (*main).host_end);
+        if !start.is_null() && !end.is_null() && end > start {
+            let len = end.offset_from(start) as usize;
+            let host = std::slice::from_raw_parts(start, len);
+            // nginx does not keep where the port ends: the digits after `:` up to the path.
+            let uri = (*main).uri_start;
+            if !uri.is_null() && uri.offset_from(end) > 1 && *end == b':' {
+                let with_port = std::slice::from_raw_parts(start, uri.offset_from(start) as usize);
+                if with_port[len + 1..].iter().all(u8::is_ascii_digit) {
+                    return with_port;
+                }
+            }
+            return host;
+        }
         let h = (*r).headers_in.host;
         if !h.is_null() {
             return bytes(&(*h).value);
@@ -141,12 +161,25 @@ pub unsafe fn redirect(r: *mut ngx_http_request_t, location: &str) -> ngx_int_t 
 /// # Safety
 /// `r` must be a valid request whose header has not been sent.
 pub unsafe fn send_page(r: *mut ngx_http_request_t, status: u16, html: &str) -> ngx_int_t {
+    // SAFETY: as the caller promises.
+    unsafe { send_body(r, status, b"text/html; charset=utf-8", html) }
+}
+
+/// [`send_page`] with another content type (`ct`, static).
+///
+/// # Safety
+/// As [`send_page`].
+pub unsafe fn send_body(
+    r: *mut ngx_http_request_t,
+    status: u16,
+    ct: &'static [u8],
+    html: &str,
+) -> ngx_int_t {
     // SAFETY: as the caller promises; the buffer and its data come from the request pool and
     // live as long as the request.
     unsafe {
         (*r).headers_out.status = status as usize;
         (*r).headers_out.content_length_n = html.len() as _;
-        let ct = b"text/html; charset=utf-8";
         (*r).headers_out.content_type.len = ct.len();
         (*r).headers_out.content_type.data = ct.as_ptr() as *mut u8;
         (*r).headers_out.content_type_len = ct.len();
@@ -163,7 +196,8 @@ pub unsafe fn send_page(r: *mut ngx_http_request_t, status: u16, html: &str) -> 
         std::ptr::copy_nonoverlapping(html.as_ptr(), data, html.len());
         (*b).pos = data;
         (*b).last = data.add(html.len());
-        (*b).set_memory(1);
+        // An empty body is only the last-buffer mark (a zero-size memory buffer is an error).
+        (*b).set_memory(if html.is_empty() { 0 } else { 1 });
         (*b).set_last_buf(if (*r).main == r { 1 } else { 0 });
         (*b).set_last_in_chain(1);
         let mut out = ngx_chain_t {

@@ -1,6 +1,7 @@
 //! The session cookie on the request path: reading the (possibly chunked) sealed cookie and
-//! opening it through the worker's cache of opened sessions ([`open`]), ending it after
-//! `sso_session_idle_timeout`, writing it ([`set_session`], [`expire_session`]) and
+//! opening it through the worker's cache of opened sessions ([`open`]), asking the shared
+//! zone whether it was revoked (on every request, after the cache: [`revoked`]), ending it
+//! after `sso_session_idle_timeout`, writing it ([`set_session`], [`expire_session`]) and
 //! re-issuing it on whatever response the request gets ([`reissue`], through a header filter
 //! registered by [`register_filter`]; README "Session lifecycle").
 
@@ -10,11 +11,12 @@ use std::sync::{Arc, OnceLock};
 
 use ngx::ffi::{
     ngx_http_output_header_filter_pt, ngx_http_request_t, ngx_int_t, ngx_pool_cleanup_add,
-    NGX_LOG_INFO, NGX_LOG_WARN,
+    NGX_LOG_ERR, NGX_LOG_INFO, NGX_LOG_WARN,
 };
 use ngx::ngx_log_error;
 use sso_core::cache::{CacheConfig, SessionCache};
 use sso_core::cookie::{self, Attributes};
+use sso_core::revocations::Check;
 use sso_core::session::{chunk_cookie_name, Session, CHUNK_LEN, MAX_CHUNKS};
 
 use crate::conf::LocConf;
@@ -27,6 +29,8 @@ pub enum Opened {
     None,
     /// An authentic session that has ended; the `$sso_reason` word (`idle`).
     Ended(&'static str),
+    /// An authentic session that was revoked ([`revoked`]).
+    Revoked,
     /// A live session.
     Live(Arc<Session>),
 }
@@ -43,6 +47,9 @@ pub unsafe fn open_checked(r: *mut ngx_http_request_t, conf: &LocConf) -> Opened
         let Some(session) = open(r, conf) else {
             return Opened::None;
         };
+        if revoked(r, conf, &session) {
+            return Opened::Revoked;
+        }
         let Some(idle) = conf.session_idle_timeout() else {
             return Opened::Live(session);
         };
@@ -79,7 +86,7 @@ pub unsafe fn open_checked(r: *mut ngx_http_request_t, conf: &LocConf) -> Opened
 pub unsafe fn open(r: *const ngx_http_request_t, conf: &LocConf) -> Option<Arc<Session>> {
     // SAFETY: the caller guarantees what the `# Safety` section above asks.
     unsafe {
-        let keys = conf.session_keys.as_deref()?;
+        let scope = conf.session_scope.as_ref()?;
         let name = conf.session_cookie();
         let first = headers::find_cookie(r, name.as_bytes())?;
         let mut chunks: [&[u8]; MAX_CHUNKS] = [&[]; MAX_CHUNKS];
@@ -93,7 +100,7 @@ pub unsafe fn open(r: *const ngx_http_request_t, conf: &LocConf) -> Option<Arc<S
         let now = crate::request::now();
         // Opened sessions are cached per worker by their sealed value (compared in constant
         // time), so a returning browser costs a lookup instead of base64 + AEAD + JSON.
-        match cache().open(keys, &chunks[..n], &conf.session_binding, now) {
+        match cache().open(scope, &chunks[..n], now) {
             Ok(session) => Some(session),
             Err(err) => {
                 ngx_log_error!(
@@ -107,6 +114,44 @@ pub unsafe fn open(r: *const ngx_http_request_t, conf: &LocConf) -> Option<Arc<S
             }
         }
     }
+}
+
+/// Whether `session` is revoked (README "Session lifecycle"): its provider `sid` or local
+/// id, or a revocation of its `sub` covering its login time. No lock, no allocation: the
+/// session's probe is computed once and cached with it. Without a zone the session is
+/// refused (fail closed).
+///
+/// # Safety
+/// `r` must be a valid request.
+pub unsafe fn revoked(r: *const ngx_http_request_t, conf: &LocConf, session: &Session) -> bool {
+    let issuer = conf.issuer.as_deref().unwrap_or("");
+    let probe = session.revocation_probe(issuer);
+    let answer = crate::state::revocations::check(probe, crate::request::now());
+    if answer == Some(Check::Clear) {
+        return false;
+    }
+    // SAFETY: the caller guarantees what the `# Safety` section above asks.
+    let log = unsafe { (*(*r).connection).log };
+    match answer {
+        Some(Check::Revoked(kind)) => {
+            ngx_log_error!(
+                NGX_LOG_INFO,
+                log,
+                "sso: session of \"{}\" refused, reason: \"revoked\" ({} revoked)",
+                session.identity.uid,
+                kind.name()
+            );
+        }
+        _ => {
+            ngx_log_error!(
+                NGX_LOG_ERR,
+                log,
+                "sso: session refused: the revocation table of zone \"{}\" is not available",
+                crate::state::zone_name()
+            );
+        }
+    }
+    true
 }
 
 /// One cache of opened sessions per worker (each worker is one thread; the lock is never

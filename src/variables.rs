@@ -29,6 +29,7 @@ enum Var {
     Reason,
     BackendOverride,
     SessionExpires,
+    Sid,
 }
 
 const CLAIM_PREFIX: &str = "sso_claim_";
@@ -40,7 +41,7 @@ const CLAIM_PREFIX: &str = "sso_claim_";
 pub unsafe fn register(cf: *mut ngx_conf_t) -> ngx_int_t {
     // SAFETY: the caller guarantees what the `# Safety` section above asks.
     unsafe {
-        let vars: [(ngx_str_t, Var); 10] = [
+        let vars: [(ngx_str_t, Var); 11] = [
             (ngx_string!("sso_user"), Var::User),
             (ngx_string!("sso_email"), Var::Email),
             (ngx_string!("sso_name"), Var::Name),
@@ -51,6 +52,7 @@ pub unsafe fn register(cf: *mut ngx_conf_t) -> ngx_int_t {
             (ngx_string!("sso_reason"), Var::Reason),
             (ngx_string!("sso_backend_override"), Var::BackendOverride),
             (ngx_string!("sso_session_expires"), Var::SessionExpires),
+            (ngx_string!("sso_sid"), Var::Sid),
         ];
         for (mut name, which) in vars {
             let v = ngx_http_add_variable(cf, &mut name, NGX_HTTP_VAR_NOCACHEABLE as _);
@@ -123,6 +125,11 @@ fn value_of(ctx: Option<&RequestCtx>, which: Var) -> std::borrow::Cow<'_, str> {
             Authenticated::Session(s) => Cow::Owned(s.exp.to_string()),
             Authenticated::Token { .. } => Cow::Borrowed(""),
         },
+        // The provider's session id of a session (never the local id).
+        Var::Sid => match who {
+            crate::context::Authenticated::Session(s) => exact(s.sid.as_deref().unwrap_or("")),
+            _ => Cow::Borrowed(""),
+        },
         Var::Reason | Var::AuthMethod => Cow::Borrowed(""),
     }
 }
@@ -147,7 +154,8 @@ unsafe extern "C" fn get_variable(
                 6 => Var::AuthMethod,
                 7 => Var::Reason,
                 8 => Var::BackendOverride,
-                _ => Var::SessionExpires,
+                9 => Var::SessionExpires,
+                _ => Var::Sid,
             };
             let value = value_of(context::get(r), which);
             set_value(r, v, value.as_bytes());

@@ -28,6 +28,7 @@ use std::sync::Arc;
 
 use parking_lot::Mutex;
 
+use crate::identity::CompactJws;
 use crate::jwks::{process_hasher, KeySet};
 use crate::jwt::{TokenError, Verified, Verifier};
 use crate::session::{Session, SessionError, SessionKeys};
@@ -351,7 +352,7 @@ impl<V: Weigh> Cache<V> {
     /// Caches `value` for `token` in `context` until `exp` (at most `max_ttl_secs`); false
     /// when it is not cached (too long, already expired at `now`, over the byte budget alone,
     /// cache disabled).
-    pub fn insert_until(
+    pub(crate) fn insert_until(
         &self,
         context: u64,
         token: &str,
@@ -444,40 +445,80 @@ impl<V: Weigh> Cache<V> {
 
 impl Cache<Verified> {
     /// Caches a token verified in `context` until its `exp`; see [`Cache::insert_until`].
-    pub fn insert(&self, context: u64, token: &str, value: Arc<Verified>, now: u64) -> bool {
+    /// Crate-private: an entry exists only for a token [`TokenCache::verify`] verified, which
+    /// is what lets a hit vouch for the token's shape ([`CompactJws`]).
+    pub(crate) fn insert(&self, context: u64, token: &str, value: Arc<Verified>, now: u64) -> bool {
         let exp = value.exp;
         self.insert_until(context, token, value, exp, now)
     }
 
     /// Verifies through the cache: a hit returns the cached result, a miss verifies with
-    /// `verifier` and `keys` and caches success, both under [`token_context`].
-    pub fn verify(
+    /// `verifier` and `keys` and caches success, both under [`token_context`]. With the
+    /// result comes `token` as a [`CompactJws`] (for `X-authentik-jwt`): the signature check
+    /// accepts only that shape, and a hit is byte-equal to a token that passed it.
+    pub fn verify<'t>(
         &self,
         verifier: &Verifier,
         keys: &KeySet,
-        token: &str,
+        token: &'t str,
         now: u64,
-    ) -> Result<Arc<Verified>, TokenError> {
+    ) -> Result<(Arc<Verified>, CompactJws<'t>), TokenError> {
         let context = token_context(verifier, keys);
         if let Some(hit) = self.get(context, token, now) {
-            return Ok(hit);
+            return Ok((hit, CompactJws::proven(token)));
         }
         let verified = Arc::new(verifier.verify(keys, token, now)?);
         self.insert(context, token, Arc::clone(&verified), now);
-        Ok(verified)
+        Ok((verified, CompactJws::proven(token)))
+    }
+}
+
+/// How one location opens session cookies: its session keys and the binding sessions are
+/// sealed to, with the cache context of the two ([`session_context`]) computed once, when the
+/// configuration is read, instead of on every request.
+#[derive(Clone)]
+pub struct SessionScope {
+    keys: Arc<SessionKeys>,
+    binding: String,
+    context: u64,
+}
+
+impl SessionScope {
+    pub fn new(keys: Arc<SessionKeys>, binding: String) -> SessionScope {
+        let context = session_context(&keys, &binding);
+        SessionScope {
+            keys,
+            binding,
+            context,
+        }
+    }
+
+    pub fn keys(&self) -> &SessionKeys {
+        &self.keys
+    }
+
+    pub fn binding(&self) -> &str {
+        &self.binding
+    }
+}
+
+impl std::fmt::Debug for SessionScope {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("SessionScope")
+            .field("binding", &self.binding)
+            .finish_non_exhaustive()
     }
 }
 
 impl Cache<Session> {
     /// Opens a session cookie through the cache: its chunk values in cookie order (see
-    /// [`SessionKeys::open`]), opened with `keys` for `binding` at `now`. A hit costs a lookup
-    /// instead of base64, AEAD and JSON; a miss opens and caches the session until its `exp`,
-    /// both under [`session_context`]. Failures are not cached.
+    /// [`SessionKeys::open`]), opened with the scope's keys for its binding at `now`. A hit
+    /// costs a lookup instead of base64, AEAD and JSON; a miss opens and caches the session
+    /// until its `exp`, both under the scope's [`session_context`]. Failures are not cached.
     pub fn open(
         &self,
-        keys: &SessionKeys,
+        scope: &SessionScope,
         chunks: &[&[u8]],
-        binding: &str,
         now: u64,
     ) -> Result<Arc<Session>, SessionError> {
         // The key is the whole sealed value; one chunk (the common case) is not copied.
@@ -490,11 +531,11 @@ impl Cache<Session> {
             }
         };
         let sealed = std::str::from_utf8(sealed).map_err(|_| SessionError::Malformed)?;
-        let context = session_context(keys, binding);
+        let context = scope.context;
         if let Some(hit) = self.get(context, sealed, now) {
             return Ok(hit);
         }
-        let session = Arc::new(keys.open(chunks, binding, now)?);
+        let session = Arc::new(scope.keys.open(chunks, &scope.binding, now)?);
         self.insert_until(context, sealed, Arc::clone(&session), session.exp, now);
         Ok(session)
     }
@@ -635,9 +676,13 @@ mod tests {
         let keys = test_keys();
         let v = verifier();
         let token = mint(json!({"alg":"HS256"}), good_claims());
-        let first = cache.verify(&v, &keys, &token, NOW).expect("valid");
-        let second = cache.verify(&v, &keys, &token, NOW + 1).expect("cached");
+        let (first, jws) = cache.verify(&v, &keys, &token, NOW).expect("valid");
+        let (second, jws2) = cache.verify(&v, &keys, &token, NOW + 1).expect("cached");
         assert!(Arc::ptr_eq(&first, &second));
+        assert_eq!(
+            (jws.as_str(), jws2.as_str()),
+            (token.as_str(), token.as_str())
+        );
         assert_eq!(cache.stats().hits, 1);
         // Invalid tokens are not cached.
         let bad = format!("{token}x");
@@ -764,16 +809,21 @@ mod tests {
     #[test]
     fn a_cached_session_is_never_a_hit_for_other_keys_or_bindings() {
         use crate::session::{binding, Session, SessionKeys};
-        let keys = SessionKeys::from_raw_keys(&[&[7u8; 32][..]]).expect("keys");
+        let keys = Arc::new(SessionKeys::from_raw_keys(&[&[7u8; 32][..]]).expect("keys"));
+        let scope = |k: &Arc<SessionKeys>, b: &str| SessionScope::new(Arc::clone(k), b.to_owned());
         let here = binding("client", "https://idp.example/");
         let mut session = Session::new(Identity::default(), NOW, 3600, None);
         session.identity.username = "alice".into();
         let sealed = keys.seal(&session, &here).expect("sealed");
         let chunks: Vec<&[u8]> = sealed.iter().map(|c| c.as_bytes()).collect();
         let cache = SessionCache::default();
-        let first = cache.open(&keys, &chunks, &here, NOW).expect("opens here");
+        let first = cache
+            .open(&scope(&keys, &here), &chunks, NOW)
+            .expect("opens here");
         assert_eq!(first.identity.username, "alice");
-        let second = cache.open(&keys, &chunks, &here, NOW + 1).expect("cached");
+        let second = cache
+            .open(&scope(&keys, &here), &chunks, NOW + 1)
+            .expect("cached");
         assert!(Arc::ptr_eq(&first, &second));
         assert_eq!(cache.stats().hits, 1);
 
@@ -783,23 +833,32 @@ mod tests {
             binding("client", "https://other-idp.example/"),
         ] {
             assert_eq!(
-                cache.open(&keys, &chunks, &other, NOW + 1).map(|_| ()),
+                cache
+                    .open(&scope(&keys, &other), &chunks, NOW + 1)
+                    .map(|_| ()),
                 Err(SessionError::Malformed)
             );
         }
-        let other_keys = SessionKeys::from_raw_keys(&[&[8u8; 32][..]]).expect("keys");
+        let other_keys = Arc::new(SessionKeys::from_raw_keys(&[&[8u8; 32][..]]).expect("keys"));
         assert_ne!(other_keys.fingerprint(), keys.fingerprint());
         assert_eq!(
-            cache.open(&other_keys, &chunks, &here, NOW + 1).map(|_| ()),
+            cache
+                .open(&scope(&other_keys, &here), &chunks, NOW + 1)
+                .map(|_| ()),
             Err(SessionError::Malformed)
         );
         // Keys that still open it (a rotation that kept the old key second) do, uncached.
-        let rotated = SessionKeys::from_raw_keys(&[&[8u8; 32][..], &[7u8; 32][..]]).expect("keys");
-        assert!(cache.open(&rotated, &chunks, &here, NOW + 1).is_ok());
+        let rotated =
+            Arc::new(SessionKeys::from_raw_keys(&[&[8u8; 32][..], &[7u8; 32][..]]).expect("keys"));
+        assert!(cache
+            .open(&scope(&rotated, &here), &chunks, NOW + 1)
+            .is_ok());
         assert_eq!(cache.stats().hits, 1, "no foreign context was a hit");
         // Past its exp the cache no longer answers.
         assert_eq!(
-            cache.open(&keys, &chunks, &here, NOW + 3600).map(|_| ()),
+            cache
+                .open(&scope(&keys, &here), &chunks, NOW + 3600)
+                .map(|_| ()),
             Err(SessionError::Expired)
         );
     }

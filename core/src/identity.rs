@@ -141,13 +141,39 @@ impl MetaHeaders {
     }
 }
 
+/// A JWT in compact serialisation: base64url parts separated by dots and nothing else, so a
+/// header value that needs no checking (`X-authentik-jwt` on every request) by construction.
+///
+/// Made by checking once ([`CompactJws::new`]), or handed out by what already proved it:
+/// [`crate::cache::TokenCache::verify`] for the token it verified or found (the signature
+/// check refuses any other byte, and a cache hit is byte-equal to a verified token). So a
+/// request never rescans the token.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct CompactJws<'a>(&'a str);
+
+impl<'a> CompactJws<'a> {
+    /// `Some` when `token` is in the compact shape (one pass over it).
+    pub fn new(token: &'a str) -> Option<CompactJws<'a>> {
+        crate::session::is_compact_jws(token).then_some(CompactJws(token))
+    }
+
+    /// For a token the caller already proved to be in the compact shape.
+    pub(crate) fn proven(token: &'a str) -> CompactJws<'a> {
+        debug_assert!(crate::session::is_compact_jws(token));
+        CompactJws(token)
+    }
+
+    pub fn as_str(self) -> &'a str {
+        self.0
+    }
+}
+
 /// One identity header of a request, in order ([`request_headers`]).
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum Header<'a> {
     /// An item of the identity's block ([`Identity::header_block`]).
     Own(&'a Item),
-    /// `X-authentik-jwt` with this value (the token, or empty when it is not a safe header
-    /// value, which a verified token or a session's ID token always is).
+    /// `X-authentik-jwt` with this value (a [`CompactJws`]: a safe header value).
     Jwt(&'a str),
     /// An item of the location's [`MetaHeaders::block`]; with `host`, its value is the
     /// request's host instead (app and provider without `sso_app`).
@@ -162,11 +188,11 @@ pub enum Header<'a> {
 pub fn request_headers<'a>(
     own: &'a HeaderBlock,
     meta: &'a MetaHeaders,
-    raw_jwt: Option<&'a str>,
+    raw_jwt: Option<CompactJws<'a>>,
 ) -> impl Iterator<Item = Header<'a>> {
     let items = own.items();
     let (base, additional) = items.split_at(BLOCK_BASE_HEADERS.min(items.len()));
-    let jwt = raw_jwt.map(|t| Header::Jwt(header_value(t).unwrap_or_default()));
+    let jwt = raw_jwt.map(|t| Header::Jwt(t.as_str()));
     let meta_items = meta.block.items().iter().enumerate().map(|(i, item)| {
         // app and provider come first (MetaHeaders::new).
         Header::Meta {
@@ -541,6 +567,8 @@ mod tests {
             String::from_utf8_lossy(&b.bytes()[r]).into_owned()
         };
         let own = id.header_block();
+        // A token that is not compact cannot be given at all (the type): none is sent.
+        let jwt = jwt.and_then(CompactJws::new);
         request_headers(own, meta, jwt)
             .map(|h| match h {
                 Header::Own(item) => (text(own, item.name()), text(own, item.value())),
@@ -755,9 +783,21 @@ mod tests {
                 "ngx_http_sso_module/0.1.0"
             ]
         );
-        // A JWT that is not a safe header value is never sent as it is.
-        let bad_jwt = sent(&id, &meta, Some("eyJ.a.b\r\nX-Evil: 1"), "host.example");
-        assert_eq!(bad_jwt[6], ("X-authentik-jwt".to_owned(), String::new()));
+        // A JWT that is not a safe header value cannot reach the list: only the compact shape
+        // makes a CompactJws.
+        for bad in [
+            "eyJ.a.b\r\nX-Evil: 1",
+            "eyJ.a.b ",
+            "",
+            "eyJ.a=.b",
+            "eyJ.\u{85}.b",
+        ] {
+            assert_eq!(CompactJws::new(bad), None, "{bad:?}");
+        }
+        assert_eq!(
+            CompactJws::new("eyJ.a-_.b").map(CompactJws::as_str),
+            Some("eyJ.a-_.b")
+        );
     }
 
     #[test]

@@ -64,20 +64,31 @@ pub struct UsedIds<'a> {
     index_len: usize,
 }
 
-fn rd32(b: &[u8], off: usize) -> u32 {
+pub(crate) fn rd32(b: &[u8], off: usize) -> u32 {
     u32::from_le_bytes(b[off..off + 4].try_into().unwrap_or([0; 4]))
 }
 
-fn wr32(b: &mut [u8], off: usize, v: u32) {
+pub(crate) fn wr32(b: &mut [u8], off: usize, v: u32) {
     b[off..off + 4].copy_from_slice(&v.to_le_bytes());
 }
 
-fn rd64(b: &[u8], off: usize) -> u64 {
+pub(crate) fn rd64(b: &[u8], off: usize) -> u64 {
     u64::from_le_bytes(b[off..off + 8].try_into().unwrap_or([0; 8]))
 }
 
-fn wr64(b: &mut [u8], off: usize, v: u64) {
+pub(crate) fn wr64(b: &mut [u8], off: usize, v: u64) {
     b[off..off + 8].copy_from_slice(&v.to_le_bytes());
+}
+
+/// The start of SHA-256(key ‖ id): how a table in shared memory stores an id.
+pub(crate) fn keyed_tag(key: &[u8], id: &[u8]) -> [u8; TAG_LEN] {
+    let mut ctx = digest::Context::new(&digest::SHA256);
+    ctx.update(key);
+    ctx.update(id);
+    let d = ctx.finish();
+    let mut tag = [0u8; TAG_LEN];
+    tag.copy_from_slice(&d.as_ref()[..TAG_LEN]);
+    tag
 }
 
 /// (ring capacity, index slots) that fit in `len` bytes; None when not even a few entries fit.
@@ -184,13 +195,7 @@ impl<'a> UsedIds<'a> {
     }
 
     fn tag(&self, id: &[u8]) -> [u8; TAG_LEN] {
-        let mut ctx = digest::Context::new(&digest::SHA256);
-        ctx.update(&self.buf[OFF_KEY..OFF_KEY + 32]);
-        ctx.update(id);
-        let d = ctx.finish();
-        let mut tag = [0u8; TAG_LEN];
-        tag.copy_from_slice(&d.as_ref()[..TAG_LEN]);
-        tag
+        keyed_tag(&self.buf[OFF_KEY..OFF_KEY + 32], id)
     }
 
     fn entry_off(&self, pos: usize) -> usize {

@@ -10,6 +10,7 @@ pub mod gate;
 pub mod provider;
 pub mod session;
 pub mod token;
+pub mod zone;
 
 use std::ffi::{c_char, c_void};
 use std::ptr;
@@ -22,6 +23,7 @@ use ngx::ffi::{
 };
 use ngx::http::HttpModuleLocationConf;
 use ngx::ngx_conf_log_error;
+use sso_core::cache::SessionScope;
 use sso_core::flow::BackchannelOrigin;
 use sso_core::http_client::Trust;
 use sso_core::identity::MetaHeaders;
@@ -69,6 +71,10 @@ pub struct LocConf {
     pub jwt_header: Option<bool>,
     /// `sso_session_idle_timeout` in seconds; 0 is `off`.
     pub session_idle_timeout: Option<u64>,
+    /// `sso_session_refresh`: seconds, 0 = off.
+    pub session_refresh: Option<u64>,
+    // zone.rs (`http` level only, read by `state::register`; never inherited)
+    pub shared_zone: Option<crate::state::ZoneSpec>,
 
     // Resolved at merge time, never inherited as such.
     /// The effective login URL: `sso_login_url`, else `<prefix>/start`.
@@ -84,6 +90,9 @@ pub struct LocConf {
     /// What session cookies are sealed to (`sso_core::session::binding`: client id and
     /// issuer): a session minted for another client or another provider never opens here.
     pub session_binding: String,
+    /// The two above with their cache context computed once (`SessionScope`): what the
+    /// request path opens session cookies with. None when there are no session keys.
+    pub session_scope: Option<SessionScope>,
     /// The provider's discovery/JWKS fetcher, shared by every context with the same issuer,
     /// backchannel and trust settings.
     pub provider: Option<Arc<Provider>>,
@@ -137,6 +146,11 @@ impl LocConf {
     /// `sso_session_idle_timeout` in seconds, None when `off`.
     pub fn session_idle_timeout(&self) -> Option<u64> {
         self.session_idle_timeout.filter(|&t| t > 0)
+    }
+
+    /// How long after the provider last vouched for a session it is refreshed; None: never.
+    pub fn session_refresh(&self) -> Option<u64> {
+        Some(self.session_refresh.unwrap_or(300)).filter(|&s| s > 0)
     }
 
     pub fn scopes(&self) -> &str {
@@ -195,6 +209,7 @@ impl LocConf {
         inherit(&mut self.session_lifetime, &prev.session_lifetime);
         inherit(&mut self.jwt_header, &prev.jwt_header);
         inherit(&mut self.session_idle_timeout, &prev.session_idle_timeout);
+        inherit(&mut self.session_refresh, &prev.session_refresh);
 
         self.effective_login_url = match &self.login_url {
             Some(url) => url.clone(),
@@ -207,6 +222,10 @@ impl LocConf {
             self.client_id.as_deref().unwrap_or(""),
             self.issuer.as_deref().unwrap_or(""),
         );
+        self.session_scope = self
+            .session_keys
+            .as_ref()
+            .map(|keys| SessionScope::new(Arc::clone(keys), self.session_binding.clone()));
         self.provider = self.provider(prev, cf);
         self.meta_headers = MetaHeaders::new(self.app.as_deref(), crate::OUTPOST, crate::VERSION);
         Ok(())
@@ -474,16 +493,18 @@ pub const ANY_CONF: u32 = NGX_HTTP_MAIN_CONF | NGX_HTTP_SRV_CONF | NGX_HTTP_LOC_
 const COMMANDS_LEN: usize = gate::COMMANDS.len()
     + provider::COMMANDS.len()
     + session::COMMANDS.len()
-    + token::COMMANDS.len();
+    + token::COMMANDS.len()
+    + zone::COMMANDS.len();
 
 /// The module's command table: every family's commands, then nginx's terminating entry.
 pub static mut COMMANDS: [ngx_command_t; COMMANDS_LEN + 1] = {
     const END: ngx_command_t = ngx_command_t::empty();
-    let families: [&[ngx_command_t]; 4] = [
+    let families: [&[ngx_command_t]; 5] = [
         &gate::COMMANDS,
         &provider::COMMANDS,
         &session::COMMANDS,
         &token::COMMANDS,
+        &zone::COMMANDS,
     ];
     let mut table = [END; COMMANDS_LEN + 1];
     let (mut n, mut f) = (0, 0);

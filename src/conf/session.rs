@@ -1,5 +1,5 @@
 //! Sessions: `sso_session_secret_file`, `sso_session_cookie`, `sso_session_lifetime`,
-//! `sso_cookie_domain`, `sso_jwt_header`, `sso_session_idle_timeout`.
+//! `sso_cookie_domain`, `sso_jwt_header`, `sso_session_idle_timeout`, `sso_session_refresh`.
 
 use std::sync::Arc;
 
@@ -14,7 +14,7 @@ use super::{
 };
 
 /// This family's entries of the module's command table (README "Directives" → "Sessions").
-pub const COMMANDS: [ngx_command_t; 6] = [
+pub const COMMANDS: [ngx_command_t; 7] = [
     command(
         ngx_string!("sso_session_secret_file"),
         ANY_CONF | NGX_CONF_TAKE1,
@@ -44,6 +44,11 @@ pub const COMMANDS: [ngx_command_t; 6] = [
         ngx_string!("sso_session_idle_timeout"),
         ANY_CONF | NGX_CONF_TAKE1,
         set_session_idle_timeout,
+    ),
+    command(
+        ngx_string!("sso_session_refresh"),
+        ANY_CONF | NGX_CONF_TAKE1,
+        set_session_refresh,
     ),
 ];
 
@@ -109,3 +114,19 @@ fn session_idle_timeout(d: &Directive<'_>, conf: &mut LocConf) -> Result<(), Str
     set_once(&mut conf.session_idle_timeout, secs)
 }
 directive_handler!(set_session_idle_timeout, session_idle_timeout);
+/// `sso_session_refresh TIME | off`: stored as seconds, 0 for `off` (README "Session
+/// lifecycle").
+fn session_refresh(d: &Directive<'_>, conf: &mut LocConf) -> Result<(), String> {
+    let v = one_arg(d)?;
+    let secs = if v == "off" {
+        0
+    } else {
+        let secs = parse_time_secs(v)?;
+        if secs < 1 {
+            return Err(format!("\"{v}\" is shorter than 1s"));
+        }
+        secs
+    };
+    set_once(&mut conf.session_refresh, secs)
+}
+directive_handler!(set_session_refresh, session_refresh);

@@ -6,10 +6,10 @@ use std::sync::Arc;
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
 use serde_json::{Map, Value};
-use sso_core::flow::{self, Discovery, FlowState};
-use sso_core::http_client::{HttpClient, Method, Request};
+use sso_core::flow::{self, ClientAuth, Discovery, FlowState, TokenRequest};
+use sso_core::http_client::{HttpClient, Method, Request, Response};
 use sso_core::identity::Identity;
-use sso_core::jwks::{verification_keys, ProviderKeys, Secret};
+use sso_core::jwks::{verification_keys, KeySet, ProviderKeys, Secret};
 use sso_core::jwt::{TokenError, Verified, Verifier};
 use sso_core::session::{Session, SessionKeys};
 
@@ -74,42 +74,24 @@ const REFETCH_WAIT: Duration = Duration::from_secs(5);
 
 pub fn exchange(x: Exchange) -> Outcome {
     let issuer = x.provider.config().issuer.clone();
-    let secret = match x
-        .client_secret
-        .as_deref()
-        .map(|s| std::str::from_utf8(s.expose()))
-    {
-        None => None,
-        Some(Ok(s)) => Some(s),
-        Some(Err(_)) => return failed(500, "the client secret is not UTF-8"),
-    };
-    let Some(call) = x.provider.server_call(&x.discovery.token_endpoint) else {
-        return failed(502, "the provider's token_endpoint is not an http(s) URL");
-    };
-    let client = match x.provider.http_client() {
-        Ok(c) => c,
-        Err(e) => return failed(502, format!("cannot build the HTTP client: {e}")),
-    };
-    let auth = flow::choose_client_auth(
-        &x.discovery.token_endpoint_auth_methods_supported,
-        secret.is_some(),
+    let posted = post_grant(
+        &x.provider,
+        &x.discovery,
+        x.client_secret.as_deref(),
+        |secret, auth| {
+            flow::token_request(
+                &x.code,
+                &x.redirect_uri,
+                &x.flow.code_verifier,
+                &x.client_id,
+                secret,
+                auth,
+            )
+        },
     );
-    let req = flow::token_request(
-        &x.code,
-        &x.redirect_uri,
-        &x.flow.code_verifier,
-        &x.client_id,
-        secret,
-        auth,
-    );
-    let resp = match client.post_form(
-        &call.url,
-        call.host.as_deref(),
-        req.body.as_bytes(),
-        req.authorization.as_deref(),
-    ) {
-        Ok(r) => r,
-        Err(e) => return failed(502, format!("token endpoint \"{}\": {e}", call.url)),
+    let Posted { resp, client, url } = match posted {
+        Ok(p) => p,
+        Err((status, log)) => return failed(status, log),
     };
     let tokens = match flow::parse_token_response(resp.status, &resp.body) {
         Ok(t) => t,
@@ -117,12 +99,19 @@ pub fn exchange(x: Exchange) -> Outcome {
             return Outcome::Failed {
                 status: 502,
                 page: e.html_page(),
-                log: format!("token endpoint \"{}\": {e}", call.url),
+                log: format!("token endpoint \"{url}\": {e}"),
             }
         }
     };
 
-    let verified = match verify_id_token(&x, &issuer, &tokens.id_token) {
+    let verified = match verify_id_token(
+        &x.provider,
+        x.tokens.as_deref(),
+        &x.client_id,
+        x.leeway,
+        &issuer,
+        &tokens.id_token,
+    ) {
         Ok(v) => v,
         Err(log) => return failed(502, log),
     };
@@ -134,9 +123,13 @@ pub fn exchange(x: Exchange) -> Outcome {
 
     if lacks_identity_claims(&claims) {
         if let Some(endpoint) = &x.discovery.userinfo_endpoint {
-            if let Err(log) =
-                merge_userinfo(&x, &client, endpoint, &tokens.access_token, &mut claims)
-            {
+            if let Err(log) = merge_userinfo(
+                &x.provider,
+                &client,
+                endpoint,
+                &tokens.access_token,
+                &mut claims,
+            ) {
                 return failed(502, log);
             }
         }
@@ -153,6 +146,19 @@ pub fn exchange(x: Exchange) -> Outcome {
         session.keep_claims(&claims);
     }
     session.refresh_token = tokens.refresh_token;
+    // What a revocation names (README "Session lifecycle"): the provider's `sid`, else a
+    // random id of this session's own.
+    session.sid = claims
+        .get("sid")
+        .and_then(Value::as_str)
+        .filter(|s| !s.is_empty() && s.len() <= sso_core::logout::MAX_VALUE_LEN)
+        .map(str::to_owned);
+    if session.sid.is_none() {
+        let Some(id) = sso_core::session::local_session_id() else {
+            return failed(500, "the system's random source failed");
+        };
+        session.local_id = Some(id);
+    }
     match x.keys.seal(&session, &x.binding) {
         Ok(chunks) => Outcome::Session {
             chunks,
@@ -163,23 +169,92 @@ pub fn exchange(x: Exchange) -> Outcome {
     }
 }
 
+/// A grant's answer from the token endpoint, with the client (for a userinfo call after it)
+/// and the endpoint's URL (for logs).
+pub(crate) struct Posted {
+    pub resp: Response,
+    pub client: Arc<HttpClient>,
+    pub url: String,
+}
+
+/// POSTs the grant `build` makes (given the client secret and the client authentication
+/// discovery allows) to the provider's token endpoint, through `sso_backchannel_url` when
+/// set. Errors: the status a login answers with, and the log text.
+pub(crate) fn post_grant(
+    provider: &Provider,
+    discovery: &Discovery,
+    client_secret: Option<&Secret>,
+    build: impl FnOnce(Option<&str>, ClientAuth) -> TokenRequest,
+) -> Result<Posted, (u16, String)> {
+    let secret = match client_secret.map(|s| std::str::from_utf8(s.expose())) {
+        None => None,
+        Some(Ok(s)) => Some(s),
+        Some(Err(_)) => return Err((500, "the client secret is not UTF-8".to_owned())),
+    };
+    let Some(call) = provider.server_call(&discovery.token_endpoint) else {
+        return Err((
+            502,
+            "the provider's token_endpoint is not an http(s) URL".to_owned(),
+        ));
+    };
+    let client = provider
+        .http_client()
+        .map_err(|e| (502, format!("cannot build the HTTP client: {e}")))?;
+    let auth = flow::choose_client_auth(
+        &discovery.token_endpoint_auth_methods_supported,
+        secret.is_some(),
+    );
+    let req = build(secret, auth);
+    match client.post_form(
+        &call.url,
+        call.host.as_deref(),
+        req.body.as_bytes(),
+        req.authorization.as_deref(),
+    ) {
+        Ok(resp) => Ok(Posted {
+            resp,
+            client,
+            url: call.url,
+        }),
+        Err(e) => Err((502, format!("token endpoint \"{}\": {e}", call.url))),
+    }
+}
+
+/// The key sets a token from the provider (an ID token, a logout token) is verified with,
+/// in order: the provider's published keys (from `snap`), `sso_jwks_file`, the client
+/// secret, as [`verification_keys`] allows them (README "Which keys verify a token").
+pub fn id_token_keys<'a>(
+    snap: &'a Snapshot,
+    tokens: Option<&'a TokenContext>,
+) -> impl Iterator<Item = &'a KeySet> {
+    let published = match snap.keys.as_deref() {
+        None => ProviderKeys::Pending,
+        Some(keys) => ProviderKeys::Known(keys),
+    };
+    let (file, secret) = match tokens {
+        Some(t) => (t.jwks_file.as_deref(), t.client_secret.as_deref()),
+        None => (None, None),
+    };
+    verification_keys(published, file, secret).map(|(_, keys)| keys)
+}
+
 /// OIDC Core 3.1.3.7: signature (with the provider's keys; HS256 with the client secret
 /// only when the provider publishes no keys, as authentik does without a signing key),
-/// `iss`, `aud` (and `azp` when there are several audiences), `exp`, `iat`.
-fn verify_id_token(x: &Exchange, issuer: &str, id_token: &str) -> Result<Verified, String> {
-    let verifier = Verifier::new(Some(issuer.to_owned()), vec![x.client_id.clone()], x.leeway);
+/// `iss`, `aud` (and `azp` when there are several audiences), `exp`, `iat`. The nonce is the
+/// caller's (a login checks it, a refresh does not).
+pub(crate) fn verify_id_token(
+    provider: &Provider,
+    tokens: Option<&TokenContext>,
+    client_id: &str,
+    leeway: u64,
+    issuer: &str,
+    id_token: &str,
+) -> Result<Verified, String> {
+    let verifier = Verifier::new(Some(issuer.to_owned()), vec![client_id.to_owned()], leeway);
     // The same rule as for bearer tokens (README "Which keys verify a token").
     let verify = |snap: &Snapshot| {
-        let published = match snap.keys.as_deref() {
-            None => ProviderKeys::Pending,
-            Some(keys) => ProviderKeys::Known(keys),
-        };
-        let (file, secret) = match x.tokens.as_deref() {
-            Some(t) => (t.jwks_file.as_deref(), t.client_secret.as_deref()),
-            None => (None, None),
-        };
         let mut result = Err(TokenError::NoKeys);
-        for (_, keys) in verification_keys(published, file, secret) {
+        for keys in id_token_keys(snap, tokens) {
             result = verifier.verify(keys, id_token, now());
             match &result {
                 Err(e) if e.is_unknown_kid() => continue,
@@ -188,10 +263,10 @@ fn verify_id_token(x: &Exchange, issuer: &str, id_token: &str) -> Result<Verifie
         }
         result
     };
-    let mut result = verify(&x.provider.snapshot());
+    let mut result = verify(&provider.snapshot());
     if let Err(e) = &result {
         if e.is_unknown_kid() || matches!(e, TokenError::NoKeys) {
-            result = verify(&x.provider.refetch_and_wait(REFETCH_WAIT));
+            result = verify(&provider.refetch_and_wait(REFETCH_WAIT));
         }
     }
     let verified =
@@ -200,7 +275,7 @@ fn verify_id_token(x: &Exchange, issuer: &str, id_token: &str) -> Result<Verifie
     if let Some(Value::Array(auds)) = claims.get("aud") {
         if auds.len() > 1 {
             let azp = claims.get("azp").and_then(Value::as_str);
-            if azp != Some(x.client_id.as_str()) {
+            if azp != Some(client_id) {
                 return Err("ID token has several audiences and no matching azp".to_owned());
             }
         }
@@ -208,21 +283,21 @@ fn verify_id_token(x: &Exchange, issuer: &str, id_token: &str) -> Result<Verifie
     Ok(verified)
 }
 
-fn lacks_identity_claims(claims: &Map<String, Value>) -> bool {
+pub(crate) fn lacks_identity_claims(claims: &Map<String, Value>) -> bool {
     !claims.contains_key("preferred_username")
         || !claims.contains_key("email")
         || !claims.contains_key("groups")
 }
 
 /// Adds the userinfo claims the ID token lacked (never overriding it); `sub` must match.
-fn merge_userinfo(
-    x: &Exchange,
+pub(crate) fn merge_userinfo(
+    provider: &Provider,
     client: &HttpClient,
     endpoint: &str,
     access_token: &str,
     claims: &mut Map<String, Value>,
 ) -> Result<(), String> {
-    let Some(call) = x.provider.server_call(endpoint) else {
+    let Some(call) = provider.server_call(endpoint) else {
         return Err("the provider's userinfo_endpoint is not an http(s) URL".to_owned());
     };
     let bearer = format!("Bearer {access_token}");

@@ -1,6 +1,7 @@
 //! Outbound calls to the identity provider, off nginx's event loop: [`fetcher`] (discovery
 //! and JWKS, one thread per provider), [`code_exchange`] (the login callback's token
-//! endpoint and userinfo calls, run as a job), and [`wake`] (the job pool, and how results
+//! endpoint and userinfo calls, run as a job), [`refresh`] (a session's refresh grant, run as
+//! a job), and [`wake`] (the job pool, and how results
 //! come back to the worker's event loop).
 //!
 //! The HTTP client itself is nginx-free and lives in `sso_core::http_client` (unit-tested
@@ -9,6 +10,7 @@
 
 pub mod code_exchange;
 pub mod fetcher;
+pub mod refresh;
 #[cfg(feature = "selftest")]
 pub mod selftest;
 pub mod wake;

@@ -36,22 +36,23 @@
 //! Linux only (eventfd), like the module's targets.
 
 use std::any::Any;
-use std::cell::RefCell;
+use std::cell::{Cell, RefCell};
 use std::collections::{HashMap, VecDeque};
 use std::ffi::c_void;
 use std::fmt;
 use std::panic::{catch_unwind, AssertUnwindSafe};
 use std::ptr;
+use std::rc::Rc;
 use std::sync::Arc;
 use std::time::Duration;
 
 use ngx::ffi::{
     ngx_close_connection, ngx_connection_t, ngx_cycle, ngx_cycle_t, ngx_event_t,
-    ngx_get_connection, ngx_handle_read_event, ngx_http_discarded_request_body_handler,
-    ngx_http_finalize_request, ngx_http_request_empty_handler, ngx_http_request_t,
-    ngx_http_run_posted_requests, ngx_http_test_reading, ngx_int_t, ngx_pool_cleanup_add,
-    ngx_pool_t, ngx_process, NGX_HTTP_INTERNAL_SERVER_ERROR, NGX_LOG_ALERT, NGX_LOG_ERR, NGX_OK,
-    NGX_PROCESS_HELPER,
+    ngx_get_connection, ngx_handle_read_event, ngx_http_block_reading, ngx_http_core_run_phases,
+    ngx_http_discarded_request_body_handler, ngx_http_finalize_request,
+    ngx_http_request_empty_handler, ngx_http_request_t, ngx_http_run_posted_requests,
+    ngx_http_test_reading, ngx_int_t, ngx_pool_cleanup_add, ngx_pool_t, ngx_process,
+    NGX_HTTP_INTERNAL_SERVER_ERROR, NGX_LOG_ALERT, NGX_LOG_ERR, NGX_OK, NGX_PROCESS_HELPER,
 };
 use ngx::ngx_log_error;
 use parking_lot::{Condvar, Mutex, MutexGuard};
@@ -601,6 +602,88 @@ where
         (*r).read_event_handler = Some(read_while_waiting);
         Ok(id)
     }
+}
+
+/// Suspends request `r` inside a phase handler while `work` runs, then resumes the phase
+/// engine where it stopped (the same handler is called again): the way an access-phase
+/// check waits for the provider (a session refresh) and then goes on deciding.
+///
+/// `done(alive, result)` runs on the event loop exactly once (unless the worker exits
+/// first), **also when the request was freed meanwhile** (client gone): then `alive` is
+/// None and `done` must not touch the request; it still gets the result (a refresh whose
+/// outcome must be recorded whoever waits for it). With `Some(r)`, `done` prepares what the
+/// handler will find when it runs again, then the phase engine resumes
+/// (`ngx_http_core_run_phases`) and the posted requests run.
+///
+/// On `Ok` the phase handler returns `NGX_DONE` and does not touch `r` again; on `Err`
+/// nothing was started. While waiting the request is held (`r->main->count++`) and watched
+/// as in [`spawn_for_request`].
+///
+/// # Safety
+/// `r` must be a valid main request inside a phase handler; on the event-loop thread.
+pub unsafe fn spawn_and_resume<T, W, D>(
+    r: *mut ngx_http_request_t,
+    work: W,
+    done: D,
+) -> Result<JobId, SpawnError>
+where
+    T: Send + 'static,
+    W: FnOnce() -> T + Send + 'static,
+    D: FnOnce(Option<*mut ngx_http_request_t>, Result<T, JobPanicked>) + 'static,
+{
+    let alive = Rc::new(Cell::new(true));
+    let watch = alive.clone();
+    let finish = move |value: Result<T, JobPanicked>| {
+        if !watch.get() {
+            done(None, value);
+            return;
+        }
+        // SAFETY: the pool (and so the request) is alive; on the event-loop thread.
+        unsafe {
+            let c = (*r).connection;
+            let main = (*r).main;
+            (*main).set_count((*main).count() - 1);
+            (*r).read_event_handler = Some(ngx_http_block_reading);
+            (*r).write_event_handler = Some(ngx_http_core_run_phases);
+            let prepared = guard::catch((*c).log, "background job completion", false, || {
+                done(Some(r), value);
+                true
+            });
+            if prepared {
+                ngx_http_core_run_phases(r);
+            } else {
+                ngx_http_finalize_request(r, NGX_HTTP_INTERNAL_SERVER_ERROR as ngx_int_t);
+            }
+            ngx_http_run_posted_requests(c);
+        }
+    };
+    // SAFETY: the caller passes a valid main request, on the event-loop thread.
+    unsafe {
+        // The request's pool cleanup clears `alive` (the request is gone); the job goes on.
+        let cln = ngx_pool_cleanup_add((*r).pool, std::mem::size_of::<*const Cell<bool>>());
+        if cln.is_null() {
+            return Err(SpawnError::Thread);
+        }
+        (*cln).handler = None;
+        let id = spawn(work, finish)?;
+        *((*cln).data as *mut *const Cell<bool>) = Rc::into_raw(alive);
+        (*cln).handler = Some(clear_alive);
+        let main = (*r).main;
+        (*main).set_count((*main).count() + 1);
+        (*r).write_event_handler = Some(ngx_http_request_empty_handler);
+        (*r).read_event_handler = Some(read_while_waiting);
+        Ok(id)
+    }
+}
+
+unsafe extern "C" fn clear_alive(data: *mut c_void) {
+    // SAFETY: pool cleanups run on nginx's thread, where `ngx_cycle` is valid.
+    let log = unsafe { (*ngx_cycle).log };
+    guard::catch(log, "background job cleanup", (), || {
+        // SAFETY: data holds the Rc::into_raw of spawn_and_resume, taken back once here.
+        let alive = unsafe { Rc::from_raw(*(data as *const *const Cell<bool>)) };
+        alive.set(false);
+    })
 }
 
 /// The read handler of a request waiting for its job: finishes discarding the body, then

@@ -666,7 +666,41 @@ fn flow_cookies_are_capped(build: Build) {
     n.assert_no_crash();
 }
 
+/// A request line in absolute form names the host nginx routes on; a `Host` header saying
+/// otherwise is ignored by nginx, and so by the module: the callback URL it registers (and
+/// the host `rd` is checked against) is the routed one.
+fn urls_are_built_on_the_routed_host(build: Build) {
+    let site = site(build, 1);
+    let n = &site.n;
+    for (target, host) in [
+        (
+            format!("http://localhost:{}{PREFIX}/start?rd=/", n.port),
+            "evil.example".to_owned(),
+        ),
+        (
+            format!("{PREFIX}/start?rd=/"),
+            format!("localhost:{}", n.port),
+        ),
+    ] {
+        let mut s = connect_from(Ipv4Addr::LOCALHOST, n.port);
+        write!(
+            s,
+            "GET {target} HTTP/1.1\r\nHost: {host}\r\nConnection: close\r\n\r\n"
+        )
+        .unwrap();
+        let (r, _) = read_response_and_rest(&mut s, Duration::from_secs(10), Duration::ZERO);
+        assert_eq!(r.status, 302, "{}\n{}", r.head(), n.error_log());
+        let q = query_params(r.header("location").unwrap());
+        assert_eq!(
+            q.get("redirect_uri").map(String::as_str),
+            Some(format!("http://localhost:{}{PREFIX}/callback", n.port).as_str()),
+            "GET {target} with Host: {host}"
+        );
+    }
+}
+
 on_both_nginx!(
+    urls_are_built_on_the_routed_host,
     one_client_cannot_block_logins,
     hung_up_callbacks_are_cancelled,
     bodies_are_never_a_second_request,

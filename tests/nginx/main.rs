@@ -15,6 +15,8 @@ mod gate;
 mod hardening;
 mod login;
 mod npm_layout;
+mod refresh;
 mod relative_paths;
+mod revocation;
 mod session_lifecycle;
 mod tokens;

@@ -44,8 +44,9 @@ fn main() {
         Some("token") => one_token(&Opts::parse(&args[1..])),
         Some("tokens") => many_tokens(&Opts::parse(&args[1..])),
         Some("memload") => memload(&Opts::parse(&args[1..])),
+        Some("revocations") => revocations(&Opts::parse(&args[1..])),
         _ => Err(
-            "usage: sso-bench cookie|token|tokens|memload [--option value]... \
+            "usage: sso-bench cookie|token|tokens|memload|revocations [--option value]... \
                   (see bench/tools/src/main.rs)"
                 .into(),
         ),
@@ -54,6 +55,28 @@ fn main() {
         eprintln!("sso-bench: {e}");
         std::process::exit(1);
     }
+}
+
+/// `revocations --issuer I --count N --lifetime SECS --out FILE`: a `sso_shared_zone
+/// state=` file holding N revoked sessions (random sids of issuer I, live for SECS), so the
+/// benchmark's nginx starts with that many revocations held.
+fn revocations(o: &Opts) -> Res<()> {
+    use sso_core::revocations::{encode_state, Revocation};
+    let issuer = o.get("issuer")?;
+    let count: usize = o.get("count")?.parse().map_err(|_| "--count: a number")?;
+    let lifetime: u64 = o.get("lifetime")?.parse().map_err(|_| "--lifetime: seconds")?;
+    let now = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map_err(|e| e.to_string())?
+        .as_secs();
+    let mut sid = [0u8; 16];
+    let entries: Vec<Revocation> = (0..count)
+        .map(|_| {
+            aws_lc_rs::rand::fill(&mut sid).expect("CSPRNG");
+            Revocation::session(issuer, &sid, now + lifetime)
+        })
+        .collect();
+    std::fs::write(o.get("out")?, encode_state(&entries, now)).map_err(|e| e.to_string())
 }
 
 /// `--name value` pairs.

@@ -8,12 +8,14 @@
 //! | `callback.rs` | the callback's parameters, [`callback`], [`nonce_matches`] |
 //! | `token.rs` | the code exchange at the token endpoint (request, response, [`ExchangeError`]) |
 //! | `rd.rs` | [`validate_rd`]: where the browser may be sent after login |
+//! | `refresh.rs` | the refresh grant, its answer, the single-flight table ([`refresh::RefreshTable`]) |
 //! | `discovery.rs` | the discovery document, `sso_backchannel_url` and its rewrite |
 //! | `sign_out.rs` | [`end_session_url`] |
 //! | `query.rs` | query strings and form bodies |
 //! | `pages.rs` | [`FlowError`] and the escaped HTML error pages |
 //!
-//! Everything is re-exported here: callers write `flow::start`, `flow::Discovery`, ...
+//! Everything is re-exported here (but the refresh table: `flow::refresh::RefreshTable`):
+//! callers write `flow::start`, `flow::Discovery`, ...
 //!
 //! # What the glue calls
 //! **start** (`<prefix>/start?rd=…`):
@@ -53,6 +55,7 @@ mod discovery;
 mod pages;
 mod query;
 mod rd;
+pub mod refresh;
 mod sign_out;
 mod start;
 mod token;
@@ -62,6 +65,9 @@ pub use discovery::*;
 pub use pages::*;
 pub use query::*;
 pub use rd::*;
+pub use refresh::{
+    parse_refresh_response, refresh_request, refreshed_identity, RefreshError, Refreshed,
+};
 pub use sign_out::*;
 pub use start::*;
 pub use token::*;

@@ -404,6 +404,297 @@ fn query_decoding() {
 }
 
 #[test]
+fn refresh_request_building() {
+    // RFC 6749 §6, with the code exchange's client authentication (§2.3.1)
+    let t = refresh_request("r/t+1", "my client", Some("s3"), ClientAuth::SecretBasic);
+    assert_eq!(
+        t.body,
+        "grant_type=refresh_token&refresh_token=r%2Ft%2B1&client_id=my%20client"
+    );
+    assert_eq!(
+        t.authorization.as_deref(),
+        Some(client_secret_basic("my client", "s3").as_str())
+    );
+    let t = refresh_request("rt", "id", Some("s3"), ClientAuth::SecretPost);
+    assert_eq!(
+        t.body,
+        "grant_type=refresh_token&refresh_token=rt&client_id=id&client_secret=s3"
+    );
+    assert_eq!(t.authorization, None);
+    assert!(!format!("{t:?}").contains("s3") && !format!("{t:?}").contains("rt"));
+    let t = refresh_request("rt", "id", None, ClientAuth::None);
+    assert_eq!(
+        (t.body.as_str(), t.authorization),
+        (
+            "grant_type=refresh_token&refresh_token=rt&client_id=id",
+            None
+        )
+    );
+    // the code exchange is built by the same code and unchanged
+    let t = token_request("c", "r", "v", "id", Some("s3"), ClientAuth::SecretBasic);
+    assert_eq!(
+        t.body,
+        "grant_type=authorization_code&code=c&redirect_uri=r&code_verifier=v&client_id=id"
+    );
+}
+
+#[test]
+fn refresh_responses() {
+    // rotated, with an ID token
+    let r = parse_refresh_response(
+        200,
+        br#"{"access_token":"at2","refresh_token":"rt2","id_token":"it2","token_type":"Bearer","expires_in":3600}"#,
+    )
+    .unwrap();
+    assert_eq!(r.refresh_token_after("rt1"), "rt2");
+    assert_eq!(r.id_token.as_deref(), Some("it2"));
+    assert_eq!((r.access_token.as_str(), r.expires_in), ("at2", Some(3600)));
+    let dbg = format!("{r:?}");
+    assert!(!dbg.contains("at2") && !dbg.contains("rt2") && !dbg.contains("it2"));
+    // not rotated, no ID token (OIDC Core 12.2): the old refresh token stays
+    let r =
+        parse_refresh_response(200, br#"{"access_token":"at2","token_type":"bearer"}"#).unwrap();
+    assert_eq!(r.refresh_token_after("rt1"), "rt1");
+    assert_eq!(r.id_token, None);
+    let r = parse_refresh_response(
+        200,
+        br#"{"access_token":"a","refresh_token":"","id_token":"","token_type":"Bearer"}"#,
+    )
+    .unwrap();
+    assert_eq!(
+        (r.refresh_token_after("old"), r.id_token),
+        ("old".into(), None)
+    );
+
+    // invalid_grant ends the session; nothing else does
+    let e = parse_refresh_response(
+        400,
+        br#"{"error":"invalid_grant","error_description":"grant\r\nrevoked"}"#,
+    )
+    .unwrap_err();
+    assert_eq!(
+        e,
+        RefreshError::Refused {
+            description: Some("grantrevoked".into())
+        }
+    );
+    assert!(e.ends_session());
+    assert_eq!(e.reason(), "invalid_grant");
+    assert!(RefreshError::SubjectChanged.ends_session());
+    let keeps = |status: u16, body: &[u8], reason: &str| {
+        let e = parse_refresh_response(status, body).unwrap_err();
+        assert!(!e.ends_session(), "{status} {e}");
+        assert_eq!(e.reason(), reason, "{status} {e}");
+    };
+    keeps(401, br#"{"error":"invalid_client"}"#, "provider_error");
+    keeps(400, br#"{"error":"unauthorized_client"}"#, "provider_error");
+    keeps(503, b"<html>down</html>", "provider_unavailable");
+    keeps(502, b"", "provider_unavailable");
+    keeps(500, br#"{"error":"server_error"}"#, "provider_unavailable");
+    keeps(
+        503,
+        br#"{"error":"temporarily_unavailable"}"#,
+        "provider_unavailable",
+    );
+    keeps(
+        500,
+        br#"{"error":"invalid_grant_x"}"#,
+        "provider_unavailable",
+    );
+    keeps(404, br#"{"detail":"no"}"#, "provider_unavailable");
+    keeps(200, b"not json", "malformed");
+    keeps(200, br#"{"token_type":"Bearer"}"#, "malformed");
+    keeps(
+        200,
+        br#"{"access_token":"a","token_type":"mac"}"#,
+        "malformed",
+    );
+    assert!(!RefreshError::Unavailable("x".into()).ends_session());
+    assert!(!RefreshError::IdToken("x".into()).ends_session());
+}
+
+#[test]
+fn refreshed_id_token_claims() {
+    use crate::jwt::tests::{good_claims, mint, test_keys, verifier, ISS, NOW};
+    use serde_json::json;
+    let sign = |claims: serde_json::Value| {
+        let token = mint(json!({"alg": "ES256", "kid": "ec"}), claims);
+        verifier()
+            .verify(&test_keys(), &token, NOW)
+            .map(|v| v.claims())
+    };
+    // a real signed refresh ID token with new groups; the login's nonce repeated, or another
+    // one: a refresh checks no nonce
+    for nonce in [
+        json!("the-login-nonce"),
+        json!("something-else"),
+        json!(null),
+    ] {
+        let mut c = good_claims();
+        c["groups"] = json!(["admins", "ops", "new-group"]);
+        if !nonce.is_null() {
+            c["nonce"] = nonce;
+        }
+        let claims = sign(c).expect("verifies as at login");
+        let id = refreshed_identity(&claims, ISS, "u-1").expect("same iss and sub");
+        assert_eq!(id.groups, ["admins", "ops", "new-group"]);
+        assert_eq!((id.uid.as_str(), id.username.as_str()), ("u-1", "akadmin"));
+    }
+    // OIDC Core 12.2: another subject, another issuer
+    let mut c = good_claims();
+    c["sub"] = json!("u-2");
+    let claims = sign(c).unwrap();
+    assert_eq!(
+        refreshed_identity(&claims, ISS, "u-1").unwrap_err(),
+        RefreshError::SubjectChanged
+    );
+    let claims = sign(good_claims()).unwrap();
+    assert_eq!(
+        refreshed_identity(&claims, "https://other.example/", "u-1").unwrap_err(),
+        RefreshError::SubjectChanged
+    );
+    assert!(refreshed_identity(&claims, ISS, "").is_err());
+    let mut c = good_claims();
+    c.as_object_mut().unwrap().remove("sub");
+    let claims = sign(c).unwrap();
+    assert!(refreshed_identity(&claims, ISS, "").is_err());
+    // a tampered token does not get that far
+    let token = mint(json!({"alg": "ES256", "kid": "ec"}), good_claims());
+    let tampered = format!("{}x", &token[..token.len() - 1]);
+    assert!(verifier().verify(&test_keys(), &tampered, NOW).is_err());
+}
+
+fn refresh_table(buf: &mut [u8]) -> refresh::RefreshTable<'_> {
+    refresh::RefreshTable::format_with_key(buf, [9; 32]).expect("fits")
+}
+
+#[test]
+fn refresh_single_flight() {
+    use refresh::{refresh_key, Begin, Finish, DONE_HOLD_SECS, IN_FLIGHT_SECS};
+    let mut buf = vec![0u8; 64 * 1024];
+    let mut t = refresh_table(&mut buf);
+    let k1 = refresh_key("rt-1", 1000);
+    let now = 5000;
+    assert_eq!(t.begin(&k1, now), Begin::Owner { warned: false });
+    // everyone else passes while it is in flight
+    for i in 0..30 {
+        assert_eq!(t.begin(&k1, now + i % 3), Begin::InFlight);
+    }
+    // other sessions are independent
+    assert_eq!(
+        t.begin(&refresh_key("rt-2", 1000), now),
+        Begin::Owner { warned: false }
+    );
+    assert!(!t.finish(&k1, now + 1, Finish::Done));
+    // the old cookie's requests never send the consumed token again...
+    assert_eq!(t.begin(&k1, now + 2), Begin::Done);
+    assert_eq!(t.begin(&k1, now + 1 + DONE_HOLD_SECS - 1), Begin::Done);
+    // ...while the renewed session (same token without rotation, new `vouched`) refreshes
+    assert_eq!(
+        t.begin(&refresh_key("rt-1", now + 1), now + 5),
+        Begin::Owner { warned: false }
+    );
+    // forgotten after the hold
+    assert_eq!(
+        t.begin(&k1, now + 1 + DONE_HOLD_SECS),
+        Begin::Owner { warned: false }
+    );
+    // a refusal ends the requests that carry the same session after it, too
+    let k4 = refresh_key("rt-4", 1000);
+    assert_eq!(t.begin(&k4, now), Begin::Owner { warned: false });
+    assert!(!t.finish(&k4, now, Finish::Refused));
+    assert_eq!(t.begin(&k4, now + 1), Begin::Refused);
+    assert_eq!(t.begin(&k4, now + DONE_HOLD_SECS - 1), Begin::Refused);
+
+    // an owner that never finishes (its worker died) is taken over after IN_FLIGHT_SECS
+    let k3 = refresh_key("rt-3", 1000);
+    assert_eq!(t.begin(&k3, now), Begin::Owner { warned: false });
+    assert_eq!(t.begin(&k3, now + IN_FLIGHT_SECS - 1), Begin::InFlight);
+    assert_eq!(
+        t.begin(&k3, now + IN_FLIGHT_SECS),
+        Begin::Owner { warned: false }
+    );
+}
+
+#[test]
+fn refresh_failures_retry_later_and_warn_once() {
+    use refresh::{refresh_key, Begin, Finish, RETRY_SECS};
+    let mut buf = vec![0u8; 64 * 1024];
+    let mut t = refresh_table(&mut buf);
+    let k = refresh_key("rt", 7);
+    let now = 10_000;
+    assert_eq!(t.begin(&k, now), Begin::Owner { warned: false });
+    assert!(
+        t.finish(&k, now, Finish::Failed),
+        "the first failure is logged"
+    );
+    assert_eq!(t.begin(&k, now + 1), Begin::Later);
+    assert_eq!(t.begin(&k, now + RETRY_SECS - 1), Begin::Later);
+    assert_eq!(t.begin(&k, now + RETRY_SECS), Begin::Owner { warned: true });
+    assert_eq!(t.begin(&k, now + RETRY_SECS), Begin::InFlight);
+    assert!(
+        !t.finish(&k, now + RETRY_SECS, Finish::Failed),
+        "not logged again"
+    );
+    let later = now + 10 * RETRY_SECS;
+    assert_eq!(t.begin(&k, later), Begin::Owner { warned: true });
+    assert!(!t.finish(&k, later, Finish::Failed));
+    // the provider is back: renewed
+    assert_eq!(
+        t.begin(&k, later + RETRY_SECS),
+        Begin::Owner { warned: true }
+    );
+    assert!(!t.finish(&k, later + RETRY_SECS, Finish::Done));
+    assert_eq!(t.begin(&k, later + RETRY_SECS + 1), Begin::Done);
+}
+
+#[test]
+fn refresh_table_full_and_reattached() {
+    use refresh::{refresh_key, Begin, RefreshTable, HEADER_LEN, IN_FLIGHT_SECS, PROBE, SLOT_LEN};
+    assert_eq!(
+        RefreshTable::slots_for(HEADER_LEN + (PROBE - 1) * SLOT_LEN),
+        0
+    );
+    let mut small = vec![0u8; HEADER_LEN + (PROBE - 1) * SLOT_LEN];
+    assert!(RefreshTable::format(&mut small).is_none());
+
+    // PROBE slots: every key's window is the whole table
+    let mut buf = vec![0u8; HEADER_LEN + PROBE * SLOT_LEN];
+    let mut t = refresh_table(&mut buf);
+    assert_eq!(t.slots(), PROBE);
+    let now = 100;
+    for i in 0..PROBE {
+        assert_eq!(
+            t.begin(&refresh_key(&format!("rt{i}"), 1), now),
+            Begin::Owner { warned: false },
+            "{i}"
+        );
+    }
+    let extra = refresh_key("one-more", 1);
+    assert_eq!(t.begin(&extra, now), Begin::Full);
+    for i in 0..PROBE {
+        assert_eq!(
+            t.begin(&refresh_key(&format!("rt{i}"), 1), now + 1),
+            Begin::InFlight
+        );
+    }
+    // expired entries make room
+    assert_eq!(
+        t.begin(&extra, now + IN_FLIGHT_SECS),
+        Begin::Owner { warned: false }
+    );
+    drop(t);
+
+    // the entries live in the bytes: attached again (another worker), they are still there
+    let mut t = RefreshTable::attach_or_format(&mut buf).unwrap();
+    assert_eq!(t.begin(&extra, now + IN_FLIGHT_SECS + 1), Begin::InFlight);
+    // garbage is formatted, never trusted
+    let mut junk = vec![0xa5u8; 4096];
+    let mut t = RefreshTable::attach_or_format(&mut junk).unwrap();
+    assert_eq!(t.begin(&extra, now), Begin::Owner { warned: false });
+}
+
+#[test]
 fn rd_table() {
     const H: &str = "example.com";
     let d = Some("example.com");

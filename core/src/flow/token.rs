@@ -55,17 +55,59 @@ pub fn token_request_body(
     client_id: &str,
     post_secret: Option<&str>,
 ) -> String {
-    let mut params = vec![
+    form_encode(&with_client(
+        code_grant(code, redirect_uri, code_verifier),
+        client_id,
+        post_secret,
+    ))
+}
+
+fn code_grant<'a>(
+    code: &'a str,
+    redirect_uri: &'a str,
+    code_verifier: &'a str,
+) -> Vec<(&'static str, &'a str)> {
+    vec![
         ("grant_type", "authorization_code"),
         ("code", code),
         ("redirect_uri", redirect_uri),
         ("code_verifier", code_verifier),
-        ("client_id", client_id),
-    ];
+    ]
+}
+
+/// `grant` followed by `client_id` and, for client_secret_post, `client_secret`.
+fn with_client<'a>(
+    mut grant: Vec<(&'static str, &'a str)>,
+    client_id: &'a str,
+    post_secret: Option<&'a str>,
+) -> Vec<(&'static str, &'a str)> {
+    grant.push(("client_id", client_id));
     if let Some(secret) = post_secret {
-        params.push(("client_secret", secret));
+        grant.push(("client_secret", secret));
     }
-    form_encode(&params)
+    grant
+}
+
+/// Any grant at the token endpoint (the code exchange, the refresh grant) with the client
+/// authentication of RFC 6749 §2.3.1 as `auth` says: `client_id` in the body always, the
+/// secret in the body (client_secret_post) or as `Authorization: Basic` (client_secret_basic).
+pub(super) fn authenticated_request(
+    grant: Vec<(&'static str, &str)>,
+    client_id: &str,
+    client_secret: Option<&str>,
+    auth: ClientAuth,
+) -> TokenRequest {
+    let (post_secret, authorization) = match (auth, client_secret) {
+        (ClientAuth::SecretBasic, Some(secret)) => {
+            (None, Some(client_secret_basic(client_id, secret)))
+        }
+        (ClientAuth::SecretPost, Some(secret)) => (Some(secret), None),
+        _ => (None, None),
+    };
+    TokenRequest {
+        body: form_encode(&with_client(grant, client_id, post_secret)),
+        authorization,
+    }
 }
 
 /// A ready token request: POST `body` as `application/x-www-form-urlencoded`, with
@@ -97,20 +139,12 @@ pub fn token_request(
     client_secret: Option<&str>,
     auth: ClientAuth,
 ) -> TokenRequest {
-    match (auth, client_secret) {
-        (ClientAuth::SecretBasic, Some(secret)) => TokenRequest {
-            body: token_request_body(code, redirect_uri, code_verifier, client_id, None),
-            authorization: Some(client_secret_basic(client_id, secret)),
-        },
-        (ClientAuth::SecretPost, Some(secret)) => TokenRequest {
-            body: token_request_body(code, redirect_uri, code_verifier, client_id, Some(secret)),
-            authorization: None,
-        },
-        _ => TokenRequest {
-            body: token_request_body(code, redirect_uri, code_verifier, client_id, None),
-            authorization: None,
-        },
-    }
+    authenticated_request(
+        code_grant(code, redirect_uri, code_verifier),
+        client_id,
+        client_secret,
+        auth,
+    )
 }
 
 /// A successful token response (RFC 6749 §5.1, OIDC Core 3.1.3.3). `Debug` redacts tokens.
@@ -240,6 +274,33 @@ struct RawTokenResponse {
 
 /// Parses the token endpoint's answer: `status` is the HTTP status, `body` the response body.
 pub fn parse_token_response(status: u16, body: &[u8]) -> Result<TokenResponse, ExchangeError> {
+    let grant = parse_grant_response(status, body)?;
+    Ok(TokenResponse {
+        access_token: grant.access_token,
+        id_token: grant.id_token.ok_or(ExchangeError::MissingIdToken)?,
+        token_type: grant.token_type,
+        expires_in: grant.expires_in,
+        refresh_token: grant.refresh_token,
+        scope: grant.scope,
+    })
+}
+
+/// A successful answer of any grant: [`TokenResponse`] with the ID token optional (a refresh
+/// answer may lack it, OIDC Core 12.2).
+pub(super) struct GrantResponse {
+    pub access_token: String,
+    pub id_token: Option<String>,
+    pub token_type: String,
+    pub expires_in: Option<u64>,
+    pub refresh_token: Option<RefreshToken>,
+    pub scope: Option<String>,
+}
+
+/// The answer of the token endpoint to any grant (RFC 6749 §5.1, §5.2).
+pub(super) fn parse_grant_response(
+    status: u16,
+    body: &[u8],
+) -> Result<GrantResponse, ExchangeError> {
     let raw: Option<RawTokenResponse> = serde_json::from_slice(body).ok();
     let ok_status = (200..300).contains(&status);
     let raw = match raw {
@@ -261,10 +322,6 @@ pub fn parse_token_response(status: u16, body: &[u8]) -> Result<TokenResponse, E
         .access_token
         .filter(|t| !t.is_empty())
         .ok_or(ExchangeError::Malformed("no access_token"))?;
-    let id_token = raw
-        .id_token
-        .filter(|t| !t.is_empty())
-        .ok_or(ExchangeError::MissingIdToken)?;
     let token_type = raw.token_type.unwrap_or_default();
     if !token_type.eq_ignore_ascii_case("bearer") {
         return Err(ExchangeError::NotBearer(sanitize_text(&token_type)));
@@ -275,9 +332,9 @@ pub fn parse_token_response(status: u16, body: &[u8]) -> Result<TokenResponse, E
         Some(serde_json::Value::String(s)) => s.trim().parse().ok(),
         _ => None,
     };
-    Ok(TokenResponse {
+    Ok(GrantResponse {
         access_token,
-        id_token,
+        id_token: raw.id_token.filter(|t| !t.is_empty()),
         token_type,
         expires_in,
         refresh_token: raw

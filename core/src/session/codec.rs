@@ -45,6 +45,10 @@ const IAT: u8 = 16;
 const EXP: u8 = 17;
 const ISSUED: u8 = 18;
 const VOUCHED: u8 = 19;
+/// The provider's `sid` (revocations, `$sso_sid`).
+const SID: u8 = 20;
+/// The session's own random id when the provider gave no `sid`.
+const LOCAL_ID: u8 = 21;
 // Tokens and claims.
 const ID_TOKEN: u8 = 32;
 const CLAIMS: u8 = 33;
@@ -233,6 +237,14 @@ impl Session {
         w.uint(EXP, self.exp);
         w.uint(ISSUED, self.issued);
         w.uint(VOUCHED, self.vouched);
+        if let Some(sid) = &self.sid {
+            w.tag(SID);
+            w.len_bytes(sid.as_bytes());
+        }
+        if let Some(local) = &self.local_id {
+            w.tag(LOCAL_ID);
+            w.len_bytes(local.as_bytes());
+        }
         if let Some([h, p, sig]) = self.id_token.as_deref().and_then(jws_parts) {
             // The signature runs to the end of the field, which has a length of its own.
             let mut jws = Writer {
@@ -285,6 +297,8 @@ impl Session {
                 EXP => s.exp = r.varint()?,
                 ISSUED => s.issued = r.varint()?,
                 VOUCHED => s.vouched = r.varint()?,
+                SID => s.sid = Some(r.string()?),
+                LOCAL_ID => s.local_id = Some(r.string()?),
                 ID_TOKEN => s.id_token = Some(r.nested()?.jws()?),
                 CLAIMS => s.claims = Some(r.string()?),
                 REFRESH_TOKEN => s.refresh_token = Some(RefreshToken::new(r.string()?)),

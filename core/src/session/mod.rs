@@ -20,7 +20,7 @@ use base64::Engine;
 use serde_json::{Map, Value};
 use zeroize::Zeroizing;
 
-use crate::identity::{render_claim, Identity};
+use crate::identity::{render_claim, CompactJws, Identity};
 pub use crate::seal::{
     KeyError, Purpose, SessionKeys, CHUNK_LEN, CLIENT_SECRET_INFO, CLIENT_SECRET_SALT, MAX_CHUNKS,
     MIN_KEY_LEN, PURPOSE_SALT,
@@ -57,6 +57,32 @@ pub struct Session {
     pub claims: Option<String>,
     /// The refresh token, when the provider granted one. Sealed, never logged.
     pub refresh_token: Option<RefreshToken>,
+    /// The provider's session id (the ID token's `sid` claim), when it gave one: what a
+    /// back-channel logout names (README "Session lifecycle").
+    pub sid: Option<String>,
+    /// A random id minted at login when the provider gave no `sid` ([`local_session_id`]),
+    /// so that `sign_out` can revoke exactly this session.
+    pub local_id: Option<String>,
+    /// What the revocation check looks up, computed once per opened session (the worker's
+    /// session cache keeps it with the session). Never encoded.
+    pub probe: std::sync::OnceLock<crate::revocations::Probe>,
+}
+
+/// A fresh random session id (16 bytes from the CSPRNG, base64url) for [`Session::local_id`];
+/// None when the system's random source fails.
+pub fn local_session_id() -> Option<String> {
+    let mut id = [0u8; 16];
+    aws_lc_rs::rand::fill(&mut id).ok()?;
+    Some(URL_SAFE_NO_PAD.encode(id))
+}
+
+/// The value a session's revocation entry is keyed by when it has no provider `sid`: its
+/// local id in a namespace no provider `sid` of printable characters can reach.
+pub fn local_revocation_value(local_id: &str) -> Vec<u8> {
+    let mut v = Vec::with_capacity(8 + local_id.len());
+    v.extend_from_slice(b"\0local\0");
+    v.extend_from_slice(local_id.as_bytes());
+    v
 }
 
 /// A refresh token: a secret. `Debug` shows no byte of it, it has no `Display`, and its
@@ -194,10 +220,57 @@ impl Session {
             exp: now_unix.saturating_add(lifetime_secs),
             issued: now_unix,
             vouched: now_unix,
-            id_token: id_token.filter(|t| !t.is_empty() && t.len() <= MAX_ID_TOKEN_LEN),
+            id_token: id_token.filter(|t| t.len() <= MAX_ID_TOKEN_LEN && is_compact_jws(t)),
             claims: None,
             refresh_token: None,
+            sid: None,
+            local_id: None,
+            probe: std::sync::OnceLock::new(),
         }
+    }
+
+    /// The ID token, for `X-authentik-jwt` and `id_token_hint`, as a [`CompactJws`] without
+    /// a rescan on every request: [`Session::new`] and [`SessionKeys::open`] keep it only in
+    /// that shape (code setting the field directly must keep it too; debug builds check).
+    pub fn id_token_jws(&self) -> Option<CompactJws<'_>> {
+        self.id_token.as_deref().map(CompactJws::proven)
+    }
+
+    /// The revocation that ends this session (and every other of its provider session) on
+    /// every worker: by its provider `sid` until every session of that `sid` minted by now
+    /// has expired (`now` + `lifetime`, at least this one's `exp`), else by its local id until
+    /// its `exp`. None for a session without either (minted before sessions had ids).
+    pub fn revocation(
+        &self,
+        issuer: &str,
+        now: u64,
+        lifetime: u64,
+    ) -> Option<crate::revocations::Revocation> {
+        use crate::revocations::Revocation;
+        match (&self.sid, &self.local_id) {
+            (Some(sid), _) => Some(Revocation::session(
+                issuer,
+                sid.as_bytes(),
+                now.saturating_add(lifetime).max(self.exp),
+            )),
+            (None, Some(id)) => Some(Revocation::session(
+                issuer,
+                &local_revocation_value(id),
+                self.exp,
+            )),
+            (None, None) => None,
+        }
+    }
+
+    /// What the revocation table is asked about this session of `issuer` (computed once,
+    /// then kept): its provider `sid` or its local id, its `sub`, its login time.
+    pub fn revocation_probe(&self, issuer: &str) -> &crate::revocations::Probe {
+        self.probe.get_or_init(|| {
+            let local = self.local_id.as_deref().map(local_revocation_value);
+            let session = self.sid.as_deref().map(str::as_bytes).or(local.as_deref());
+            let sub = Some(self.identity.uid.as_bytes()).filter(|s| !s.is_empty());
+            crate::revocations::Probe::new(issuer, session, sub, self.iat)
+        })
     }
 
     /// Seconds left at `now_unix` (0 when expired): the cookie's `Max-Age`.

@@ -600,6 +600,8 @@ fn every_field() -> Session {
     s.vouched = s.iat + 50;
     s.claims = Some(r#"{"k":[1,{"x":null}]}"#.into());
     s.refresh_token = Some(RefreshToken::new("rt-\u{e9}-0123456789".into()));
+    s.sid = Some("provider-sid-1".into());
+    s.local_id = Some("local-id-1".into());
     s
 }
 
