@@ -154,6 +154,8 @@ callgrind_run() {
     printf 'cg1b\t%s\t%s\n' "$s:$PORT_BASELINE/static/index.html" "Authorization: Bearer $RS256_TOKEN"
     printf 'cg2\t%s\t%s\n' "$s:$PORT_SSO/static/index.html" "Cookie: sso_session=$COOKIE"
     printf 'cg3\t%s\t%s\n' "$s:$PORT_SSO/static/index.html" "Authorization: Bearer $RS256_TOKEN"
+    printf 'cg1s\t%s\t%s\n' "$s:$PORT_BASELINE/static/index.html" "Cookie: sso_session=$SLIM_COOKIE"
+    printf 'cg2s\t%s\t%s\n' "$s:$PORT_SSO_SLIM/static/index.html" "Cookie: sso_session=$SLIM_COOKIE"
     printf 'cg6\t%s\t\n' "$s:$PORT_UNAUTH/static/index.html"
     printf 'cg1pc\t%s\t%s\n' "$s:$PORT_IDENTITY/proxied/index.html" "Cookie: sso_session=$COOKIE"
     printf 'cg1pb\t%s\t%s\n' "$s:$PORT_IDENTITY/proxied/index.html" "Authorization: Bearer $RS256_TOKEN"
@@ -181,6 +183,8 @@ callgrind_table() {
       row("1. baseline, the request of 3 (bearer)", "static", "cg1b", "")
       row("2. session cookie", "static", "cg2", "cg1c")
       row("3. bearer RS256, same token (cached)", "static", "cg3", "cg1b")
+      row("1. baseline, the request of 2s (cookie)", "static", "cg1s", "")
+      row("2s. session cookie, sso_jwt_header off", "static", "cg2s", "cg1s")
       row("6. unauthenticated path", "static", "cg6", "cg1")
       row("1p. baseline + identity headers, the request of 2", "proxied", "cg1pc", "")
       row("1p. baseline + identity headers, the request of 3", "proxied", "cg1pb", "")
@@ -497,7 +501,7 @@ authentik user (groups, entitlements, \`ak_proxy\`), RS256 ones are $(printf %s 
 
 ## Instructions per request (callgrind)
 
-The requests of the static and proxied rows 1, 1p, 2, 3 and 6 again, \`${BENCH_CG_REQUESTS:-2000}\` of each
+The requests of the static and proxied rows 1, 1p, 2, 2s, 3 and 6 again, \`${BENCH_CG_REQUESTS:-2000}\` of each
 on one kept-alive connection after \`${BENCH_CG_WARMUP:-200}\` unmeasured ones, with nginx as one process
 (\`master_process off\`) under \`valgrind --tool=callgrind\` (bench/callgrind.sh): the instructions
 its event-loop thread executed per request. Callgrind counts instructions, not time, so other
