@@ -38,7 +38,7 @@ pub struct Refresh {
     pub tokens: Option<Arc<TokenContext>>,
     pub leeway: u64,
     /// The session's refresh token.
-    pub refresh_token: String,
+    pub refresh_token: RefreshToken,
     /// The session's `sub` (`Identity::uid`): a refreshed ID token must name it.
     pub session_uid: String,
 }
@@ -46,7 +46,7 @@ pub struct Refresh {
 /// A renewed session's new parts.
 pub struct Renewed {
     /// The refresh token to keep (the new one when the provider rotates).
-    pub refresh_token: String,
+    pub refresh_token: RefreshToken,
     /// The fresh identity, its claims and the new ID token, when the answer had an ID token;
     /// None: the session keeps its identity.
     pub fresh: Option<Fresh>,
@@ -64,7 +64,7 @@ pub fn refresh(x: Refresh) -> Result<Renewed, RefreshError> {
         &x.provider,
         &x.discovery,
         x.client_secret.as_deref(),
-        |secret, auth| flow::refresh_request(&x.refresh_token, &x.client_id, secret, auth),
+        |secret, auth| flow::refresh_request(x.refresh_token.expose(), &x.client_id, secret, auth),
     );
     let Posted { resp, client, url } = posted.map_err(|(_, log)| RefreshError::Unavailable(log))?;
     let refreshed = flow::parse_refresh_response(resp.status, &resp.body).map_err(|e| match e {
@@ -170,7 +170,7 @@ fn renewed_session(old: &Session, renewed: Renewed, now: u64) -> Session {
                 Some(fresh.id_token).filter(|t| t.len() <= MAX_ID_TOKEN_LEN && is_compact_jws(t));
         }
     }
-    session.refresh_token = Some(RefreshToken::new(renewed.refresh_token));
+    session.refresh_token = Some(renewed.refresh_token);
     session.vouched = now;
     session.issued = now;
     session
@@ -250,10 +250,11 @@ pub unsafe fn on_session(
         client_secret: conf.client_secret.clone(),
         tokens: conf.tokens.clone(),
         leeway: conf.leeway(),
-        refresh_token: token.to_owned(),
+        refresh_token: RefreshToken::new(token.to_owned()),
         session_uid: session.identity.uid.clone(),
     };
-    let key = (token.to_owned(), vouched);
+    // (The single-flight entry's key: the token kept as a secret too.)
+    let key = (RefreshToken::new(token.to_owned()), vouched);
     let old = session.clone();
     // What a refusal revokes (README "Session lifecycle").
     let revocation = session.revocation(
@@ -266,7 +267,8 @@ pub unsafe fn on_session(
             r,
             move || refresh(job),
             move |alive, result| {
-                let outcome = finished(log, &old, &key.0, key.1, warned, revocation, result);
+                let outcome =
+                    finished(log, &old, key.0.expose(), key.1, warned, revocation, result);
                 match (alive, outcome) {
                     (Some(r), outcome) => {
                         RESUMED.with(|slot| *slot.borrow_mut() = Some((r as usize, outcome)));

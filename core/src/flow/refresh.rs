@@ -52,6 +52,7 @@ use serde_json::{Map, Value};
 use super::token::{authenticated_request, parse_grant_response};
 use super::{sanitize_text, ClientAuth, ExchangeError, TokenRequest};
 use crate::identity::Identity;
+use crate::session::RefreshToken;
 use crate::used_ids::{keyed_tag, rd32, rd64, wr32, wr64, TAG_LEN};
 
 /// Builds the refresh grant's request (RFC 6749 §6) with the code exchange's client
@@ -78,7 +79,7 @@ pub fn refresh_request(
 pub struct Refreshed {
     pub access_token: String,
     /// A new refresh token (the provider rotates), or None (the old one stays valid).
-    pub refresh_token: Option<String>,
+    pub refresh_token: Option<RefreshToken>,
     /// The new ID token, when the provider sent one (OIDC Core 12.2: optional).
     pub id_token: Option<String>,
     pub expires_in: Option<u64>,
@@ -87,14 +88,16 @@ pub struct Refreshed {
 impl Refreshed {
     /// The refresh token the session keeps: the new one when rotated, else `old` (RFC 6749
     /// §6: the client keeps using the token it has when the answer brings none).
-    pub fn refresh_token_after(&self, old: &str) -> String {
-        self.refresh_token.clone().unwrap_or_else(|| old.to_owned())
+    pub fn refresh_token_after(&self, old: &RefreshToken) -> RefreshToken {
+        self.refresh_token.clone().unwrap_or_else(|| old.clone())
     }
 }
 
 impl fmt::Debug for Refreshed {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        let redact = |t: &Option<String>| t.as_ref().map(|_| "<redacted>");
+        fn redact<T>(t: &Option<T>) -> Option<&'static str> {
+            t.as_ref().map(|_| "<redacted>")
+        }
         f.debug_struct("Refreshed")
             .field("access_token", &"<redacted>")
             .field("refresh_token", &redact(&self.refresh_token))
@@ -194,7 +197,7 @@ pub fn parse_refresh_response(status: u16, body: &[u8]) -> Result<Refreshed, Ref
     match parse_grant_response(status, body) {
         Ok(g) => Ok(Refreshed {
             access_token: g.access_token,
-            refresh_token: g.refresh_token.map(|t| t.expose().to_owned()),
+            refresh_token: g.refresh_token,
             id_token: g.id_token,
             expires_in: g.expires_in,
         }),

@@ -1,6 +1,6 @@
 use super::*;
 use crate::identity::Identity;
-use crate::session::{Session, SessionKeys, CHUNK_LEN};
+use crate::session::{RefreshToken, Session, SessionKeys, CHUNK_LEN};
 use base64::engine::general_purpose::STANDARD;
 use base64::Engine;
 
@@ -446,7 +446,8 @@ fn refresh_responses() {
         br#"{"access_token":"at2","refresh_token":"rt2","id_token":"it2","token_type":"Bearer","expires_in":3600}"#,
     )
     .unwrap();
-    assert_eq!(r.refresh_token_after("rt1"), "rt2");
+    let rt1 = RefreshToken::new("rt1".into());
+    assert_eq!(r.refresh_token_after(&rt1).expose(), "rt2");
     assert_eq!(r.id_token.as_deref(), Some("it2"));
     assert_eq!((r.access_token.as_str(), r.expires_in), ("at2", Some(3600)));
     let dbg = format!("{r:?}");
@@ -454,7 +455,7 @@ fn refresh_responses() {
     // not rotated, no ID token (OIDC Core 12.2): the old refresh token stays
     let r =
         parse_refresh_response(200, br#"{"access_token":"at2","token_type":"bearer"}"#).unwrap();
-    assert_eq!(r.refresh_token_after("rt1"), "rt1");
+    assert_eq!(r.refresh_token_after(&rt1).expose(), "rt1");
     assert_eq!(r.id_token, None);
     let r = parse_refresh_response(
         200,
@@ -462,8 +463,13 @@ fn refresh_responses() {
     )
     .unwrap();
     assert_eq!(
-        (r.refresh_token_after("old"), r.id_token),
-        ("old".into(), None)
+        (
+            r.refresh_token_after(&RefreshToken::new("old".into()))
+                .expose()
+                .to_owned(),
+            r.id_token
+        ),
+        ("old".to_owned(), None)
     );
 
     // invalid_grant ends the session; nothing else does
