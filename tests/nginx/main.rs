@@ -13,6 +13,7 @@ mod browser;
 mod endpoints_hardening;
 mod gate;
 mod hardening;
+mod lifecycle;
 mod login;
 mod npm_layout;
 mod refresh;

@@ -18,7 +18,7 @@ use crate::provider::{browser_login, CookieJar, Provider};
 
 const EVENT: &str = "http://schemas.openid.net/event/backchannel-logout";
 const LOGOUT: &str = "/outpost.goauthentik.io/backchannel_logout";
-const DEMO_SUB: &str = "b2f0c4a1-demo";
+pub(crate) const DEMO_SUB: &str = "b2f0c4a1-demo";
 
 fn now() -> u64 {
     SystemTime::now()
@@ -32,7 +32,7 @@ const SHOW: &str = "add_header X-Worker $pid always;\n        add_header X-Sid $
 
 /// nginx protecting `up` for `provider` with `workers` workers (`reuseport`, so connections
 /// reach every worker) and `http` at the `http {}` level.
-fn start_nginx(
+pub(crate) fn start_nginx(
     build: Build,
     provider: &Provider,
     up: &Upstream,
@@ -48,7 +48,11 @@ fn start_nginx(
 }
 
 /// Sends `req` until every one of `workers` workers answered, checking each answer.
-fn on_every_worker(workers: usize, mut req: impl FnMut() -> Response, check: impl Fn(&Response)) {
+pub(crate) fn on_every_worker(
+    workers: usize,
+    mut req: impl FnMut() -> Response,
+    check: impl Fn(&Response),
+) {
     let mut seen = BTreeSet::new();
     let deadline = Instant::now() + hang_limit();
     while seen.len() < workers {
@@ -60,7 +64,7 @@ fn on_every_worker(workers: usize, mut req: impl FnMut() -> Response, check: imp
 }
 
 /// A browser navigation to `/app` with `jar`'s cookies.
-fn page(jar: &mut CookieJar, n: &Nginx) -> Response {
+pub(crate) fn page(jar: &mut CookieJar, n: &Nginx) -> Response {
     jar.request("GET", &url(n, "/app"), &[("Accept", "text/html")], b"")
 }
 
@@ -74,13 +78,13 @@ fn api(jar: &mut CookieJar, n: &Nginx) -> Response {
     )
 }
 
-fn assert_session(r: &Response, what: &str) {
+pub(crate) fn assert_session(r: &Response, what: &str) {
     assert_eq!(r.status, 200, "{what}: {}", r.head());
     assert_eq!(r.header("X-Reason"), Some("session"), "{what}");
 }
 
 /// A revoked session: a browser goes to login, an API call gets 401; `$sso_reason` says why.
-fn assert_revoked(jar: &mut CookieJar, n: &Nginx, workers: usize) {
+pub(crate) fn assert_revoked(jar: &mut CookieJar, n: &Nginx, workers: usize) {
     on_every_worker(
         workers,
         || page(jar, n),
@@ -104,7 +108,7 @@ fn assert_revoked(jar: &mut CookieJar, n: &Nginx, workers: usize) {
     );
 }
 
-fn login(n: &Nginx) -> CookieJar {
+pub(crate) fn login(n: &Nginx) -> CookieJar {
     let mut jar = CookieJar::new();
     let end = browser_login(&mut jar, &url(n, "/app"), "demo", "demo");
     let trail = format!("{:#?}\n{}", end.hops, n.error_log());
@@ -113,7 +117,7 @@ fn login(n: &Nginx) -> CookieJar {
 }
 
 /// A second browser holding a copy of `jar`'s session cookie.
-fn copy_of(jar: &CookieJar) -> CookieJar {
+pub(crate) fn copy_of(jar: &CookieJar) -> CookieJar {
     let mut copy = CookieJar::new();
     copy.set(
         "localhost",
@@ -125,7 +129,7 @@ fn copy_of(jar: &CookieJar) -> CookieJar {
 
 /// The workers write the state file: when the tests run as root, nginx's workers run as
 /// `nobody`, so the state directory must be theirs to write (README "Shared zone").
-fn writable_by_workers(dir: &std::path::Path) {
+pub(crate) fn writable_by_workers(dir: &std::path::Path) {
     use std::os::unix::fs::PermissionsExt;
     std::fs::set_permissions(dir, std::fs::Permissions::from_mode(0o777)).unwrap();
 }
@@ -345,7 +349,7 @@ fn backchannel_refusals(build: Build) {
 
 /// Registers nginx's back-channel URI for the site's client at the provider (then ID tokens
 /// carry `sid`).
-fn register_backchannel(p: &Provider, n: &Nginx) {
+pub(crate) fn register_backchannel(p: &Provider, n: &Nginx) {
     let r = http_request(
         "POST",
         &p.url("/_test/clients"),
@@ -361,7 +365,7 @@ fn register_backchannel(p: &Provider, n: &Nginx) {
 }
 
 /// The `$sso_sid` of `jar`'s session.
-fn sid_of(jar: &mut CookieJar, n: &Nginx) -> String {
+pub(crate) fn sid_of(jar: &mut CookieJar, n: &Nginx) -> String {
     let r = page(jar, n);
     assert_session(&r, "sid");
     let sid = r.header("X-Sid").unwrap_or("").to_owned();
@@ -421,7 +425,7 @@ fn backchannel_sid_and_sub(build: Build) {
 
 /// The provider's logout of the user (`/_test/logout`), which POSTs the logout token to
 /// nginx; every back-channel call succeeded.
-fn logout_at_provider(p: &Provider) {
+pub(crate) fn logout_at_provider(p: &Provider) {
     let r = http_request(
         "POST",
         &p.url("/_test/logout"),
