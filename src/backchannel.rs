@@ -29,7 +29,7 @@ use crate::guard;
 use crate::headers;
 use crate::net::code_exchange;
 use crate::net::fetcher::{Provider, Snapshot};
-use crate::net::wake;
+use crate::net::{resume, wake};
 use crate::request::{now, send_body};
 use crate::state::flows::Consume;
 use crate::state::revocations;
@@ -216,7 +216,7 @@ unsafe fn start_verification(r: *mut ngx_http_request_t) -> Option<ngx_int_t> {
             verifier: LogoutVerifier::new(&issuer, conf.client_id(), conf.leeway()),
             token,
         };
-        match wake::spawn_for_request(r, move || job.run(), |r, result| finish(r, result)) {
+        match resume::spawn_for_request(r, move || job.run(), |r, result| finish(r, result)) {
             Ok(_) => None,
             Err(err) => {
                 ngx_log_error!(

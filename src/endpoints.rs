@@ -2,7 +2,7 @@
 //! `callback`, `sign_out` (`backchannel_logout` is `backchannel.rs`).
 //!
 //! `callback` exchanges the code at the provider's token endpoint on a background thread
-//! (`net::wake::spawn_for_request`): the request is suspended, the worker's event loop goes
+//! (`net::resume::spawn_for_request`): the request is suspended, the worker's event loop goes
 //! on serving everyone else, and the response is sent when the job is done.
 //!
 //! Against hostile clients (README "Security" → "Overload, request bodies and caching"):
@@ -32,7 +32,7 @@ use crate::conf::LocConf;
 use crate::guard;
 use crate::headers::{self, bytes};
 use crate::net::code_exchange::{self, Exchange, Outcome};
-use crate::net::wake;
+use crate::net::{resume, wake};
 use crate::request::{absolute, host, now, origin, page_now, query, redirect, scheme, send_page};
 use crate::session_cookie;
 use crate::state::flows::{self as used_flows, Consume};
@@ -439,7 +439,7 @@ unsafe fn callback(r: *mut ngx_http_request_t, conf: &LocConf) -> ngx_int_t {
         };
         // The request stays alive until the job is done; spawn_for_request keeps the phases from
         // running again and watches for the client going away meanwhile.
-        let spawned = wake::spawn_for_request(
+        let spawned = resume::spawn_for_request(
             r,
             move || code_exchange::exchange(exchange),
             |r, result| {

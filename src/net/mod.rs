@@ -1,8 +1,8 @@
 //! Outbound calls to the identity provider, off nginx's event loop: [`fetcher`] (discovery
 //! and JWKS, one thread per provider), [`code_exchange`] (the login callback's token
 //! endpoint and userinfo calls, run as a job), [`refresh`] (a session's refresh grant, run as
-//! a job), and [`wake`] (the job pool, and how results
-//! come back to the worker's event loop).
+//! a job), [`wake`] (the job pool, and how results come back to the worker's event
+//! loop) and [`resume`] (requests waiting for a job, resumed when it ends).
 //!
 //! The HTTP client itself is nginx-free and lives in `sso_core::http_client` (unit-tested
 //! there against local servers). Provider host names resolve through the system resolver on
@@ -11,6 +11,7 @@
 pub mod code_exchange;
 pub mod fetcher;
 pub mod refresh;
+pub mod resume;
 #[cfg(feature = "selftest")]
 pub mod selftest;
 pub mod wake;

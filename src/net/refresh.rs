@@ -4,7 +4,7 @@
 //! background thread: no nginx type or call in here. Which request refreshes (single
 //! flight) is `state::refreshing`'s decision, on the event loop: [`on_session`], called by
 //! the access phase, starts the refresh and makes its request wait
-//! ([`wake::spawn_and_resume`]), the others pass on the old session.
+//! ([`resume::spawn_and_resume`]), the others pass on the old session.
 
 use std::cell::RefCell;
 use std::sync::Arc;
@@ -23,7 +23,7 @@ use crate::net::code_exchange::{
     lacks_identity_claims, merge_userinfo, post_grant, verify_id_token, Posted,
 };
 use crate::net::fetcher::Provider;
-use crate::net::wake;
+use crate::net::{resume, wake};
 use crate::request;
 use crate::session_cookie;
 use crate::state::refreshing;
@@ -146,7 +146,7 @@ enum Resumed {
 
 thread_local! {
     /// The outcome of the refresh a request waited for, handed to the access handler that
-    /// [`wake::spawn_and_resume`] calls again right after: set, then consumed synchronously.
+    /// [`resume::spawn_and_resume`] calls again right after: set, then consumed synchronously.
     static RESUMED: RefCell<Option<(usize, Resumed)>> = const { RefCell::new(None) };
 }
 
@@ -263,7 +263,7 @@ pub unsafe fn on_session(
         conf.session_lifetime(),
     );
     let spawned = unsafe {
-        wake::spawn_and_resume(
+        resume::spawn_and_resume(
             r,
             move || refresh(job),
             move |alive, result| {

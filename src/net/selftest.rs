@@ -33,7 +33,7 @@ use sso_core::http_client::Trust;
 use crate::guard;
 use crate::headers::bytes;
 use crate::net::fetcher::{self, Provider, ProviderConfig};
-use crate::net::wake;
+use crate::net::{resume, wake};
 
 static ABANDONED_DONE_CALLS: std::sync::atomic::AtomicUsize =
     std::sync::atomic::AtomicUsize::new(0);
@@ -141,7 +141,7 @@ unsafe fn handle(r: *mut ngx_http_request_t) -> ngx_int_t {
                 ABANDONED_DONE_CALLS.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
             };
             let work = || std::thread::sleep(Duration::from_millis(500));
-            match unsafe { wake::spawn_tied_to_pool((*r).pool, work, done) } {
+            match unsafe { resume::spawn_tied_to_pool((*r).pool, work, done) } {
                 Ok(_) => "abandoned\n".to_owned(),
                 Err(e) => format!("{e}\n"),
             }
@@ -182,7 +182,7 @@ unsafe fn handle(r: *mut ngx_http_request_t) -> ngx_int_t {
                 // SAFETY: spawn_for_request calls this on the event loop with a live request.
                 unsafe { send_text(r, 200, &text) }
             };
-            return match unsafe { wake::spawn_for_request(r, work, respond) } {
+            return match unsafe { resume::spawn_for_request(r, work, respond) } {
                 Ok(_) => NGX_DONE as ngx_int_t,
                 Err(e) => unsafe { finish(r, send_text(r, 503, &format!("{e}\n"))) },
             };
