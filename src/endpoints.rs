@@ -279,7 +279,7 @@ fn discovery(conf: &LocConf) -> Option<Arc<Discovery>> {
 unsafe fn start(r: *mut ngx_http_request_t, conf: &LocConf) -> ngx_int_t {
     // SAFETY: every caller passes a valid request, on nginx's thread.
     unsafe {
-        let Some(keys) = conf.session_keys.as_deref() else {
+        let Some(keys) = conf.session_scope.as_ref().map(|s| s.keys()) else {
             return not_configured(r, "set sso_client_secret or sso_session_secret_file");
         };
         if conf.provider.is_none() || conf.client_id.is_none() {
@@ -343,7 +343,7 @@ unsafe fn callback(r: *mut ngx_http_request_t, conf: &LocConf) -> ngx_int_t {
     // below run with the same request (the cleanup-tied job keeps it alive).
     unsafe {
         let log = (*(*r).connection).log;
-        let Some(keys) = conf.session_keys.clone() else {
+        let Some(scope) = conf.session_scope.as_ref() else {
             return not_configured(r, "set sso_client_secret or sso_session_secret_file");
         };
         let (Some(provider), Some(issuer)) = (conf.provider.clone(), conf.issuer.as_deref()) else {
@@ -363,8 +363,14 @@ unsafe fn callback(r: *mut ngx_http_request_t, conf: &LocConf) -> ngx_int_t {
                 );
             }
         };
-        let cb = match flow::callback(&keys, conf.client_id(), issuer, &params, flow_cookie, now())
-        {
+        let cb = match flow::callback(
+            scope.keys(),
+            conf.client_id(),
+            issuer,
+            &params,
+            flow_cookie,
+            now(),
+        ) {
             Ok(cb) => cb,
             Err(err) => {
                 ngx_log_error!(NGX_LOG_INFO, log, "sso: login callback refused: {}", err);
@@ -425,11 +431,11 @@ unsafe fn callback(r: *mut ngx_http_request_t, conf: &LocConf) -> ngx_int_t {
         let exchange = Exchange {
             provider,
             discovery: disco,
-            keys,
+            keys: scope.shared_keys(),
             client_id: conf.client_id().to_owned(),
             client_secret: conf.client_secret.clone(),
             tokens: conf.tokens.clone(),
-            binding: conf.session_binding.clone(),
+            binding: scope.binding().to_owned(),
             redirect_uri: redirect_uri(r, conf),
             leeway: conf.leeway(),
             lifetime: conf.session_lifetime(),

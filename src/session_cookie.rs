@@ -195,8 +195,8 @@ pub unsafe fn session_cookie_lines(
 ) -> Option<Vec<String>> {
     // SAFETY: the caller guarantees what the `# Safety` section above asks.
     unsafe {
-        let keys = conf.session_keys.as_deref()?;
-        let chunks = match keys.seal(session, &conf.session_binding) {
+        let scope = conf.session_scope.as_ref()?;
+        let chunks = match scope.keys().seal(session, scope.binding()) {
             Ok(c) => c,
             Err(e) => {
                 ngx_log_error!(

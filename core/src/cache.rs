@@ -497,6 +497,11 @@ impl SessionScope {
         &self.keys
     }
 
+    /// The keys, shared (for a job that seals a session off the event loop).
+    pub fn shared_keys(&self) -> Arc<SessionKeys> {
+        Arc::clone(&self.keys)
+    }
+
     pub fn binding(&self) -> &str {
         &self.binding
     }

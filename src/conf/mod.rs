@@ -84,14 +84,11 @@ pub struct LocConf {
     /// The token checks of this context (issuer, audiences, leeway), with the static keys
     /// (`sso_jwks_file` and the client secret as an HMAC key) and their cache context.
     pub tokens: Option<Arc<TokenContext>>,
-    /// The keys sealing sessions: `sso_session_secret_file`, else derived from the client
-    /// secret; None when neither is configured (no sessions, no login).
-    pub session_keys: Option<Arc<SessionKeys>>,
-    /// What session cookies are sealed to (`sso_core::session::binding`: client id and
-    /// issuer): a session minted for another client or another provider never opens here.
-    pub session_binding: String,
-    /// The two above with their cache context computed once (`SessionScope`): what the
-    /// request path opens session cookies with. None when there are no session keys.
+    /// What sessions are sealed and opened with (`SessionScope`): the keys
+    /// (`sso_session_secret_file`, else derived from the client secret), the binding
+    /// (`sso_core::session::binding`: client id and issuer, so a session minted for another
+    /// client or another provider never opens here) and their cache context, computed once.
+    /// None when there are no session keys (no sessions, no login).
     pub session_scope: Option<SessionScope>,
     /// The provider's discovery/JWKS fetcher, shared by every context with the same issuer,
     /// backchannel and trust settings.
@@ -217,15 +214,13 @@ impl LocConf {
         };
         self.login_url_absolute = sso_core::decide::is_absolute_url(&self.effective_login_url);
         self.tokens = self.token_context(prev)?;
-        self.session_keys = self.session_keys(prev)?;
-        self.session_binding = sso_core::session::binding(
+        let binding = sso_core::session::binding(
             self.client_id.as_deref().unwrap_or(""),
             self.issuer.as_deref().unwrap_or(""),
         );
         self.session_scope = self
-            .session_keys
-            .as_ref()
-            .map(|keys| SessionScope::new(Arc::clone(keys), self.session_binding.clone()));
+            .session_keys(prev)?
+            .map(|keys| SessionScope::new(keys, binding));
         self.provider = self.provider(prev, cf);
         self.meta_headers = MetaHeaders::new(self.app.as_deref(), crate::OUTPOST, crate::VERSION);
         Ok(())
@@ -269,8 +264,8 @@ impl LocConf {
                 .as_ref()
                 .is_some_and(|p| Arc::ptr_eq(p, secret))
         {
-            if let Some(keys) = &prev.session_keys {
-                return Ok(Some(Arc::clone(keys)));
+            if let Some(scope) = &prev.session_scope {
+                return Ok(Some(scope.shared_keys()));
             }
         }
         SessionKeys::derive_from_client_secret(secret.expose())

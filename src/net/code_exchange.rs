@@ -25,7 +25,7 @@ pub struct Exchange {
     pub client_secret: Option<Arc<Secret>>,
     /// The context's static key sets (`sso_jwks_file`, the client secret as an HMAC key).
     pub tokens: Option<Arc<TokenContext>>,
-    /// What the session is sealed to: client id and issuer (`LocConf::session_binding`).
+    /// What the session is sealed to: client id and issuer (`SessionScope::binding`).
     pub binding: String,
     pub redirect_uri: String,
     pub leeway: u64,
