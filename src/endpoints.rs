@@ -248,7 +248,7 @@ unsafe fn provider_unavailable(r: *mut ngx_http_request_t, conf: &LocConf) -> ng
     // SAFETY: every caller passes a valid request, on nginx's thread.
     unsafe {
         if let Some(p) = &conf.provider {
-            p.request_refetch();
+            p.nudge();
             let snap = p.snapshot();
             ngx_log_error!(
                 NGX_LOG_WARN,

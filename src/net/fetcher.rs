@@ -14,6 +14,8 @@
 //! - [`Provider::request_refetch`] (a token named an unknown `kid`) wakes the thread at most
 //!   once per [`REFETCH_INTERVAL`], shared by all requests of the worker: a kid still unknown
 //!   after a re-fetch stays refused for the rest of the interval (the negative cache);
+//!   [`Provider::nudge`] (a login while discovery is missing) has its own budget of the
+//!   same size, so it never delays the re-fetch for a key the provider just rotated in;
 //! - worker exit (`exit_process`): the threads are told to stop.
 //!
 //! Readers on the event loop ([`Provider::snapshot`]) take an uncontended read lock and clone
@@ -129,8 +131,12 @@ pub struct Provider {
     wake_fetcher: Condvar,
     /// Signals a completed attempt.
     attempted: Condvar,
-    /// `epoch`-relative ms of the last re-fetch request; `u64::MAX`: never.
+    /// `epoch`-relative ms of the last re-fetch request for an unknown `kid`; `u64::MAX`:
+    /// never.
     last_refetch_ms: AtomicU64,
+    /// The same for [`Provider::nudge`] (a request found no discovery yet): its own budget,
+    /// so a login page hit while the provider loads does not use up the unknown-`kid` one.
+    last_nudge_ms: AtomicU64,
     epoch: Instant,
     running: AtomicBool,
     client: Mutex<Option<Arc<HttpClient>>>,
@@ -157,6 +163,7 @@ impl Provider {
             wake_fetcher: Condvar::new(),
             attempted: Condvar::new(),
             last_refetch_ms: AtomicU64::new(u64::MAX),
+            last_nudge_ms: AtomicU64::new(u64::MAX),
             epoch: Instant::now(),
             running: AtomicBool::new(false),
             client: Mutex::new(None),
@@ -216,16 +223,26 @@ impl Provider {
     /// once per [`REFETCH_INTERVAL`] for the whole worker. Never blocks (the caller refuses
     /// the token now; a later request sees the new keys).
     pub fn request_refetch(&self) -> Refetch {
+        self.wake_at_most_once_per_interval(&self.last_refetch_ms)
+    }
+
+    /// A request needed discovery that is not there yet (first load pending, or failing):
+    /// wakes the fetcher now rather than at the end of its backoff, at most once per
+    /// [`REFETCH_INTERVAL`]. Never blocks.
+    pub fn nudge(&self) -> Refetch {
+        self.wake_at_most_once_per_interval(&self.last_nudge_ms)
+    }
+
+    fn wake_at_most_once_per_interval(&self, last_ms: &AtomicU64) -> Refetch {
         if !self.running.load(Ordering::Acquire) {
             return Refetch::NotRunning;
         }
         let now = self.epoch.elapsed().as_millis() as u64;
-        let last = self.last_refetch_ms.load(Ordering::Acquire);
+        let last = last_ms.load(Ordering::Acquire);
         if last != u64::MAX && now.saturating_sub(last) < REFETCH_INTERVAL.as_millis() as u64 {
             return Refetch::RateLimited;
         }
-        if self
-            .last_refetch_ms
+        if last_ms
             .compare_exchange(last, now, Ordering::AcqRel, Ordering::Acquire)
             .is_err()
         {

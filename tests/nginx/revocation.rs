@@ -347,6 +347,53 @@ fn backchannel_refusals(build: Build) {
     n.assert_no_crash();
 }
 
+/// A logout token signed by a key the provider published only after nginx fetched its key
+/// set (a key rotation): the unknown `kid` makes nginx re-fetch the JWKS once, and the
+/// token is then accepted.
+fn logout_token_with_a_new_key_refetches(build: Build) {
+    let p = crate::harness::site::start_provider(vec![crate::provider::demo_user()]);
+    let jwks = http_request("GET", p.discovery()["jwks_uri"].as_str().unwrap(), &[], b"").json();
+    let rsa = jwks["keys"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|k| k["kty"] == "RSA")
+        .expect("an RSA key")["kid"]
+        .clone();
+    let settings = |hidden: Value| {
+        let r = http_request(
+            "POST",
+            &p.url("/_test/settings"),
+            &[("Content-Type", "application/json")],
+            json!({ "hidden_kids": hidden }).to_string().as_bytes(),
+        );
+        assert_eq!(r.status, 200, "{}", r.text());
+    };
+    settings(json!([rsa]));
+    let up = Upstream::start();
+    let n = start_nginx(build, &p, &up, "", 1);
+    // nginx has the key set without the RSA key (the test's own GET above was a hit too)
+    let deadline = Instant::now() + hang_limit();
+    while !n.error_log().contains("keys loaded: 2 signing keys") {
+        assert!(Instant::now() < deadline, "no JWKS: {}", n.error_log());
+        thread::sleep(Duration::from_millis(50));
+    }
+    settings(json!([]));
+    let before = p.hits("/jwks");
+    let token = logout_token(&p, "unused", json!({ "sid": null }), json!({}));
+    let r = post_token(&n, &token);
+    assert_eq!(r.status, 200, "{}\n{}", r.head(), n.error_log());
+    assert_eq!(
+        p.hits("/jwks"),
+        before + 1,
+        "one re-fetch for the unknown kid"
+    );
+    assert!(n
+        .error_log()
+        .contains(&format!("every session of \"{DEMO_SUB}\" issued through")));
+    n.assert_no_crash();
+}
+
 /// Registers nginx's back-channel URI for the site's client at the provider (then ID tokens
 /// carry `sid`).
 pub(crate) fn register_backchannel(p: &Provider, n: &Nginx) {
@@ -624,6 +671,7 @@ fn zone_directive_errors(build: Build) {
 on_both_nginx!(
     sign_out_kills_a_copied_cookie,
     backchannel_refusals,
+    logout_token_with_a_new_key_refetches,
     backchannel_sid_and_sub,
     provider_logout_survives_reload_and_restart,
     corrupt_state_file_logs_and_starts,

@@ -325,6 +325,17 @@ describe('oidc-provider test server', () => {
       const { token: foreign } = await post('/_test/sign', { alg, foreign: true, claims: { sub: 'x' } });
       await assert.rejects(jose.jwtVerify(foreign, jwks), /signature verification failed/);
     }
+    // hidden_kids: the key leaves the published JWKS, /_test/sign still signs with it
+    const published = async () => (await (await fetch(meta.jwks_uri)).json()).keys.map((k) => k.kid);
+    const all = await published();
+    const rsa = (await (await fetch(meta.jwks_uri)).json()).keys.find((k) => k.kty === 'RSA').kid;
+    await post('/_test/settings', { hidden_kids: [rsa] });
+    assert.deepEqual(await published(), all.filter((k) => k !== rsa));
+    const { token: hidden } = await post('/_test/sign', { claims: { sub: 'x' } });
+    assert.equal(JSON.parse(Buffer.from(hidden.split('.')[0], 'base64url')).kid, rsa);
+    await post('/_test/settings', { hidden_kids: [] });
+    assert.deepEqual(await published(), all);
+
     const { token: none } = await post('/_test/sign', { alg: 'none', claims: { exp: null } });
     assert.ok(none.endsWith('.'));
     assert.equal(JSON.parse(Buffer.from(none.split('.')[1], 'base64url')).exp, undefined);

@@ -50,6 +50,9 @@ const settings = {
   // `offline_access` without `prompt=consent` (authentik grants it so; OIDC Core and
   // oidc-provider drop the scope without that prompt): the provider adds the prompt itself.
   offline_access_without_prompt: cfg.offline_access_without_prompt ?? false,
+  // Kids of signing keys left out of the published JWKS (a key the provider signs with
+  // before publishing it: a relying party must re-fetch the JWKS when it shows up).
+  hidden_kids: cfg.hidden_kids ?? [],
 };
 if (cfg.delay_token_ms) settings.delays['/token'] = cfg.delay_token_ms;
 const users = new Map();
@@ -494,7 +497,7 @@ async function handleTest(req, res, path) {
     case '/_test/settings':
       if ('delay_token_ms' in body) settings.delays['/token'] = body.delay_token_ms;
       if (body.delays) Object.assign(settings.delays, body.delays);
-      for (const k of ['refresh_tokens', 'rotate_refresh_tokens', 'offline_access_without_prompt']) {
+      for (const k of ['refresh_tokens', 'rotate_refresh_tokens', 'offline_access_without_prompt', 'hidden_kids']) {
         if (k in body) settings[k] = body[k];
       }
       return sendJson(res, 200, settings);
@@ -582,6 +585,11 @@ async function handle(req, res) {
   }
   const delay = settings.delays[inner];
   if (delay) await sleep(delay);
+  if (inner === '/jwks' && settings.hidden_kids.length) {
+    const keys = signingKeys.filter((k) => !settings.hidden_kids.includes(k.kid)).map(publicJwk);
+    res.setHeader('Cache-Control', 'no-store');
+    return sendJson(res, 200, { keys });
+  }
 
   if (settings.offline_access_without_prompt && inner === '/auth') {
     const q = new URLSearchParams(url.search);
