@@ -209,7 +209,7 @@ pub(crate) fn post_grant(
         &call.url,
         call.host.as_deref(),
         req.body.as_bytes(),
-        req.authorization.as_deref(),
+        req.authorization.as_deref().map(String::as_str),
     ) {
         Ok(resp) => Ok(Posted {
             resp,

@@ -2,6 +2,7 @@
 //! and reading one parameter back.
 
 use percent_encoding::percent_decode;
+use zeroize::Zeroizing;
 
 use super::enc;
 
@@ -28,8 +29,14 @@ pub fn append_query(url: &str, params: &[(&str, &str)]) -> String {
 }
 
 /// Encodes `params` as `application/x-www-form-urlencoded` (unreserved characters kept).
-pub fn form_encode(params: &[(&str, &str)]) -> String {
-    let mut out = String::new();
+pub fn form_encode(params: &[(&str, &str)]) -> Zeroizing<String> {
+    // Sized for the worst case (every byte percent-encoded) so it never reallocates: a grown
+    // buffer would leave a copy of the secrets behind in freed memory.
+    let worst: usize = params
+        .iter()
+        .map(|(k, v)| 3 * (k.len() + v.len()) + 2)
+        .sum();
+    let mut out = Zeroizing::new(String::with_capacity(worst));
     for (i, (k, v)) in params.iter().enumerate() {
         if i > 0 {
             out.push('&');

@@ -6,6 +6,7 @@ use std::fmt;
 use base64::engine::general_purpose::STANDARD;
 use base64::Engine;
 use serde::Deserialize;
+use zeroize::Zeroizing;
 
 use super::{enc, error_page, form_encode, sanitize_text};
 use crate::session::RefreshToken;
@@ -40,9 +41,12 @@ pub fn choose_client_auth(supported: &[String], has_secret: bool) -> ClientAuth 
 
 /// The `Authorization` header value for `client_secret_basic`: `Basic
 /// base64(urlencode(id) ":" urlencode(secret))` (RFC 6749 §2.3.1).
-pub fn client_secret_basic(client_id: &str, client_secret: &str) -> String {
-    let pair = format!("{}:{}", enc(client_id), enc(client_secret));
-    format!("Basic {}", STANDARD.encode(pair.as_bytes()))
+pub fn client_secret_basic(client_id: &str, client_secret: &str) -> Zeroizing<String> {
+    let pair = Zeroizing::new(format!("{}:{}", enc(client_id), enc(client_secret)));
+    let mut value = Zeroizing::new(String::with_capacity(6 + pair.len().div_ceil(3) * 4));
+    value.push_str("Basic ");
+    STANDARD.encode_string(pair.as_bytes(), &mut value);
+    value
 }
 
 /// The form body of the code exchange (RFC 6749 §4.1.3, RFC 7636 §4.5):
@@ -54,7 +58,7 @@ pub fn token_request_body(
     code_verifier: &str,
     client_id: &str,
     post_secret: Option<&str>,
-) -> String {
+) -> Zeroizing<String> {
     form_encode(&with_client(
         code_grant(code, redirect_uri, code_verifier),
         client_id,
@@ -111,11 +115,13 @@ pub(super) fn authenticated_request(
 }
 
 /// A ready token request: POST `body` as `application/x-www-form-urlencoded`, with
-/// `Authorization: authorization` when set. `Debug` redacts both.
+/// `Authorization: authorization` when set. Both carry secrets (the code, the verifier, the
+/// client secret, a refresh token): `Debug` redacts them and they are zeroized when dropped
+/// (the HTTP client's own copies are not ours to wipe).
 #[derive(Clone, PartialEq, Eq)]
 pub struct TokenRequest {
-    pub body: String,
-    pub authorization: Option<String>,
+    pub body: Zeroizing<String>,
+    pub authorization: Option<Zeroizing<String>>,
 }
 
 impl fmt::Debug for TokenRequest {
