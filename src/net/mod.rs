@@ -2,7 +2,8 @@
 //! and JWKS, one thread per provider), [`code_exchange`] (the login callback's token
 //! endpoint and userinfo calls, run as a job), [`refresh`] (a session's refresh grant, run as
 //! a job), and [`wake`] (the job pool, and how results
-//! come back to the worker's event loop).
+//! come back to the worker's event loop). [`redis`] is the one call that is not to the
+//! provider: the sync of revocations with Redis (`sso_redis`), one thread per worker.
 //!
 //! The HTTP client itself is nginx-free and lives in `sso_core::http_client` (unit-tested
 //! there against local servers). Provider host names resolve through the system resolver on
@@ -10,6 +11,7 @@
 
 pub mod code_exchange;
 pub mod fetcher;
+pub mod redis;
 pub mod refresh;
 #[cfg(feature = "selftest")]
 pub mod selftest;

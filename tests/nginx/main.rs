@@ -15,6 +15,7 @@ mod gate;
 mod hardening;
 mod login;
 mod npm_layout;
+mod redis;
 mod refresh;
 mod relative_paths;
 mod revocation;

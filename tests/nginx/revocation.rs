@@ -17,10 +17,10 @@ use crate::on_both_nginx;
 use crate::provider::{browser_login, CookieJar, Provider};
 
 const EVENT: &str = "http://schemas.openid.net/event/backchannel-logout";
-const LOGOUT: &str = "/outpost.goauthentik.io/backchannel_logout";
+pub(crate) const LOGOUT: &str = "/outpost.goauthentik.io/backchannel_logout";
 const DEMO_SUB: &str = "b2f0c4a1-demo";
 
-fn now() -> u64 {
+pub(crate) fn now() -> u64 {
     SystemTime::now()
         .duration_since(UNIX_EPOCH)
         .unwrap()
@@ -28,11 +28,12 @@ fn now() -> u64 {
 }
 
 /// Extra server config of every site here: the worker's pid and the session's `$sso_sid`.
-const SHOW: &str = "add_header X-Worker $pid always;\n        add_header X-Sid $sso_sid always;";
+pub(crate) const SHOW: &str =
+    "add_header X-Worker $pid always;\n        add_header X-Sid $sso_sid always;";
 
 /// nginx protecting `up` for `provider` with `workers` workers (`reuseport`, so connections
 /// reach every worker) and `http` at the `http {}` level.
-fn start_nginx(
+pub(crate) fn start_nginx(
     build: Build,
     provider: &Provider,
     up: &Upstream,
@@ -48,7 +49,11 @@ fn start_nginx(
 }
 
 /// Sends `req` until every one of `workers` workers answered, checking each answer.
-fn on_every_worker(workers: usize, mut req: impl FnMut() -> Response, check: impl Fn(&Response)) {
+pub(crate) fn on_every_worker(
+    workers: usize,
+    mut req: impl FnMut() -> Response,
+    check: impl Fn(&Response),
+) {
     let mut seen = BTreeSet::new();
     let deadline = Instant::now() + hang_limit();
     while seen.len() < workers {
@@ -60,12 +65,12 @@ fn on_every_worker(workers: usize, mut req: impl FnMut() -> Response, check: imp
 }
 
 /// A browser navigation to `/app` with `jar`'s cookies.
-fn page(jar: &mut CookieJar, n: &Nginx) -> Response {
+pub(crate) fn page(jar: &mut CookieJar, n: &Nginx) -> Response {
     jar.request("GET", &url(n, "/app"), &[("Accept", "text/html")], b"")
 }
 
 /// An API call to `/api` with `jar`'s cookies.
-fn api(jar: &mut CookieJar, n: &Nginx) -> Response {
+pub(crate) fn api(jar: &mut CookieJar, n: &Nginx) -> Response {
     jar.request(
         "GET",
         &url(n, "/api"),
@@ -74,13 +79,13 @@ fn api(jar: &mut CookieJar, n: &Nginx) -> Response {
     )
 }
 
-fn assert_session(r: &Response, what: &str) {
+pub(crate) fn assert_session(r: &Response, what: &str) {
     assert_eq!(r.status, 200, "{what}: {}", r.head());
     assert_eq!(r.header("X-Reason"), Some("session"), "{what}");
 }
 
 /// A revoked session: a browser goes to login, an API call gets 401; `$sso_reason` says why.
-fn assert_revoked(jar: &mut CookieJar, n: &Nginx, workers: usize) {
+pub(crate) fn assert_revoked(jar: &mut CookieJar, n: &Nginx, workers: usize) {
     on_every_worker(
         workers,
         || page(jar, n),
@@ -104,7 +109,7 @@ fn assert_revoked(jar: &mut CookieJar, n: &Nginx, workers: usize) {
     );
 }
 
-fn login(n: &Nginx) -> CookieJar {
+pub(crate) fn login(n: &Nginx) -> CookieJar {
     let mut jar = CookieJar::new();
     let end = browser_login(&mut jar, &url(n, "/app"), "demo", "demo");
     let trail = format!("{:#?}\n{}", end.hops, n.error_log());
@@ -113,7 +118,7 @@ fn login(n: &Nginx) -> CookieJar {
 }
 
 /// A second browser holding a copy of `jar`'s session cookie.
-fn copy_of(jar: &CookieJar) -> CookieJar {
+pub(crate) fn copy_of(jar: &CookieJar) -> CookieJar {
     let mut copy = CookieJar::new();
     copy.set(
         "localhost",
@@ -175,7 +180,7 @@ fn post_form(n: &Nginx, body: &str) -> Response {
     )
 }
 
-fn post_token(n: &Nginx, token: &str) -> Response {
+pub(crate) fn post_token(n: &Nginx, token: &str) -> Response {
     post_form(n, &format!("logout_token={token}"))
 }
 
@@ -192,7 +197,7 @@ fn good_claims(sid: &str) -> Value {
 
 /// A logout token signed by the provider: `claims` merged into [`good_claims`] (a `null`
 /// leaves the claim out), `extra` merged into the `/_test/sign` request.
-fn logout_token(p: &Provider, sid: &str, claims: Value, extra: Value) -> String {
+pub(crate) fn logout_token(p: &Provider, sid: &str, claims: Value, extra: Value) -> String {
     let mut all = good_claims(sid);
     for (k, v) in claims.as_object().unwrap() {
         all[k] = v.clone();
@@ -345,7 +350,7 @@ fn backchannel_refusals(build: Build) {
 
 /// Registers nginx's back-channel URI for the site's client at the provider (then ID tokens
 /// carry `sid`).
-fn register_backchannel(p: &Provider, n: &Nginx) {
+pub(crate) fn register_backchannel(p: &Provider, n: &Nginx) {
     let r = http_request(
         "POST",
         &p.url("/_test/clients"),
@@ -361,7 +366,7 @@ fn register_backchannel(p: &Provider, n: &Nginx) {
 }
 
 /// The `$sso_sid` of `jar`'s session.
-fn sid_of(jar: &mut CookieJar, n: &Nginx) -> String {
+pub(crate) fn sid_of(jar: &mut CookieJar, n: &Nginx) -> String {
     let r = page(jar, n);
     assert_session(&r, "sid");
     let sid = r.header("X-Sid").unwrap_or("").to_owned();
