@@ -276,7 +276,7 @@ impl Control {
 /// This worker's thread.
 static RUNNING: Mutex<Option<Arc<Control>>> = Mutex::new(None);
 
-struct Sync {
+struct Syncer {
     spec: Arc<RedisSpec>,
     poster: wake::Poster,
     control: Arc<Control>,
@@ -285,7 +285,7 @@ struct Sync {
     down: bool,
 }
 
-impl Sync {
+impl Syncer {
     fn log(&self, level: u32, msg: String) {
         self.poster.post(move || {
             // SAFETY: posted closures run on nginx's thread, where ngx_cycle is valid.
@@ -525,7 +525,7 @@ pub unsafe fn init_process(cycle: *mut ngx_cycle_t) {
         return;
     };
     let control = Arc::new(Control::default());
-    let sync = Sync {
+    let sync = Syncer {
         spec: Arc::clone(&spec),
         poster,
         control: Arc::clone(&control),

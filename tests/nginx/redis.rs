@@ -38,11 +38,48 @@ fn wait_log(n: &Nginx, needle: &str, count: usize) {
     }
 }
 
-/// A node of two workers syncing with `redis` (the `sso_redis` line).
-fn node(build: Build, p: &Provider, up: &Upstream, redis: &str) -> Nginx {
-    let n = start_nginx(build, p, up, redis, 2);
-    wait_log(&n, CONNECTED, 1);
-    n
+/// What every node of a test shares: the provider (its client, hence the session keys)
+/// and the upstream.
+struct Shared {
+    p: Provider,
+    up: Upstream,
+}
+
+impl Shared {
+    fn new() -> Shared {
+        Shared {
+            p: start_provider(vec![demo_user()]),
+            up: Upstream::start(),
+        }
+    }
+
+    /// A node of `workers` workers with `redis` (the `sso_redis` line), not waited for.
+    fn start(&self, build: Build, redis: &str, workers: usize) -> Nginx {
+        start_nginx(build, &self.p, &self.up, redis, workers)
+    }
+
+    /// A node of two workers whose sync is connected.
+    fn node(&self, build: Build, redis: &str) -> Nginx {
+        let n = self.start(build, redis, 2);
+        wait_log(&n, CONNECTED, 1);
+        n
+    }
+}
+
+/// The `sso_redis` line for a plain `redis`.
+fn plain(redis: &RedisServer) -> String {
+    format!("sso_redis redis://127.0.0.1:{};", redis.port)
+}
+
+/// A logout posted to `a` is refused by `b` within 1 s of its answer; the copy.
+fn logout_reaches_within_a_second(p: &Provider, a: &Nginx, b: &Nginx) -> CookieJar {
+    let mut copy = login_and_logout(p, a, &[b]);
+    let took = time_to_refusal(&mut copy, b);
+    assert!(
+        took <= Duration::from_secs(1),
+        "the other node took {took:?}"
+    );
+    copy
 }
 
 /// Polls `jar`'s API call on `n` until it is refused as revoked; how long that took.
@@ -85,17 +122,9 @@ fn login_and_logout(p: &Provider, a: &Nginx, others: &[&Nginx]) -> CookieJar {
 /// connection per node, not per worker.
 fn logout_reaches_every_node(build: Build) {
     let mut redis = RedisServer::start(&[]);
-    let conf = format!("sso_redis redis://127.0.0.1:{};", redis.port);
-    let p = start_provider(vec![demo_user()]);
-    let up = Upstream::start();
-    let a = node(build, &p, &up, &conf);
-    let b = node(build, &p, &up, &conf);
-    let mut copy = login_and_logout(&p, &a, &[&b]);
-    let took = time_to_refusal(&mut copy, &b);
-    assert!(
-        took <= Duration::from_secs(1),
-        "the other node took {took:?}"
-    );
+    let (s, conf) = (Shared::new(), plain(&redis));
+    let (a, b) = (s.node(build, &conf), s.node(build, &conf));
+    let mut copy = logout_reaches_within_a_second(&s.p, &a, &b);
     assert_revoked(&mut copy, &a, 2);
     assert_revoked(&mut copy, &b, 2);
 
@@ -109,7 +138,7 @@ fn logout_reaches_every_node(build: Build) {
     );
 
     // a node started after the logout
-    let c = node(build, &p, &up, &conf);
+    let c = s.node(build, &conf);
     assert!(
         c.error_log().contains(": 1 revocations read"),
         "{}",
@@ -151,15 +180,12 @@ fn logout_reaches_every_node(build: Build) {
 /// back they reconnect and the revocation made meanwhile reaches the other node.
 fn redis_down_breaks_nothing_else(build: Build) {
     let mut redis = RedisServer::start(&[]);
-    let conf = format!("sso_redis redis://127.0.0.1:{};", redis.port);
-    let p = start_provider(vec![demo_user()]);
-    let up = Upstream::start();
-    let a = node(build, &p, &up, &conf);
-    let b = node(build, &p, &up, &conf);
+    let (s, conf) = (Shared::new(), plain(&redis));
+    let (a, b) = (s.node(build, &conf), s.node(build, &conf));
     redis.stop();
     wait_log(&a, UNREACHABLE, 1);
     wait_log(&b, UNREACHABLE, 1);
-    let mut copy = login_and_logout(&p, &a, &[&a, &b]);
+    let mut copy = login_and_logout(&s.p, &a, &[&a, &b]);
     assert_revoked(&mut copy, &a, 2);
     // the other node cannot know yet: the session still works there
     on_every_worker(
@@ -206,30 +232,20 @@ fn auth_acl_user_and_db(build: Build) {
         "default-pw-8u3",
         "--no-auth-warning",
     ]);
-    let port = redis.port;
-    let p = start_provider(vec![demo_user()]);
-    let up = Upstream::start();
-    let a = node(
+    let (port, s) = (redis.port, Shared::new());
+    let a = s.node(
         build,
-        &p,
-        &up,
         &format!("sso_redis redis://:default-pw-8u3@127.0.0.1:{port}/3;"),
     );
-    let b = node(
+    let b = s.node(
         build,
-        &p,
-        &up,
         &format!("sso_redis redis://nodeb:acl-pw-5k2@127.0.0.1:{port}/3;"),
     );
-    let mut copy = login_and_logout(&p, &a, &[&b]);
-    let took = time_to_refusal(&mut copy, &b);
-    assert!(took <= Duration::from_secs(1), "{took:?}");
+    logout_reaches_within_a_second(&s.p, &a, &b);
     assert_eq!(redis.keys(3, "sso:rev:*").len(), 1);
     assert!(redis.keys(0, "*").is_empty());
-    let wrong = start_nginx(
+    let wrong = s.start(
         build,
-        &p,
-        &up,
         &format!("sso_redis redis://nodeb:not-the-pw-7q@127.0.0.1:{port}/3;"),
         2,
     );
@@ -335,17 +351,11 @@ fn tls_with_a_private_ca(build: Build) {
         redis.port,
         file("ca.pem")
     );
-    let p = start_provider(vec![demo_user()]);
-    let up = Upstream::start();
-    let a = node(build, &p, &up, &conf);
-    let b = node(build, &p, &up, &conf);
-    let mut copy = login_and_logout(&p, &a, &[&b]);
-    let took = time_to_refusal(&mut copy, &b);
-    assert!(took <= Duration::from_secs(1), "{took:?}");
-    let untrusting = start_nginx(
+    let s = Shared::new();
+    let (a, b) = (s.node(build, &conf), s.node(build, &conf));
+    logout_reaches_within_a_second(&s.p, &a, &b);
+    let untrusting = s.start(
         build,
-        &p,
-        &up,
         &format!("sso_redis rediss://127.0.0.1:{};", redis.port),
         1,
     );
