@@ -22,7 +22,7 @@ DEBIAN_TARGET_DIR := target/debian
 BUILD_DEPS := libclang-dev libpcre2-dev libssl-dev zlib1g-dev make gcc pkg-config
 DEBIAN_DEPS := nginx nginx-dev
 
-.PHONY: all build build-debian build-trixie deb test-packages test demo demo-check provider-deps browser-deps deps deps-debian bench fuzz fuzz-smoke clean valgrind
+.PHONY: all build build-debian build-trixie deb test-packages test demo demo-check provider-deps browser-deps redis-deps deps deps-debian bench fuzz fuzz-smoke clean valgrind
 
 all: build build-debian
 
@@ -31,6 +31,11 @@ deps:
 
 deps-debian:
 	@./scripts/apt-ensure $(BUILD_DEPS) $(DEBIAN_DEPS)
+
+# The nginx tests' Redis (tests/nginx/redis.rs): redis-server run as a child on a free port
+# (its system service is kept from starting), redis-cli, openssl for the TLS test's CA.
+redis-deps:
+	@./scripts/apt-ensure redis-server redis-tools openssl
 
 build: deps
 	$(CARGO) build $(CARGO_PROFILE_FLAG) -p ngx_http_sso_module
@@ -94,7 +99,7 @@ browser-deps: provider-deps
 # short fuzzing smoke of every target, the nginx tests' representative part under valgrind
 # memcheck, the background-job self-test (tests/net/selftest.sh: the module built with the
 # `selftest` feature), and the Debian packages installed, used and purged (test-packages).
-test: build build-debian provider-deps browser-deps
+test: build build-debian provider-deps browser-deps redis-deps
 	$(CARGO) test $(CARGO_PROFILE_FLAG) --workspace
 	cd tests/provider && npm test --silent
 	./scripts/fuzz smoke

@@ -159,6 +159,7 @@ unsafe extern "C" fn init_process(cycle: *mut ngx::ffi::ngx_cycle_t) -> ngx_int_
             unsafe {
                 let rc = net::wake::init_process(cycle);
                 state::init_process(cycle);
+                net::redis::init_process(cycle);
                 net::fetcher::init_process(cycle);
                 rc
             }
@@ -170,6 +171,7 @@ unsafe extern "C" fn exit_process(cycle: *mut ngx::ffi::ngx_cycle_t) {
     // SAFETY: nginx passes the process's cycle.
     guard::catch(unsafe { (*cycle).log }, "exit_process", (), || {
         net::fetcher::exit_process();
+        net::redis::exit_process();
         state::exit_process();
         // SAFETY: nginx calls exit_process on its thread.
         unsafe { net::wake::exit_process() };

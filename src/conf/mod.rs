@@ -8,6 +8,7 @@
 
 pub mod gate;
 pub mod provider;
+pub mod redis;
 pub mod session;
 pub mod token;
 pub mod zone;
@@ -75,6 +76,8 @@ pub struct LocConf {
     pub session_refresh: Option<u64>,
     // zone.rs (`http` level only, read by `state::register`; never inherited)
     pub shared_zone: Option<crate::state::ZoneSpec>,
+    // redis.rs (`http` level only, read by `net::redis` at worker start; never inherited)
+    pub redis: Option<Arc<redis::RedisSpec>>,
 
     // Resolved at merge time, never inherited as such.
     /// The effective login URL: `sso_login_url`, else `<prefix>/start`.
@@ -489,17 +492,19 @@ const COMMANDS_LEN: usize = gate::COMMANDS.len()
     + provider::COMMANDS.len()
     + session::COMMANDS.len()
     + token::COMMANDS.len()
-    + zone::COMMANDS.len();
+    + zone::COMMANDS.len()
+    + redis::COMMANDS.len();
 
 /// The module's command table: every family's commands, then nginx's terminating entry.
 pub static mut COMMANDS: [ngx_command_t; COMMANDS_LEN + 1] = {
     const END: ngx_command_t = ngx_command_t::empty();
-    let families: [&[ngx_command_t]; 5] = [
+    let families: [&[ngx_command_t]; 6] = [
         &gate::COMMANDS,
         &provider::COMMANDS,
         &session::COMMANDS,
         &token::COMMANDS,
         &zone::COMMANDS,
+        &redis::COMMANDS,
     ];
     let mut table = [END; COMMANDS_LEN + 1];
     let (mut n, mut f) = (0, 0);

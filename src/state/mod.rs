@@ -17,7 +17,8 @@
 //! How a zone of SIZE is shared ([`Layout`]): the revocations get half of it, the used
 //! flows a quarter (at most 512 KiB), the logout ids and the refreshes in flight
 //! ([`refreshing`]) a sixteenth each (at most 64 and 128 KiB); the rest is for the slab
-//! pool's own pages and later tables (counters). A
+//! pool's own pages and later tables (counters). The root also holds the Redis slot
+//! (`Root::redis_owner`: which worker syncs with `sso_redis`, `net/redis.rs`). A
 //! later table is one more [`Region`] in [`Root`], allocated in [`init_zone`], with
 //! [`VERSION`] bumped. The tables' contents are formatted by their own code (sso-core) over
 //! the region's memory; the root only says where they are.
@@ -59,7 +60,7 @@ pub const MIN_ZONE_SIZE: usize = 64 << 10;
 
 const MAGIC: u64 = 0x5353_4f5f_5a4f_4e45; // "SSO_ZONE"
 /// Layout version of [`Root`].
-pub const VERSION: u32 = 3;
+pub const VERSION: u32 = 4;
 
 /// What `sso_shared_zone` asked for (`conf/zone.rs`), or the implicit zone.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -125,6 +126,8 @@ pub struct Root {
     pub generation: AtomicU64,
     /// The generation last written to the state file (under the state file's lock).
     pub persisted: AtomicU64,
+    /// The worker syncing with Redis for this nginx (`net/redis.rs`): pid << 32 | heartbeat.
+    pub redis_owner: AtomicU64,
 }
 
 /// The zone's `data`: this configuration's view of the zone, in the cycle's pool.
@@ -322,6 +325,7 @@ unsafe fn init_zone_inner(zone: *mut ngx_shm_zone_t, data: *mut c_void) -> ngx_i
                 },
                 generation: AtomicU64::new(0),
                 persisted: AtomicU64::new(0),
+                redis_owner: AtomicU64::new(0),
             },
         );
         (*shpool).data = root.cast();
@@ -428,7 +432,9 @@ impl Drop for Locked {
 /// (before `init_process`, or the zone is not ours).
 ///
 /// # Safety
-/// On nginx's thread in a process whose `init_process` ran.
+/// On nginx's thread in a process whose `init_process` ran, or on a thread of the module
+/// that such a process started (`net/redis.rs`: `ngx_shmtx` is an atomic lock between
+/// processes, and nothing here touches nginx's per-thread state).
 pub unsafe fn with_root<R>(f: impl FnOnce(&Root) -> R) -> Option<R> {
     let (shpool, _, root) = zone()?;
     // SAFETY: the pool is the zone's mapped slab pool; its mutex is initialised by nginx.

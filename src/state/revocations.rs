@@ -295,8 +295,9 @@ pub fn init_process() {
     }
 }
 
-/// Arms the flush timer unless it is armed already (or there is no state file).
-fn schedule_flush() {
+/// Arms the flush timer unless it is armed already (or there is no state file). On the
+/// event loop (`net/redis.rs` posts it there after applying what other nodes revoked).
+pub fn schedule_flush() {
     let ev = TIMER.with(Cell::get);
     if ev.is_null() {
         return;

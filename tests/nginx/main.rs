@@ -16,6 +16,7 @@ mod hardening;
 mod lifecycle;
 mod login;
 mod npm_layout;
+mod redis;
 mod refresh;
 mod relative_paths;
 mod revocation;

@@ -17,10 +17,10 @@ use crate::on_both_nginx;
 use crate::provider::{browser_login, CookieJar, Provider};
 
 const EVENT: &str = "http://schemas.openid.net/event/backchannel-logout";
-const LOGOUT: &str = "/outpost.goauthentik.io/backchannel_logout";
+pub(crate) const LOGOUT: &str = "/outpost.goauthentik.io/backchannel_logout";
 pub(crate) const DEMO_SUB: &str = "b2f0c4a1-demo";
 
-fn now() -> u64 {
+pub(crate) fn now() -> u64 {
     SystemTime::now()
         .duration_since(UNIX_EPOCH)
         .unwrap()
@@ -28,7 +28,8 @@ fn now() -> u64 {
 }
 
 /// Extra server config of every site here: the worker's pid and the session's `$sso_sid`.
-const SHOW: &str = "add_header X-Worker $pid always;\n        add_header X-Sid $sso_sid always;";
+pub(crate) const SHOW: &str =
+    "add_header X-Worker $pid always;\n        add_header X-Sid $sso_sid always;";
 
 /// nginx protecting `up` for `provider` with `workers` workers (`reuseport`, so connections
 /// reach every worker) and `http` at the `http {}` level.
@@ -69,7 +70,7 @@ pub(crate) fn page(jar: &mut CookieJar, n: &Nginx) -> Response {
 }
 
 /// An API call to `/api` with `jar`'s cookies.
-fn api(jar: &mut CookieJar, n: &Nginx) -> Response {
+pub(crate) fn api(jar: &mut CookieJar, n: &Nginx) -> Response {
     jar.request(
         "GET",
         &url(n, "/api"),
@@ -179,7 +180,7 @@ fn post_form(n: &Nginx, body: &str) -> Response {
     )
 }
 
-fn post_token(n: &Nginx, token: &str) -> Response {
+pub(crate) fn post_token(n: &Nginx, token: &str) -> Response {
     post_form(n, &format!("logout_token={token}"))
 }
 
@@ -196,7 +197,7 @@ fn good_claims(sid: &str) -> Value {
 
 /// A logout token signed by the provider: `claims` merged into [`good_claims`] (a `null`
 /// leaves the claim out), `extra` merged into the `/_test/sign` request.
-fn logout_token(p: &Provider, sid: &str, claims: Value, extra: Value) -> String {
+pub(crate) fn logout_token(p: &Provider, sid: &str, claims: Value, extra: Value) -> String {
     let mut all = good_claims(sid);
     for (k, v) in claims.as_object().unwrap() {
         all[k] = v.clone();

@@ -567,8 +567,16 @@ impl<'a> Revocations<'a> {
     /// Every live revocation at `now`, oldest first (the state file, a Redis sync). The
     /// caller holds the writers' lock.
     pub fn live(&self, now: u64) -> Vec<Revocation> {
+        self.newest(usize::MAX, now)
+    }
+
+    /// The live ones among the `n` newest entries at `now`, oldest first: what the last `n`
+    /// recorded revocations left (each recorded [`Revocations::revoke`] makes one entry the
+    /// newest), so a caller counting them (the zone's generation) reads only what changed
+    /// since it last looked. The caller holds the writers' lock.
+    pub fn newest(&self, n: usize, now: u64) -> Vec<Revocation> {
         let head = self.ld(H::Head as usize) as usize % self.capacity;
-        let len = self.len();
+        let len = self.len().min(n);
         let start = (head + self.capacity - len) % self.capacity;
         (0..len)
             .filter_map(|i| self.read_entry((start + i) % self.capacity))
@@ -745,4 +753,7 @@ mod state;
 #[cfg(test)]
 mod tests;
 
-pub use state::{decode_state, encode_state, StateError, STATE_MAGIC, STATE_VERSION};
+pub use state::{
+    decode_one, decode_state, encode_one, encode_state, StateError, ONE_LEN, ONE_VERSION,
+    STATE_MAGIC, STATE_VERSION,
+};

@@ -62,10 +62,7 @@ pub fn encode_state(entries: &[Revocation], written_at: u64) -> Vec<u8> {
     out.extend_from_slice(&(count as u32).to_le_bytes());
     out.extend_from_slice(&written_at.to_le_bytes());
     for r in &entries[..count] {
-        out.push(r.id.kind.code() as u8);
-        out.extend_from_slice(&r.id.id);
-        out.extend_from_slice(&r.issued_through.to_le_bytes());
-        out.extend_from_slice(&r.expires.to_le_bytes());
+        put_entry(&mut out, r);
     }
     let sum = digest::digest(&digest::SHA256, &out);
     out.extend_from_slice(sum.as_ref());
@@ -87,7 +84,6 @@ pub fn decode_state(bytes: &[u8], now: u64) -> Result<Vec<Revocation>, StateErro
         return Err(StateError::Truncated { len: bytes.len() });
     }
     let u32_at = |o: usize| u32::from_le_bytes(bytes[o..o + 4].try_into().unwrap_or([0; 4]));
-    let u64_at = |o: usize| u64::from_le_bytes(bytes[o..o + 8].try_into().unwrap_or([0; 8]));
     let version = u32_at(8);
     if version != STATE_VERSION {
         return Err(StateError::Version { found: version });
@@ -110,17 +106,59 @@ pub fn decode_state(bytes: &[u8], now: u64) -> Result<Vec<Revocation>, StateErro
     let mut out = Vec::with_capacity(count);
     for index in 0..count {
         let o = STATE_HEADER + index * STATE_ENTRY;
-        let kind = Kind::from_code(bytes[o] as u64).ok_or(StateError::Kind { index })?;
-        let mut id = [0u8; 16];
-        id.copy_from_slice(&bytes[o + 1..o + 17]);
-        let r = Revocation {
-            id: RevocationId { kind, id },
-            issued_through: u64_at(o + 17),
-            expires: u64_at(o + 25),
-        };
+        let r = read_entry(&bytes[o..o + STATE_ENTRY]).ok_or(StateError::Kind { index })?;
         if r.expires > now {
             out.push(r);
         }
     }
     Ok(out)
+}
+
+/// One entry as the state file stores it: kind u8 | id [u8; 16] | issued_through u64 |
+/// expires u64, little-endian.
+fn put_entry(out: &mut Vec<u8>, r: &Revocation) {
+    out.push(r.id.kind.code() as u8);
+    out.extend_from_slice(&r.id.id);
+    out.extend_from_slice(&r.issued_through.to_le_bytes());
+    out.extend_from_slice(&r.expires.to_le_bytes());
+}
+
+/// The entry [`put_entry`] wrote (`bytes` is exactly [`STATE_ENTRY`] long); None for an
+/// unknown kind.
+fn read_entry(bytes: &[u8]) -> Option<Revocation> {
+    if bytes.len() != STATE_ENTRY {
+        return None;
+    }
+    let u64_at = |o: usize| u64::from_le_bytes(bytes[o..o + 8].try_into().unwrap_or([0; 8]));
+    let kind = Kind::from_code(bytes[0] as u64)?;
+    let mut id = [0u8; 16];
+    id.copy_from_slice(&bytes[1..17]);
+    Some(Revocation {
+        id: RevocationId { kind, id },
+        issued_through: u64_at(17),
+        expires: u64_at(25),
+    })
+}
+
+/// The version byte that starts [`encode_one`]'s encoding.
+pub const ONE_VERSION: u8 = 1;
+/// Bytes of [`encode_one`]'s encoding.
+pub const ONE_LEN: usize = 1 + STATE_ENTRY;
+
+/// One revocation on its own (a Redis value and message, README "Session lifecycle" → many
+/// nodes): [`ONE_VERSION`], then the entry as the state file stores it (34 bytes).
+pub fn encode_one(r: &Revocation) -> Vec<u8> {
+    let mut out = Vec::with_capacity(ONE_LEN);
+    out.push(ONE_VERSION);
+    put_entry(&mut out, r);
+    out
+}
+
+/// The revocation [`encode_one`] encoded; None for anything else (another version, another
+/// length, an unknown kind).
+pub fn decode_one(bytes: &[u8]) -> Option<Revocation> {
+    match bytes.split_first() {
+        Some((&ONE_VERSION, entry)) => read_entry(entry),
+        _ => None,
+    }
 }

@@ -477,3 +477,55 @@ fn lock_free_readers_see_every_published_revocation() {
         assert!(checks > 0);
     }
 }
+
+#[test]
+fn one_entry_round_trips_and_refuses_anything_else() {
+    let s = Revocation::session(ISS, b"sid-1", 1_900_000_000);
+    let u = Revocation::subject(ISS, b"alice", 1_800_000_000, 1_900_000_000);
+    for r in [s, u] {
+        let bytes = encode_one(&r);
+        assert_eq!(bytes.len(), ONE_LEN);
+        assert_eq!(bytes[0], ONE_VERSION);
+        assert_eq!(decode_one(&bytes), Some(r));
+        // Every shorter or longer value, another version, an unknown kind: refused.
+        for n in 0..bytes.len() {
+            assert_eq!(decode_one(&bytes[..n]), None, "{n} bytes");
+        }
+        let mut longer = bytes.clone();
+        longer.push(0);
+        assert_eq!(decode_one(&longer), None);
+        let mut other = bytes.clone();
+        other[0] = ONE_VERSION + 1;
+        assert_eq!(decode_one(&other), None);
+        let mut kind = bytes.clone();
+        kind[1] = 9;
+        assert_eq!(decode_one(&kind), None);
+    }
+    // The entry is the state file's: a one-entry state file carries the same bytes.
+    let file = encode_state(&[u], 5);
+    assert_eq!(&file[24..24 + ONE_LEN - 1], &encode_one(&u)[1..]);
+}
+
+#[test]
+fn newest_reads_what_the_last_revocations_left() {
+    let region = heap_region(bytes_for(4));
+    let t = table(&region);
+    let r = |i: u64| Revocation::session(ISS, format!("sid-{i}").as_bytes(), 1000 + i);
+    for i in 0..3 {
+        t.revoke(r(i), 10);
+    }
+    assert_eq!(t.newest(0, 10), vec![]);
+    assert_eq!(t.newest(1, 10), vec![r(2)]);
+    assert_eq!(t.newest(2, 10), vec![r(1), r(2)]);
+    assert_eq!(t.newest(99, 10), t.live(10));
+    // A re-revocation makes its entry the newest; an expired entry is skipped.
+    t.revoke(r(0), 10);
+    assert_eq!(t.newest(1, 10), vec![r(0)]);
+    assert_eq!(t.newest(3, 1000), vec![r(1), r(2)]);
+    // Past a wrap of the ring, still the newest first-to-last.
+    for i in 3..9 {
+        t.revoke(r(i), 10);
+    }
+    assert_eq!(t.newest(2, 10), vec![r(7), r(8)]);
+    assert_eq!(t.live(10), vec![r(5), r(6), r(7), r(8)]);
+}

@@ -9,7 +9,8 @@
 //! - [`upstream`]: the reporting upstream;
 //! - [`url`]: splitting, resolving and encoding URLs;
 //! - [`site`]: `Server` blocks, the provider-backed `Site`, and the sso directives they use;
-//! - [`keys`]: the test keys in tests/nginx/keys and tokens signed with them.
+//! - [`keys`]: the test keys in tests/nginx/keys and tokens signed with them;
+//! - [`redis`]: a real `redis-server` as a child process (`tests/nginx/redis.rs`).
 //!
 //! Waits for a child process end on the process's own signal (nginx: its pid file and an
 //! accepting port; the provider: its `READY` line) or on its exit, with an overall limit
@@ -22,6 +23,7 @@
 pub mod http;
 pub mod keys;
 pub mod nginx;
+pub mod redis;
 pub mod site;
 pub mod upstream;
 pub mod url;
