@@ -556,6 +556,7 @@ mod tests {
             exp,
             alg: Alg::HS256,
             kid: None,
+            parsed: Default::default(),
         })
     }
 
