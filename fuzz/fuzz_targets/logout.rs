@@ -43,29 +43,17 @@ fuzz_target!(|data: &[u8]| {
             assert!(aud_ok, "aud");
             assert!(!claims.contains_key("nonce"));
             assert!(claims["events"][EVENT].is_object());
-            assert_eq!(
-                claims.get("jti").and_then(Value::as_str),
-                Some(t.jti.as_str())
-            );
+            assert_eq!(claims.get("jti").and_then(Value::as_str), Some(t.jti.as_str()));
             assert!(!t.jti.is_empty());
             assert!(t.iat <= NOW + LEEWAY);
             assert!(t.replay_until(LEEWAY) + LEEWAY >= NOW);
             match &t.target {
                 Target::Session { sid, .. } => {
-                    assert_eq!(
-                        claims.get("sid").and_then(Value::as_str),
-                        Some(sid.as_str())
-                    )
+                    assert_eq!(claims.get("sid").and_then(Value::as_str), Some(sid.as_str()))
                 }
-                Target::Subject {
-                    sub,
-                    issued_through,
-                } => {
+                Target::Subject { sub, issued_through } => {
                     assert!(claims.get("sid").is_none());
-                    assert_eq!(
-                        claims.get("sub").and_then(Value::as_str),
-                        Some(sub.as_str())
-                    );
+                    assert_eq!(claims.get("sub").and_then(Value::as_str), Some(sub.as_str()));
                     assert_eq!(*issued_through, t.iat);
                 }
             }
