@@ -544,4 +544,75 @@ mod tests {
             Err(BasicError::Missing("basic_user".into()))
         );
     }
+
+    #[test]
+    fn session_claims_include_what_the_identity_holds() {
+        use crate::identity::Identity;
+        use crate::session::Session;
+        let full = claims(json!({
+            "sub": "u1", "preferred_username": "jdoe", "groups": ["ops"],
+            "realm_access": {"roles": ["admin"]}, "nonce": "n"
+        }));
+        let mut s = Session::new(Identity::from_claims(&full), 1000, 60, None);
+        s.keep_claims(&full);
+        let all = s.all_claims();
+        assert!(rule(&["realm_access.roles", "admin"]).holds(all));
+        assert!(
+            rule(&["groups", "ops"]).holds(all),
+            "rebuilt from the identity"
+        );
+        assert!(rule(&["preferred_username", "jdoe"]).holds(all));
+        assert!(!all.contains_key("nonce"));
+        // A changed copy (a refresh) reads its own claims, not the cached ones.
+        let mut renewed = s.clone();
+        let fresh = claims(json!({"sub": "u1", "realm_access": {"roles": ["viewer"]}}));
+        renewed.identity = Identity::from_claims(&fresh);
+        renewed.keep_claims(&fresh);
+        assert!(!rule(&["realm_access.roles", "admin"]).holds(renewed.all_claims()));
+        assert!(rule(&["realm_access.roles", "viewer"]).holds(renewed.all_claims()));
+        // Neither the ID token nor kept claims: the identity's alone.
+        let bare = Session::new(Identity::from_claims(&full), 1000, 60, None);
+        assert!(rule(&["groups", "ops"]).holds(bare.all_claims()));
+        assert!(!rule(&["realm_access.roles", "admin"]).holds(bare.all_claims()));
+    }
+
+    #[test]
+    fn forbidden_page_and_json() {
+        use crate::flow::{forbidden_json, forbidden_page, Requirement};
+        let r = rule(&["realm_access.roles", "admin", "<ed>"]);
+        let page = forbidden_page("o'neil<i>", &Requirement::Claim(&r), "/p/sign_out");
+        assert!(
+            page.contains("signed in as <strong>o&#39;neil&lt;i&gt;</strong>"),
+            "{page}"
+        );
+        assert!(
+            page.contains("<strong>realm_access.roles</strong>"),
+            "{page}"
+        );
+        assert!(page.contains("one of: <strong>admin</strong>, <strong>&lt;ed&gt;</strong>"));
+        assert!(
+            page.contains("<a href=\"/p/sign_out\">sign out</a>"),
+            "{page}"
+        );
+        assert!(!page.contains("<i>") && !page.contains("<ed>"));
+        let groups = vec!["admins".to_string()];
+        let page = forbidden_page("", &Requirement::Groups(&groups), "/s");
+        assert!(page.contains("You are signed in."), "{page}");
+        assert!(
+            page.contains("members of the group: <strong>admins</strong>"),
+            "{page}"
+        );
+        let body: Value = serde_json::from_str(&forbidden_json(&Requirement::Claim(&r))).unwrap();
+        assert_eq!(
+            body,
+            json!({"error": "forbidden", "reason": "forbidden_claim",
+                   "claim": "realm_access.roles", "values": ["admin", "<ed>"]})
+        );
+        let body: Value =
+            serde_json::from_str(&forbidden_json(&Requirement::Groups(&groups))).unwrap();
+        assert_eq!(
+            body,
+            json!({"error": "forbidden", "reason": "forbidden_group", "groups": ["admins"]})
+        );
+    }
 }

@@ -11,8 +11,8 @@ use base64::Engine;
 use serde_json::{json, Value};
 
 use crate::harness::http::JSON_ACCEPT;
-use crate::harness::site::{Site, CLIENT_ID, SECRET};
-use crate::harness::{scaled, test_config, Build, Response};
+use crate::harness::site::{start_provider, wait_ready, Site, CLIENT_ID, SECRET};
+use crate::harness::{scaled, test_config, Build, Nginx, Response, Upstream};
 use crate::on_both_nginx;
 use crate::provider::{browser_login, client, config, CookieJar, Provider, ANY_CALLBACK};
 
@@ -538,7 +538,78 @@ fn bad_rules_fail_nginx_t(build: Build) {
     assert!(ok, "{out}");
 }
 
+/// `nginx-conf/per-location-rules.conf` as shipped, with the test's provider, upstream and
+/// port (and no TLS): each location does what its comment says.
+fn the_example_config_does_what_it_says(build: Build) {
+    let provider = start_provider(vec![]);
+    let up = Upstream::start();
+    let shipped = std::fs::read_to_string(concat!(
+        env!("CARGO_MANIFEST_DIR"),
+        "/nginx-conf/per-location-rules.conf"
+    ))
+    .unwrap();
+    let conf = shipped
+        .lines()
+        .filter(|l| {
+            let l = l.trim_start();
+            !l.starts_with("ssl_certificate") && !l.starts_with("sso_session_secret_file")
+        })
+        .collect::<Vec<_>>()
+        .join("\n")
+        .replace("listen 443 ssl;", "listen 127.0.0.1:%PORT%;")
+        .replace(
+            "https://auth.example.com/application/o/app/",
+            &provider.issuer,
+        )
+        .replace(
+            "sso_client_secret_file /etc/nginx/sso/app.secret;",
+            &format!("sso_client_secret {SECRET};"),
+        );
+    let conf = ["127.0.0.1:3000", "127.0.0.1:8000", "127.0.0.1:8080"]
+        .iter()
+        .fold(conf, |c, addr| c.replace(addr, &up.addr()));
+    assert!(!conf.contains("example.com/application"), "{conf}");
+    let n = Nginx::start(build, &conf);
+    wait_ready(&n, "app.example.com");
+    let get = |path: &str, claims: Value| {
+        let t = token(&provider, claims);
+        n.get(
+            path,
+            &[JSON_ACCEPT, ("Authorization", &format!("Bearer {t}"))],
+        )
+    };
+    let roles = |r: &[&str]| json!({"realm_access": {"roles": r}, "email_verified": true});
+    let r = get("/", json!({}));
+    assert_eq!(r.status, 200, "{}", n.error_log());
+    // the admin area: one group
+    assert_eq!(get("/admin/x", json!({"groups": ["admins"]})).status, 200);
+    let r = get("/admin/x", json!({"groups": ["users"]}));
+    assert_eq!(r.status, 403);
+    assert_eq!(r.json()["reason"], "forbidden_group");
+    // the API: one of two roles, and the bearer token is not passed on
+    let r = get("/api/items", roles(&["api-user"]));
+    assert_eq!(r.status, 200);
+    assert_eq!(r.upstream().values("authorization"), Vec::<&str>::new());
+    let r = get("/api/items", roles(&["viewer"]));
+    assert_eq!(r.status, 403);
+    assert_eq!(r.json()["reason"], "forbidden_claim");
+    // writing: its own rules, both must hold
+    assert_eq!(get("/api/admin/x", roles(&["api-user"])).status, 403);
+    assert_eq!(get("/api/admin/x", roles(&["api-admin"])).status, 200);
+    let unverified = json!({"realm_access": {"roles": ["api-admin"]}, "email_verified": false});
+    assert_eq!(get("/api/admin/x", unverified).status, 403);
+    // the legacy app: Basic from the attributes
+    let r = get(
+        "/legacy/x",
+        json!({"ak_proxy": {"user_attributes": {"legacy_user": "jd", "legacy_password": "pw"}}}),
+    );
+    assert_eq!(r.status, 200);
+    assert_eq!(r.upstream().values("authorization"), [basic("jd", "pw")]);
+    n.assert_no_crash();
+}
+
 on_both_nginx!(
+    the_example_config_does_what_it_says,
     claim_rules_on_bearer_tokens,
     error_page_403_of_the_user_wins,
     forbidden_page_for_a_browser_session,
