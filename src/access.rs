@@ -17,8 +17,8 @@ use ngx::core::Status;
 use ngx::ffi::{
     ngx_http_core_loc_conf_t, ngx_http_core_module, ngx_http_discard_request_body,
     ngx_http_err_page_t, ngx_http_finalize_request, ngx_http_request_t, ngx_int_t, ngx_str_t,
-    NGX_HTTP_FORBIDDEN, NGX_HTTP_GET, NGX_HTTP_HEAD, NGX_HTTP_INTERNAL_SERVER_ERROR,
-    NGX_HTTP_NOT_FOUND, NGX_HTTP_UNAUTHORIZED, NGX_LOG_INFO, NGX_LOG_WARN,
+    ngx_uint_t, NGX_HTTP_FORBIDDEN, NGX_HTTP_GET, NGX_HTTP_HEAD, NGX_HTTP_INTERNAL_SERVER_ERROR,
+    NGX_HTTP_NOT_FOUND, NGX_HTTP_SATISFY_ANY, NGX_HTTP_UNAUTHORIZED, NGX_LOG_INFO, NGX_LOG_WARN,
 };
 use ngx::ngx_log_error;
 use sso_core::decide::{
@@ -577,7 +577,10 @@ unsafe fn forbid(
             user.escape_debug(),
             rule
         );
-        if (*r).main != r || user_error_page(r, NGX_HTTP_FORBIDDEN as ngx_int_t) {
+        if (*r).main != r
+            || user_error_page(r, NGX_HTTP_FORBIDDEN as ngx_int_t)
+            || other_handler_asked_for_credentials(r)
+        {
             if !no_store(r) {
                 return NGX_HTTP_INTERNAL_SERVER_ERROR as ngx_int_t;
             }
@@ -618,6 +621,20 @@ unsafe fn user_error_page(r: *mut ngx_http_request_t, status: ngx_int_t) -> bool
         std::slice::from_raw_parts((*pages).elts as *const ngx_http_err_page_t, (*pages).nelts)
             .iter()
             .any(|p| p.status == status)
+    }
+}
+
+/// Under `satisfy any`, whether an earlier access handler (`auth_basic`, ...) refused with
+/// `401`: nginx then answers with that one's challenge, which a page of ours must not hide.
+unsafe fn other_handler_asked_for_credentials(r: *mut ngx_http_request_t) -> bool {
+    // SAFETY: every caller passes a valid request; the core module's location configuration
+    // lives as long as the configuration.
+    unsafe {
+        let clcf =
+            *(*r).loc_conf.add(ngx_http_core_module.ctx_index) as *const ngx_http_core_loc_conf_t;
+        !clcf.is_null()
+            && (*clcf).satisfy == NGX_HTTP_SATISFY_ANY as ngx_uint_t
+            && (*r).access_code == NGX_HTTP_UNAUTHORIZED as ngx_uint_t
     }
 }
 

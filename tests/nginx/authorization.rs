@@ -40,11 +40,19 @@ const RULES: &str = "\
         error_page 403 /denied.html;\n\
         proxy_pass http://%UP%;\n\
     }\n\
-    location = /denied.html { sso_protect off; root %DIR%/html; }\n";
+    location = /denied.html { sso_protect off; root %DIR%/html; }\n\
+    location /mixed/ {\n\
+        satisfy any;\n\
+        auth_basic \"staff\";\n\
+        auth_basic_user_file %DIR%/html/htpasswd;\n\
+        sso_require_claim realm_access.roles admin;\n\
+        proxy_pass http://%UP%;\n\
+    }\n";
 
 fn rules_site(build: Build) -> Site {
     let site = Site::new(build).server(RULES).start();
     site.n.write_file("denied.html", "custom denied page\n");
+    site.n.write_file("htpasswd", "staff:{PLAIN}staff-pw\n");
     site
 }
 
@@ -204,7 +212,7 @@ fn claim_rules_on_bearer_tokens(build: Build) {
 }
 
 /// The user's own `error_page 403` wins over the module's page (nginx's way), for API
-/// clients and browsers alike.
+/// clients and browsers alike; under `satisfy any`, another handler's `401` too.
 fn error_page_403_of_the_user_wins(build: Build) {
     let site = rules_site(build);
     let viewer = token(
@@ -227,6 +235,17 @@ fn error_page_403_of_the_user_wins(build: Build) {
         json!({"realm_access": {"roles": ["admin"]}}),
     );
     expect(&site, "/custom/x", &admin, None);
+    // `satisfy any` with `auth_basic`: either one lets in; when both refuse, nginx answers
+    // with auth_basic's challenge, as it would for any two refusing handlers.
+    expect(&site, "/mixed/x", &admin, None);
+    let r = api(&site, "/mixed/x", &viewer);
+    assert_eq!(r.status, 401, "{}", r.text());
+    assert_eq!(r.header("WWW-Authenticate"), Some("Basic realm=\"staff\""));
+    let r = site.n.get(
+        "/mixed/x",
+        &[JSON_ACCEPT, ("Authorization", &basic("staff", "staff-pw"))],
+    );
+    assert_eq!(r.status, 200, "the password alone lets in");
     site.n.assert_no_crash();
 }
 
