@@ -14,7 +14,7 @@ use crate::harness::http::JSON_ACCEPT;
 use crate::harness::site::{start_provider, wait_ready, Site, CLIENT_ID, SECRET};
 use crate::harness::{scaled, test_config, Build, Nginx, Response, Upstream};
 use crate::on_both_nginx;
-use crate::provider::{browser_login, client, config, CookieJar, Provider, ANY_CALLBACK};
+use crate::provider::{client, config, CookieJar, Provider, ANY_CALLBACK};
 
 /// The locations the rule tests share (`%UP%` is the upstream). Nested locations inherit
 /// their parent's rules unless they have their own.
@@ -263,16 +263,7 @@ fn user(sub: &str, username: &str, claims: Value, ak_proxy: Value) -> Value {
 }
 
 fn login(site: &Site, username: &str) -> CookieJar {
-    let mut jar = CookieJar::new();
-    let end = browser_login(&mut jar, &site.url("/app"), username, "pw");
-    assert_eq!(
-        end.response.status,
-        200,
-        "{:#?}\n{}",
-        end.hops,
-        site.n.error_log()
-    );
-    jar
+    site.login(username, "pw")
 }
 
 /// A browser session refused by a rule: a 403 page saying who they are, what is needed, and
