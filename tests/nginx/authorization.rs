@@ -50,7 +50,10 @@ const RULES: &str = "\
     }\n";
 
 fn rules_site(build: Build) -> Site {
-    let site = Site::new(build).server(RULES).start();
+    let site = Site::new(build)
+        .sso("sso_token_cookie tok;")
+        .server(RULES)
+        .start();
     site.n.write_file("denied.html", "custom denied page\n");
     site.n.write_file("htpasswd", "staff:{PLAIN}staff-pw\n");
     site
@@ -157,6 +160,17 @@ fn claim_rules_on_bearer_tokens(build: Build) {
     expect(&site, "/tenant/override/x", &admin, Some("forbidden_claim"));
     // no rule at /: everyone authenticated passes
     expect(&site, "/app", &viewer, None);
+    // a token cookie is held to the same rules
+    let cookie = |t: &str, path: &str| {
+        site.n
+            .get(path, &[JSON_ACCEPT, ("Cookie", &format!("tok={t}"))])
+    };
+    let r = cookie(&admin, "/and/x");
+    assert_eq!(r.status, 200, "{}", r.text());
+    assert_eq!(r.header("X-Reason"), Some("token_cookie"));
+    let r = cookie(&half, "/and/x");
+    assert_eq!(r.status, 403);
+    assert_eq!(r.header("X-Reason"), Some("forbidden_claim"));
 
     // The API client's 403: JSON, not cached, naming the rule.
     let r = api(&site, "/realm/x", &viewer);
