@@ -178,13 +178,7 @@ unsafe fn gate(r: *mut ngx_http_request_t, conf: &LocConf) -> ngx_int_t {
         if !stored && granted {
             return NGX_HTTP_INTERNAL_SERVER_ERROR as ngx_int_t;
         }
-        apply(
-            r,
-            conf,
-            &decision,
-            view.is_navigation(),
-            refused_user.as_deref(),
-        )
+        apply(r, conf, &decision, &view, refused_user.as_deref())
     }
 }
 
@@ -453,12 +447,12 @@ unsafe fn matches_unauthenticated(r: *mut ngx_http_request_t, conf: &LocConf) ->
     }
 }
 
-/// Applies the decision; `navigation` and `refused_user` are for a `403` only.
+/// Applies the decision; `view` and `refused_user` are for a `403` only.
 unsafe fn apply(
     r: *mut ngx_http_request_t,
     conf: &LocConf,
     decision: &Decision,
-    navigation: bool,
+    view: &RequestView<'_>,
     refused_user: Option<&str>,
 ) -> ngx_int_t {
     // SAFETY: every caller passes a valid request, on nginx's thread.
@@ -531,6 +525,7 @@ unsafe fn apply(
                 NGX_HTTP_UNAUTHORIZED as ngx_int_t
             }
             Decision::Forbidden { lacking } => {
+                let navigation = view.is_navigation();
                 forbid(r, conf, *lacking, navigation, refused_user.unwrap_or(""))
             }
         }
