@@ -15,16 +15,22 @@ use std::ptr;
 
 use ngx::core::Status;
 use ngx::ffi::{
-    ngx_http_request_t, ngx_int_t, ngx_str_t, NGX_HTTP_FORBIDDEN, NGX_HTTP_GET, NGX_HTTP_HEAD,
-    NGX_HTTP_INTERNAL_SERVER_ERROR, NGX_HTTP_NOT_FOUND, NGX_HTTP_UNAUTHORIZED, NGX_LOG_INFO,
+    ngx_http_core_loc_conf_t, ngx_http_core_module, ngx_http_discard_request_body,
+    ngx_http_err_page_t, ngx_http_finalize_request, ngx_http_request_t, ngx_int_t, ngx_str_t,
+    ngx_uint_t, NGX_HTTP_FORBIDDEN, NGX_HTTP_GET, NGX_HTTP_HEAD, NGX_HTTP_INTERNAL_SERVER_ERROR,
+    NGX_HTTP_NOT_FOUND, NGX_HTTP_SATISFY_ANY, NGX_HTTP_UNAUTHORIZED, NGX_LOG_INFO, NGX_LOG_WARN,
 };
 use ngx::ngx_log_error;
-use sso_core::decide::{decide, login_location, AuthMethod, Credentials, Decision, RequestView};
+use sso_core::decide::{
+    decide, login_location, AuthMethod, Credentials, Decision, Lacking, RequestView,
+};
+use sso_core::flow::{forbidden_json, forbidden_page, Requirement};
 use sso_core::identity::{
     is_identity_header, request_headers, same_header_name, sanitize_header_value, Header,
 };
 use sso_core::jwt::TokenError;
 use sso_core::paths::{matching_url, path_is_unambiguous};
+use sso_core::rules::BasicError;
 
 use crate::conf::{loc_conf, LocConf};
 use crate::context::{Authenticated, RawToken, RequestCtx};
@@ -137,10 +143,26 @@ unsafe fn gate(r: *mut ngx_http_request_t, conf: &LocConf) -> ngx_int_t {
             return Status::NGX_DONE.into();
         };
         let groups: &[String] = who.as_ref().map_or(&[], |w| w.identity().groups.as_slice());
-        let decision = decide(&view, &credentials, groups, conf.require_groups(), || {
-            matches_unauthenticated(r, conf)
-        });
+        let decision = decide(
+            &view,
+            &credentials,
+            groups,
+            conf.require_groups(),
+            // Only with rules are the claims looked at (parsed once per cached credential).
+            || match (&conf.require_claims, &who) {
+                (None, _) => None,
+                (Some(rules), Some(who)) => rules.first_failing(|| who.all_claims()),
+                // Valid credentials always come with who they are: fail closed anyway.
+                (Some(rules), None) => (!rules.is_empty()).then_some(0),
+            },
+            || matches_unauthenticated(r, conf),
+        );
         let granted = matches!(decision, Decision::Allow { .. });
+        // Who a refused user is signed in as, for the 403 page and the log.
+        let refused_user = match (&decision, &who) {
+            (Decision::Forbidden { .. }, Some(who)) => Some(display_name(who)),
+            _ => None,
+        };
         let stored = context::set(
             r,
             RequestCtx {
@@ -156,8 +178,18 @@ unsafe fn gate(r: *mut ngx_http_request_t, conf: &LocConf) -> ngx_int_t {
         if !stored && granted {
             return NGX_HTTP_INTERNAL_SERVER_ERROR as ngx_int_t;
         }
-        apply(r, conf, &decision)
+        apply(r, conf, &decision, &view, refused_user.as_deref())
     }
+}
+
+/// How the 403 page names the user: the username, else the email, else the subject.
+fn display_name(who: &Authenticated) -> String {
+    let id = who.identity();
+    [&id.username, &id.email, &id.uid]
+        .into_iter()
+        .find(|s| !s.is_empty())
+        .cloned()
+        .unwrap_or_default()
 }
 
 /// Step 3 of README "How a request is decided": a valid session cookie, else a valid bearer JWT, else a valid token
@@ -415,7 +447,14 @@ unsafe fn matches_unauthenticated(r: *mut ngx_http_request_t, conf: &LocConf) ->
     }
 }
 
-unsafe fn apply(r: *mut ngx_http_request_t, conf: &LocConf, decision: &Decision) -> ngx_int_t {
+/// Applies the decision; `view` and `refused_user` are for a `403` only.
+unsafe fn apply(
+    r: *mut ngx_http_request_t,
+    conf: &LocConf,
+    decision: &Decision,
+    view: &RequestView<'_>,
+    refused_user: Option<&str>,
+) -> ngx_int_t {
     // SAFETY: every caller passes a valid request, on nginx's thread.
     unsafe {
         match decision {
@@ -427,6 +466,9 @@ unsafe fn apply(r: *mut ngx_http_request_t, conf: &LocConf, decision: &Decision)
                     return NGX_HTTP_INTERNAL_SERVER_ERROR as ngx_int_t;
                 }
                 if conf.identity_headers() && !set_identity_headers(r, conf, who) {
+                    return NGX_HTTP_INTERNAL_SERVER_ERROR as ngx_int_t;
+                }
+                if conf.basic_auth.is_some() && !set_basic_auth(r, conf, who) {
                     return NGX_HTTP_INTERNAL_SERVER_ERROR as ngx_int_t;
                 }
                 Status::NGX_OK.into()
@@ -482,12 +524,142 @@ unsafe fn apply(r: *mut ngx_http_request_t, conf: &LocConf, decision: &Decision)
                 }
                 NGX_HTTP_UNAUTHORIZED as ngx_int_t
             }
-            Decision::Forbidden => {
-                if !no_store(r) {
-                    return NGX_HTTP_INTERNAL_SERVER_ERROR as ngx_int_t;
-                }
-                NGX_HTTP_FORBIDDEN as ngx_int_t
+            Decision::Forbidden { lacking } => {
+                let navigation = view.is_navigation();
+                forbid(r, conf, *lacking, navigation, refused_user.unwrap_or(""))
             }
         }
+    }
+}
+
+/// Step 6 of README "How a request is decided": `403`, never a login. Logged at `info` with
+/// the rule. The body is the module's page (a browser navigation) or JSON, unless the user's
+/// own `error_page 403` applies here: then nginx sends that, as for any other 403. A
+/// subrequest gets the bare status.
+unsafe fn forbid(
+    r: *mut ngx_http_request_t,
+    conf: &LocConf,
+    lacking: Lacking,
+    navigation: bool,
+    user: &str,
+) -> ngx_int_t {
+    // SAFETY: every caller passes a valid request, on nginx's thread.
+    unsafe {
+        let requirement = match lacking {
+            Lacking::Group => Requirement::Groups(conf.require_groups()),
+            Lacking::Claim(i) => match conf.require_claims.as_ref().and_then(|c| c.get(i)) {
+                Some(rule) => Requirement::Claim(rule),
+                None => return NGX_HTTP_INTERNAL_SERVER_ERROR as ngx_int_t,
+            },
+        };
+        let log = (*(*r).connection).log;
+        let rule = match requirement {
+            Requirement::Groups(groups) => format!(
+                "group one of {}",
+                groups
+                    .iter()
+                    .map(|g| format!("\"{}\"", g.escape_debug()))
+                    .collect::<Vec<_>>()
+                    .join(", ")
+            ),
+            Requirement::Claim(rule) => format!("claim {rule}"),
+        };
+        ngx_log_error!(
+            NGX_LOG_INFO,
+            log,
+            "sso: access forbidden, reason: \"{}\", user: \"{}\", {}",
+            requirement.reason(),
+            user.escape_debug(),
+            rule
+        );
+        if (*r).main != r
+            || user_error_page(r, NGX_HTTP_FORBIDDEN as ngx_int_t)
+            || other_handler_asked_for_credentials(r)
+        {
+            if !no_store(r) {
+                return NGX_HTTP_INTERNAL_SERVER_ERROR as ngx_int_t;
+            }
+            return NGX_HTTP_FORBIDDEN as ngx_int_t;
+        }
+        // As nginx does before its own error pages: the body is not wanted, and left unread
+        // it would be taken for the next request on the connection.
+        if ngx_http_discard_request_body(r) != Status::NGX_OK.0 {
+            (*r).set_keepalive(0);
+        }
+        let rc = if navigation {
+            let sign_out = format!("{}/sign_out", conf.outpost_prefix());
+            request::send_page(r, 403, &forbidden_page(user, &requirement, &sign_out))
+        } else {
+            request::send_body(r, 403, b"application/json", &forbidden_json(&requirement))
+        };
+        ngx_http_finalize_request(r, rc);
+        Status::NGX_DONE.into()
+    }
+}
+
+/// Whether nginx would answer `status` with an `error_page` of this location: the test of
+/// `ngx_http_special_response_handler` (not already inside an error page, pages configured,
+/// internal redirects left).
+unsafe fn user_error_page(r: *mut ngx_http_request_t, status: ngx_int_t) -> bool {
+    // SAFETY: every caller passes a valid request; the core module's location configuration
+    // and its `error_pages` array live as long as the configuration.
+    unsafe {
+        let clcf =
+            *(*r).loc_conf.add(ngx_http_core_module.ctx_index) as *const ngx_http_core_loc_conf_t;
+        if clcf.is_null() || (*r).error_page() != 0 || (*r).uri_changes() == 0 {
+            return false;
+        }
+        let pages = (*clcf).error_pages;
+        if pages.is_null() || (*pages).nelts == 0 {
+            return false;
+        }
+        std::slice::from_raw_parts((*pages).elts as *const ngx_http_err_page_t, (*pages).nelts)
+            .iter()
+            .any(|p| p.status == status)
+    }
+}
+
+/// Under `satisfy any`, whether an earlier access handler (`auth_basic`, ...) refused with
+/// `401`: nginx then answers with that one's challenge, which a page of ours must not hide.
+unsafe fn other_handler_asked_for_credentials(r: *mut ngx_http_request_t) -> bool {
+    // SAFETY: every caller passes a valid request; the core module's location configuration
+    // lives as long as the configuration.
+    unsafe {
+        let clcf =
+            *(*r).loc_conf.add(ngx_http_core_module.ctx_index) as *const ngx_http_core_loc_conf_t;
+        !clcf.is_null()
+            && (*clcf).satisfy == NGX_HTTP_SATISFY_ANY as ngx_uint_t
+            && (*r).access_code == NGX_HTTP_UNAUTHORIZED as ngx_uint_t
+    }
+}
+
+/// `sso_basic_auth_attributes` (README "Identity headers"): the upstream gets
+/// `Authorization: Basic` from the user's attributes, and never the client's own
+/// `Authorization` (a bearer token the module consumed included), whether or not both
+/// attributes are there. False when the pool is out of memory.
+unsafe fn set_basic_auth(r: *mut ngx_http_request_t, conf: &LocConf, who: &Authenticated) -> bool {
+    // SAFETY: every caller passes a valid request, on nginx's thread.
+    unsafe {
+        let Some(basic) = &conf.basic_auth else {
+            return true;
+        };
+        let value = match basic.authorization(who.all_claims()) {
+            Ok(value) => Some(value),
+            Err(err) => {
+                let level = match err {
+                    BasicError::Missing(_) => NGX_LOG_INFO,
+                    BasicError::ColonInUser => NGX_LOG_WARN,
+                };
+                ngx_log_error!(
+                    level,
+                    (*(*r).connection).log,
+                    "sso: no basic credentials for the upstream, user: \"{}\": {}",
+                    display_name(who).escape_debug(),
+                    err
+                );
+                None
+            }
+        };
+        headers::replace_authorization(r, value.as_deref().map(str::as_bytes))
     }
 }

@@ -71,6 +71,15 @@ impl Authenticated {
         }
     }
 
+    /// Every claim, parsed once per cached token or session (`sso_require_claim`,
+    /// `sso_basic_auth_attributes`).
+    pub fn all_claims(&self) -> &serde_json::Map<String, serde_json::Value> {
+        match self {
+            Authenticated::Token { verified, .. } => verified.parsed_claims(),
+            Authenticated::Session(s) => s.all_claims(),
+        }
+    }
+
     /// `$sso_claim_NAME`.
     pub fn claim(&self, name: &str) -> Option<String> {
         match self {

@@ -304,3 +304,38 @@ pub unsafe fn add_out(
         )
     }
 }
+
+/// Replaces the request's `Authorization` for the upstream (README "Identity headers" →
+/// `sso_basic_auth_attributes`): every client-sent one is removed from the list, and
+/// `value`, when given, is added and becomes `r->headers_in.authorization` (what nginx's own
+/// modules read), so no copy of the client's header reaches the upstream. False when the
+/// pool is out of memory (the caller refuses the request).
+///
+/// # Safety
+/// `r` must be a valid request whose header list is its own (a subrequest's was copied in
+/// PREACCESS).
+pub unsafe fn replace_authorization(r: *mut ngx_http_request_t, value: Option<&[u8]>) -> bool {
+    // SAFETY: the caller guarantees what the `# Safety` section above asks.
+    unsafe {
+        if remove_in(r, |name| name.eq_ignore_ascii_case(b"authorization"), false).is_err() {
+            return false;
+        }
+        (*r).headers_in.authorization = ptr::null_mut();
+        let Some(value) = value else {
+            return true;
+        };
+        match push(
+            ptr::addr_of_mut!((*r).headers_in.headers),
+            (*r).pool,
+            b"Authorization",
+            value,
+            true,
+        ) {
+            Some(h) => {
+                (*r).headers_in.authorization = h;
+                true
+            }
+            None => false,
+        }
+    }
+}

@@ -30,6 +30,7 @@ use sso_core::identity::{request_headers, CompactJws, Header, Identity, MetaHead
 use sso_core::jwks::KeySet;
 use sso_core::jwt::Verifier;
 use sso_core::paths::PatternSet;
+use sso_core::rules::{ClaimRule, ClaimRules};
 use sso_core::session::{Session, SessionKeys};
 
 const ISSUER: &str = "https://auth.example.com/application/o/app/";
@@ -528,8 +529,26 @@ fn main() {
             method: AuthMethod::Session,
         };
         r.run("decide/authenticated", "", || {
-            decide(black_box(&view), &valid, &identity.groups, &[], || false)
+            decide(
+                black_box(&view),
+                &valid,
+                &identity.groups,
+                &[],
+                || None,
+                || false,
+            )
         });
+        // With one `sso_require_claim` (a context without rules never gets here): the rule on
+        // the claims parsed once and kept with the cached token or session.
+        let parsed = claims(now, 0).as_object().expect("object").clone();
+        let mut rules = ClaimRules::default();
+        rules.push(ClaimRule::parse(&["groups", "nobody", "ops"]).expect("rule"));
+        assert_eq!(rules.first_failing(|| &parsed), None);
+        r.run(
+            "rules/one_claim_rule",
+            "sso_require_claim groups nobody ops, on cached parsed claims",
+            || rules.first_failing(|| black_box(&parsed)),
+        );
     }
 
     // --- Unauthenticated paths --------------------------------------------------------------
@@ -564,6 +583,7 @@ fn main() {
                     &no_creds,
                     &[] as &[String],
                     &[],
+                    || None,
                     || set.matches(black_box(hit)),
                 )
             },

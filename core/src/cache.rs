@@ -561,6 +561,7 @@ mod tests {
             exp,
             alg: Alg::HS256,
             kid: None,
+            parsed: Default::default(),
         })
     }
 

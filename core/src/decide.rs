@@ -2,8 +2,8 @@
 //!
 //! The glue has already served the module's own endpoints (step 1) and stripped client-sent
 //! identity headers (step 2); `satisfy` (step 7) is nginx's access phase itself. What is left
-//! is steps 3 to 6: given what the credentials said, the request's shape and the policy,
-//! pass, send to login, or refuse.
+//! is steps 3 to 6: given what the credentials said, the request's shape and the policy
+//! (`sso_require_group`, `sso_require_claim`), pass, send to login, or refuse.
 
 use std::fmt::Write;
 
@@ -121,8 +121,27 @@ pub enum Decision {
         reason: &'static str,
         www_authenticate: String,
     },
-    /// Authenticated, but in none of the required groups: 403.
-    Forbidden,
+    /// Authenticated, but outside the location's rules: 403, never a login.
+    Forbidden { lacking: Lacking },
+}
+
+/// Which rule an authenticated caller fails (the rule itself is the glue's configuration).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Lacking {
+    /// In none of the `sso_require_group` groups.
+    Group,
+    /// The `sso_require_claim` rule at this index fails.
+    Claim(usize),
+}
+
+impl Lacking {
+    /// The `$sso_reason` word.
+    pub fn reason(self) -> &'static str {
+        match self {
+            Lacking::Group => "forbidden_group",
+            Lacking::Claim(_) => "forbidden_claim",
+        }
+    }
 }
 
 impl Decision {
@@ -132,7 +151,7 @@ impl Decision {
             Decision::Allow { method } => method.as_str(),
             Decision::AllowUnauthenticated => "unauthenticated_path",
             Decision::Login { reason } | Decision::Unauthorized { reason, .. } => reason,
-            Decision::Forbidden => "forbidden_group",
+            Decision::Forbidden { lacking } => lacking.reason(),
         }
     }
 }
@@ -140,7 +159,9 @@ impl Decision {
 /// Steps 3–6 of README "How a request is decided".
 ///
 /// `groups` are the authenticated caller's groups (ignored otherwise); `required_groups` is
-/// `sso_require_group` (empty: no requirement, any of them: pass); `unauthenticated` is asked
+/// `sso_require_group` (empty: no requirement, any of them: pass); `failing_claim_rule` is
+/// asked only for a caller authenticated and in the groups, and says which
+/// `sso_require_claim` rule fails, if any (both must hold); `unauthenticated` is asked
 /// only when the request is not authenticated, so the regex sets cost nothing on the
 /// authenticated hot path.
 pub fn decide<G: AsRef<str>>(
@@ -148,6 +169,7 @@ pub fn decide<G: AsRef<str>>(
     credentials: &Credentials,
     groups: &[G],
     required_groups: &[String],
+    failing_claim_rule: impl FnOnce() -> Option<usize>,
     unauthenticated: impl FnOnce() -> bool,
 ) -> Decision {
     let (reason, description) = match credentials {
@@ -156,10 +178,16 @@ pub fn decide<G: AsRef<str>>(
                 || groups
                     .iter()
                     .any(|g| required_groups.iter().any(|r| r == g.as_ref()));
-            return if member {
-                Decision::Allow { method: *method }
-            } else {
-                Decision::Forbidden
+            if !member {
+                return Decision::Forbidden {
+                    lacking: Lacking::Group,
+                };
+            }
+            return match failing_claim_rule() {
+                None => Decision::Allow { method: *method },
+                Some(rule) => Decision::Forbidden {
+                    lacking: Lacking::Claim(rule),
+                },
             };
         }
         Credentials::Missing => ("no_credentials", None),
@@ -246,6 +274,14 @@ mod tests {
 
     const NONE: &[String] = &[];
 
+    fn no_rule() -> Option<usize> {
+        None
+    }
+
+    const FORBIDDEN_GROUP: Decision = Decision::Forbidden {
+        lacking: Lacking::Group,
+    };
+
     #[test]
     fn navigation_detection() {
         assert!(nav().is_navigation());
@@ -279,14 +315,14 @@ mod tests {
 
     #[test]
     fn missing_credentials() {
-        let d = decide(&nav(), &Credentials::Missing, NONE, NONE, || false);
+        let d = decide(&nav(), &Credentials::Missing, NONE, NONE, no_rule, || false);
         assert_eq!(
             d,
             Decision::Login {
                 reason: "no_credentials"
             }
         );
-        let d = decide(&api(), &Credentials::Missing, NONE, NONE, || false);
+        let d = decide(&api(), &Credentials::Missing, NONE, NONE, no_rule, || false);
         assert_eq!(
             d,
             Decision::Unauthorized {
@@ -294,7 +330,7 @@ mod tests {
                 www_authenticate: "Bearer".into()
             }
         );
-        let d = decide(&api(), &Credentials::Missing, NONE, NONE, || true);
+        let d = decide(&api(), &Credentials::Missing, NONE, NONE, no_rule, || true);
         assert_eq!(d, Decision::AllowUnauthenticated);
         assert_eq!(d.reason(), "unauthenticated_path");
     }
@@ -302,9 +338,9 @@ mod tests {
     #[test]
     fn ended_session_says_why() {
         let ended = Credentials::Ended { reason: "idle" };
-        let d = decide(&nav(), &ended, NONE, NONE, || false);
+        let d = decide(&nav(), &ended, NONE, NONE, no_rule, || false);
         assert_eq!(d, Decision::Login { reason: "idle" });
-        let d = decide(&api(), &ended, NONE, NONE, || false);
+        let d = decide(&api(), &ended, NONE, NONE, no_rule, || false);
         assert_eq!(
             d,
             Decision::Unauthorized {
@@ -313,7 +349,7 @@ mod tests {
             }
         );
         assert_eq!(
-            decide(&api(), &ended, NONE, NONE, || true),
+            decide(&api(), &ended, NONE, NONE, no_rule, || true),
             Decision::AllowUnauthenticated
         );
     }
@@ -324,7 +360,7 @@ mod tests {
             reason: "expired",
             description: "the token expired \"x\"\r\n".into(),
         };
-        let d = decide(&api(), &c, NONE, NONE, || false);
+        let d = decide(&api(), &c, NONE, NONE, no_rule, || false);
         assert_eq!(
             d,
             Decision::Unauthorized {
@@ -341,7 +377,7 @@ mod tests {
         let c = Credentials::Valid {
             method: AuthMethod::Bearer,
         };
-        let d = decide(&api(), &c, &["a"], NONE, || panic!("asked"));
+        let d = decide(&api(), &c, &["a"], NONE, no_rule, || panic!("asked"));
         assert_eq!(
             d,
             Decision::Allow {
@@ -357,16 +393,54 @@ mod tests {
         };
         let req = vec!["admins".to_string(), "ops".to_string()];
         assert_eq!(
-            decide(&nav(), &c, &["users", "ops"], &req, || false),
+            decide(&nav(), &c, &["users", "ops"], &req, no_rule, || false),
             Decision::Allow {
                 method: AuthMethod::Session
             }
         );
-        let d = decide(&nav(), &c, &["users"], &req, || true);
-        assert_eq!(d, Decision::Forbidden);
+        let d = decide(&nav(), &c, &["users"], &req, no_rule, || true);
+        assert_eq!(d, FORBIDDEN_GROUP);
         assert_eq!(d.reason(), "forbidden_group");
-        let d = decide(&nav(), &c, &["Admins"], &req, || false);
-        assert_eq!(d, Decision::Forbidden, "group names are case-sensitive");
+        let d = decide(&nav(), &c, &["Admins"], &req, no_rule, || false);
+        assert_eq!(d, FORBIDDEN_GROUP, "group names are case-sensitive");
+    }
+
+    #[test]
+    fn claim_rules_compose_with_groups() {
+        let c = Credentials::Valid {
+            method: AuthMethod::Bearer,
+        };
+        let req = vec!["ops".to_string()];
+        // In the groups, a claim rule fails: forbidden_claim, for browsers too (no login).
+        let d = decide(&nav(), &c, &["ops"], &req, || Some(1), || false);
+        assert_eq!(
+            d,
+            Decision::Forbidden {
+                lacking: Lacking::Claim(1)
+            }
+        );
+        assert_eq!(d.reason(), "forbidden_claim");
+        // Outside the groups: the claim rules are not even asked.
+        let d = decide(&api(), &c, &["users"], &req, || panic!("asked"), || false);
+        assert_eq!(d, FORBIDDEN_GROUP);
+        // Both hold.
+        let d = decide(&api(), &c, &["ops"], &req, no_rule, || false);
+        assert_eq!(
+            d,
+            Decision::Allow {
+                method: AuthMethod::Bearer
+            }
+        );
+        // Without credentials the claim rules are never asked.
+        let d = decide(
+            &api(),
+            &Credentials::Missing,
+            NONE,
+            &req,
+            || panic!("asked"),
+            || false,
+        );
+        assert_eq!(d.reason(), "no_credentials");
     }
 
     #[test]

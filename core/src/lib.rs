@@ -18,6 +18,7 @@ pub mod jwt;
 pub mod logout;
 pub mod paths;
 pub mod revocations;
+pub mod rules;
 pub mod seal;
 pub mod session;
 pub mod url;

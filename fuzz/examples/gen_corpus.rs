@@ -883,6 +883,31 @@ fn paths(root: &Path) {
     c.done();
 }
 
+fn claim_rules(root: &Path) {
+    let mut c = Corpus::new(root, "claim_rules");
+    c.add_fields(
+        "nested",
+        &[
+            b"realm_access.roles admin editor",
+            br#"{"realm_access":{"roles":["x","admin"]},"a.b":1}"#,
+            b"jdoe",
+        ],
+    );
+    c.add_fields(
+        "typed",
+        &[b"level 42.0 true", br#"{"level":42,"staff":true}"#, b"<b>"],
+    );
+    c.add_fields(
+        "basic",
+        &[
+            b"u p",
+            br#"{"ak_proxy":{"user_attributes":{"u":"a","p":"b:c"}}}"#,
+            b"x",
+        ],
+    );
+    c.done();
+}
+
 fn main() {
     let root = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("corpus");
     // The fixture tokens must verify, or the jwks target checks nothing past the signature.
@@ -902,4 +927,5 @@ fn main() {
     discovery(&root);
     token_response(&root);
     paths(&root);
+    claim_rules(&root);
 }

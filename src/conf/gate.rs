@@ -1,19 +1,20 @@
 //! The gate (README "Directives" → "Gate"): `sso_protect`, `sso_unauthenticated_paths`,
 //! `sso_unauthenticated_urls`, `sso_outpost_prefix`, `sso_login_url`, `sso_identity_headers`,
-//! `sso_app`, `sso_require_group`.
+//! `sso_app`, `sso_require_group`, `sso_require_claim`, `sso_basic_auth_attributes`.
 
 use std::sync::Arc;
 
-use ngx::ffi::{ngx_command_t, NGX_CONF_1MORE, NGX_CONF_FLAG, NGX_CONF_TAKE1};
+use ngx::ffi::{ngx_command_t, NGX_CONF_1MORE, NGX_CONF_FLAG, NGX_CONF_TAKE1, NGX_CONF_TAKE2};
 use ngx::ngx_string;
 use sso_core::paths::PatternSet;
+use sso_core::rules::{BasicAttributes, ClaimRule};
 
 use super::{
     command, directive_handler, one_arg, parse_flag, set_once, Directive, LocConf, ANY_CONF,
 };
 
 /// This family's entries of the module's command table (README "Directives" → "Gate").
-pub const COMMANDS: [ngx_command_t; 8] = [
+pub const COMMANDS: [ngx_command_t; 10] = [
     command(
         ngx_string!("sso_protect"),
         ANY_CONF | NGX_CONF_FLAG,
@@ -49,6 +50,17 @@ pub const COMMANDS: [ngx_command_t; 8] = [
         ngx_string!("sso_require_group"),
         ANY_CONF | NGX_CONF_1MORE,
         set_require_group,
+    ),
+    // 1MORE, not 2MORE: a rule without values gets this module's message, not nginx's.
+    command(
+        ngx_string!("sso_require_claim"),
+        ANY_CONF | NGX_CONF_1MORE,
+        set_require_claim,
+    ),
+    command(
+        ngx_string!("sso_basic_auth_attributes"),
+        ANY_CONF | NGX_CONF_TAKE2,
+        set_basic_auth_attributes,
     ),
 ];
 
@@ -147,3 +159,31 @@ fn require_group(d: &Directive<'_>, conf: &mut LocConf) -> Result<(), String> {
     Ok(())
 }
 directive_handler!(set_require_group, require_group);
+
+/// Repeatable: each directive is one rule and they all must hold; a nested context with
+/// rules of its own replaces the inherited ones (like `sso_require_group`).
+fn require_claim(d: &Directive<'_>, conf: &mut LocConf) -> Result<(), String> {
+    let rule = ClaimRule::parse(&d.args).map_err(|e| e.to_string())?;
+    conf.require_claims
+        .get_or_insert_with(Default::default)
+        .push(rule);
+    Ok(())
+}
+directive_handler!(set_require_claim, require_claim);
+
+fn basic_auth_attributes(d: &Directive<'_>, conf: &mut LocConf) -> Result<(), String> {
+    let [user, password] = d.args[..] else {
+        return Err("takes a user attribute and a password attribute".to_owned());
+    };
+    if user.is_empty() || password.is_empty() {
+        return Err("an attribute name is empty".to_owned());
+    }
+    set_once(
+        &mut conf.basic_auth,
+        BasicAttributes {
+            user: user.to_owned(),
+            password: password.to_owned(),
+        },
+    )
+}
+directive_handler!(set_basic_auth_attributes, basic_auth_attributes);

@@ -49,6 +49,8 @@ pub struct LocConf {
     pub identity_headers: Option<bool>,
     pub app: Option<String>,
     pub require_groups: Option<Vec<String>>,
+    pub require_claims: Option<sso_core::rules::ClaimRules>,
+    pub basic_auth: Option<sso_core::rules::BasicAttributes>,
     // provider.rs
     pub issuer: Option<String>,
     pub client_id: Option<String>,
@@ -188,6 +190,8 @@ impl LocConf {
         inherit(&mut self.cookie_domain, &prev.cookie_domain);
         inherit(&mut self.app, &prev.app);
         inherit(&mut self.require_groups, &prev.require_groups);
+        inherit(&mut self.require_claims, &prev.require_claims);
+        inherit(&mut self.basic_auth, &prev.basic_auth);
         inherit(&mut self.issuer, &prev.issuer);
         inherit(&mut self.client_id, &prev.client_id);
         inherit(&mut self.client_secret, &prev.client_secret);

@@ -9,6 +9,7 @@ mod harness;
 #[allow(dead_code)]
 mod provider;
 
+mod authorization;
 mod browser;
 mod endpoints_hardening;
 mod gate;

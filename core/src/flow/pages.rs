@@ -124,3 +124,90 @@ pub fn error_page(title: &str, message: &str) -> String {
          <body><h1>{t}</h1><p>{m}</p></body></html>\n"
     )
 }
+
+/// What a signed-in user lacks at a location (README "How a request is decided", step 6),
+/// for the `403` page and body.
+#[derive(Debug, Clone, Copy)]
+pub enum Requirement<'a> {
+    /// `sso_require_group`: one of these groups.
+    Groups(&'a [String]),
+    /// One `sso_require_claim` rule.
+    Claim(&'a crate::rules::ClaimRule),
+}
+
+impl Requirement<'_> {
+    /// The `$sso_reason` word.
+    pub fn reason(&self) -> &'static str {
+        match self {
+            Requirement::Groups(_) => "forbidden_group",
+            Requirement::Claim(_) => "forbidden_claim",
+        }
+    }
+}
+
+/// The `403` page for a browser: who the user is signed in as (`user`), what the location
+/// needs, and a link to `sign_out` (the outpost prefix's, to sign in as someone else).
+/// Every dynamic part is escaped; no external resource.
+pub fn forbidden_page(user: &str, requirement: &Requirement<'_>, sign_out: &str) -> String {
+    let list = |items: &mut dyn Iterator<Item = &str>| -> String {
+        items
+            .map(|i| format!("<strong>{}</strong>", html_escape(i)))
+            .collect::<Vec<_>>()
+            .join(", ")
+    };
+    let needs = match requirement {
+        Requirement::Groups(groups) => format!(
+            "This page is only for members of {}: {}.",
+            if groups.len() == 1 {
+                "the group"
+            } else {
+                "one of the groups"
+            },
+            list(&mut groups.iter().map(String::as_str))
+        ),
+        Requirement::Claim(rule) => {
+            let n = rule.values().count();
+            format!(
+                "This page needs your account&#39;s <strong>{}</strong> to be {}{}.",
+                html_escape(rule.path()),
+                if n == 1 { "" } else { "one of: " },
+                list(&mut rule.values())
+            )
+        }
+    };
+    let who = if user.is_empty() {
+        "You are signed in.".to_owned()
+    } else {
+        format!(
+            "You are signed in as <strong>{}</strong>.",
+            html_escape(user)
+        )
+    };
+    format!(
+        "<!DOCTYPE html>\n<html><head><meta charset=\"utf-8\"><title>Access denied</title></head>\
+         <body><h1>Access denied</h1><p>{who}</p><p>{needs}</p>\
+         <p>If you should have access, ask your administrator, or \
+         <a href=\"{}\">sign out</a> and sign in with another account.</p></body></html>\n",
+        html_escape(sign_out)
+    )
+}
+
+/// The `403` body for an API client:
+/// `{"error":"forbidden","reason":"forbidden_claim","claim":"...","values":[...]}` or
+/// `{"error":"forbidden","reason":"forbidden_group","groups":[...]}`.
+pub fn forbidden_json(requirement: &Requirement<'_>) -> String {
+    let body = match requirement {
+        Requirement::Groups(groups) => serde_json::json!({
+            "error": "forbidden",
+            "reason": requirement.reason(),
+            "groups": groups,
+        }),
+        Requirement::Claim(rule) => serde_json::json!({
+            "error": "forbidden",
+            "reason": requirement.reason(),
+            "claim": rule.path(),
+            "values": rule.values().collect::<Vec<_>>(),
+        }),
+    };
+    body.to_string()
+}

@@ -88,6 +88,9 @@ pub struct Verified {
     pub alg: Alg,
     /// The `kid` of the key that verified the signature, when it had one.
     pub kid: Option<String>,
+    /// The claims parsed, only once something needs them on every request
+    /// (`sso_require_claim`, `sso_basic_auth_attributes`): [`Verified::parsed_claims`].
+    pub parsed: crate::rules::ClaimsCell,
 }
 
 impl Verified {
@@ -100,6 +103,11 @@ impl Verified {
     /// `$sso_claim_NAME`: the top-level claim rendered ([`crate::identity::render_claim`]).
     pub fn claim(&self, name: &str) -> Option<String> {
         crate::identity::claim_variable(&self.claims(), name)
+    }
+
+    /// Every claim, parsed on first use and kept with this (cached) token.
+    pub fn parsed_claims(&self) -> &Map<String, Value> {
+        self.parsed.get_or_init(|| self.claims())
     }
 }
 
@@ -172,6 +180,7 @@ impl Verifier {
             exp,
             alg: signed.alg,
             kid: signed.kid,
+            parsed: Default::default(),
         })
     }
 

@@ -66,6 +66,9 @@ pub struct Session {
     /// What the revocation check looks up, computed once per opened session (the worker's
     /// session cache keeps it with the session). Never encoded.
     pub probe: std::sync::OnceLock<crate::revocations::Probe>,
+    /// [`Session::all_claims`], parsed on first use and kept with the cached session. Never
+    /// encoded; a clone starts without it (a renewed session reads its fresh claims).
+    pub parsed: crate::rules::ClaimsCell,
 }
 
 /// A fresh random session id (16 bytes from the CSPRNG, base64url) for [`Session::local_id`];
@@ -152,6 +155,45 @@ impl Session {
         self.identity_claim(name).map(|v| render_claim(&v))
     }
 
+    /// Every claim the session knows, for `sso_require_claim` and `sso_basic_auth_attributes`
+    /// (parsed once per cached session): the ID token's claims, or the kept claims with
+    /// those the identity holds rebuilt ([`Session::keep_claims`]); without either, the
+    /// identity's alone.
+    pub fn all_claims(&self) -> &Map<String, Value> {
+        self.parsed.get_or_init(|| {
+            if let Some(token) = self.id_token.as_deref() {
+                let parsed = token
+                    .split('.')
+                    .nth(1)
+                    .and_then(|p| URL_SAFE_NO_PAD.decode(p).ok())
+                    .and_then(|b| serde_json::from_slice::<Map<String, Value>>(&b).ok());
+                if let Some(claims) = parsed {
+                    return claims;
+                }
+            }
+            let mut claims: Map<String, Value> = self
+                .claims
+                .as_deref()
+                .and_then(|c| serde_json::from_str(c).ok())
+                .unwrap_or_default();
+            for name in [
+                "preferred_username",
+                "email",
+                "name",
+                "sub",
+                "groups",
+                "entitlements",
+            ] {
+                if !claims.contains_key(name) {
+                    if let Some(v) = self.identity_claim(name) {
+                        claims.insert(name.to_owned(), v);
+                    }
+                }
+            }
+            claims
+        })
+    }
+
     /// The claims [`Session::keep_claims`] leaves out because the identity holds them
     /// exactly, rebuilt from it.
     fn identity_claim(&self, name: &str) -> Option<Value> {
@@ -226,6 +268,7 @@ impl Session {
             sid: None,
             local_id: None,
             probe: std::sync::OnceLock::new(),
+            parsed: Default::default(),
         }
     }
 

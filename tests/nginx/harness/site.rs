@@ -9,7 +9,9 @@ use std::time::{Duration, Instant};
 use serde_json::Value;
 
 use super::{hang_limit, Build, Nginx, Upstream};
-use crate::provider::{client, config, demo_user, Provider, ANY_CALLBACK};
+use crate::provider::{
+    browser_login, client, config, demo_user, CookieJar, Provider, ANY_CALLBACK,
+};
 
 /// The provider client of [`sso`].
 pub const CLIENT_ID: &str = "app";
@@ -197,6 +199,20 @@ impl Site {
     /// `http://localhost:PORT` + `path`.
     pub fn url(&self, path: &str) -> String {
         url(&self.n, path)
+    }
+
+    /// A browser logged in as `username` / `password` through `/app` (asserted).
+    pub fn login(&self, username: &str, password: &str) -> CookieJar {
+        let mut jar = CookieJar::new();
+        let end = browser_login(&mut jar, &self.url("/app"), username, password);
+        assert_eq!(
+            end.response.status,
+            200,
+            "{:#?}\n{}",
+            end.hops,
+            self.n.error_log()
+        );
+        jar
     }
 }
 
