@@ -9,6 +9,7 @@
 pub mod gate;
 pub mod provider;
 pub mod session;
+pub mod status;
 pub mod token;
 pub mod zone;
 
@@ -493,16 +494,18 @@ pub const ANY_CONF: u32 = NGX_HTTP_MAIN_CONF | NGX_HTTP_SRV_CONF | NGX_HTTP_LOC_
 const COMMANDS_LEN: usize = gate::COMMANDS.len()
     + provider::COMMANDS.len()
     + session::COMMANDS.len()
+    + status::COMMANDS.len()
     + token::COMMANDS.len()
     + zone::COMMANDS.len();
 
 /// The module's command table: every family's commands, then nginx's terminating entry.
 pub static mut COMMANDS: [ngx_command_t; COMMANDS_LEN + 1] = {
     const END: ngx_command_t = ngx_command_t::empty();
-    let families: [&[ngx_command_t]; 5] = [
+    let families: [&[ngx_command_t]; 6] = [
         &gate::COMMANDS,
         &provider::COMMANDS,
         &session::COMMANDS,
+        &status::COMMANDS,
         &token::COMMANDS,
         &zone::COMMANDS,
     ];

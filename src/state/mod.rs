@@ -17,8 +17,8 @@
 //! How a zone of SIZE is shared ([`Layout`]): the revocations get half of it, the used
 //! flows a quarter (at most 512 KiB), the logout ids and the refreshes in flight
 //! ([`refreshing`]) a sixteenth each (at most 64 and 128 KiB); the rest is for the slab
-//! pool's own pages and later tables (counters). A
-//! later table is one more [`Region`] in [`Root`], allocated in [`init_zone`], with
+//! pool's own pages, the status endpoint's counters ([`counters`], a few KiB) and later
+//! tables. A later table is one more [`Region`] in [`Root`], allocated in [`init_zone`], with
 //! [`VERSION`] bumped. The tables' contents are formatted by their own code (sso-core) over
 //! the region's memory; the root only says where they are.
 //!
@@ -31,6 +31,7 @@
 //! Each process finds the zone again in its own cycle at `init_process` ([`init_process`]):
 //! a pointer kept from configuration time would name a failed reload's zone.
 
+pub mod counters;
 pub mod flows;
 pub mod refreshing;
 pub mod revocations;
@@ -59,7 +60,7 @@ pub const MIN_ZONE_SIZE: usize = 64 << 10;
 
 const MAGIC: u64 = 0x5353_4f5f_5a4f_4e45; // "SSO_ZONE"
 /// Layout version of [`Root`].
-pub const VERSION: u32 = 3;
+pub const VERSION: u32 = 4;
 
 /// What `sso_shared_zone` asked for (`conf/zone.rs`), or the implicit zone.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -87,6 +88,7 @@ pub struct Layout {
     pub logout_ids: usize,
     pub revocations: usize,
     pub refreshing: usize,
+    pub counters: usize,
 }
 
 impl Layout {
@@ -96,6 +98,7 @@ impl Layout {
             logout_ids: (size / 16).min(64 << 10),
             revocations: size / 2,
             refreshing: (size / 16).min(128 << 10),
+            counters: counters::REGION_LEN,
         }
     }
 }
@@ -121,6 +124,8 @@ pub struct Root {
     pub revocations: Region,
     /// Refreshes in flight or just done (`refreshing.rs`, `sso_core::flow::refresh`).
     pub refreshing: Region,
+    /// The status endpoint's counters (`counters.rs`, `sso_core::metrics`), zeroed.
+    pub counters: Region,
     /// Bumped (under the lock) by every change of the revocation table.
     pub generation: AtomicU64,
     /// The generation last written to the state file (under the state file's lock).
@@ -257,11 +262,13 @@ unsafe fn init_zone_inner(zone: *mut ngx_shm_zone_t, data: *mut c_void) -> ngx_i
         let logout_ids = ngx_slab_alloc(shpool, layout.logout_ids) as *mut u8;
         let revocations = ngx_slab_alloc(shpool, layout.revocations) as *mut u8;
         let refreshing = ngx_slab_alloc(shpool, layout.refreshing) as *mut u8;
+        let counters = ngx_slab_alloc(shpool, layout.counters) as *mut u8;
         if root.is_null()
             || flows.is_null()
             || logout_ids.is_null()
             || revocations.is_null()
             || refreshing.is_null()
+            || !counters::format(counters, layout.counters)
         {
             ngx_log_error!(
                 NGX_LOG_EMERG,
@@ -320,6 +327,10 @@ unsafe fn init_zone_inner(zone: *mut ngx_shm_zone_t, data: *mut c_void) -> ngx_i
                     ptr: refreshing,
                     len: layout.refreshing,
                 },
+                counters: Region {
+                    ptr: counters,
+                    len: layout.counters,
+                },
                 generation: AtomicU64::new(0),
                 persisted: AtomicU64::new(0),
             },
@@ -365,12 +376,15 @@ pub unsafe fn init_process(cycle: *mut ngx_cycle_t) {
         }
         ZONE.store(found, Ordering::Release);
         revocations::init_process();
+        counters::init_process((*cycle).log);
     }
 }
 
 /// Writes what is not persisted yet and forgets the zone (at `exit_process`).
 pub fn exit_process() {
     revocations::exit_process();
+    // SAFETY: on nginx's thread, at exit_process.
+    unsafe { counters::exit_process() };
     ZONE.store(ptr::null_mut(), Ordering::Release);
 }
 
