@@ -74,6 +74,8 @@ pub struct LocConf {
     pub session_idle_timeout: Option<u64>,
     /// `sso_session_refresh`: seconds, 0 = off.
     pub session_refresh: Option<u64>,
+    // status.rs (this location only, never inherited)
+    pub status: bool,
     // zone.rs (`http` level only, read by `state::register`; never inherited)
     pub shared_zone: Option<crate::state::ZoneSpec>,
 
@@ -116,7 +118,8 @@ pub const DEFAULT_OUTPOST_PREFIX: &str = "/outpost.goauthentik.io";
 
 impl LocConf {
     pub fn protect(&self) -> bool {
-        self.protect.unwrap_or(false)
+        // A status location is never gated (README "Observability").
+        self.protect.unwrap_or(false) && !self.status
     }
 
     pub fn identity_headers(&self) -> bool {

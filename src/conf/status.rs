@@ -20,7 +20,7 @@ pub const COMMANDS: [ngx_command_t; 1] = [command(
 extern "C" fn set_status(
     cf: *mut ngx_conf_t,
     _cmd: *mut ngx_command_t,
-    _conf: *mut c_void,
+    conf: *mut c_void,
 ) -> *mut c_char {
     // SAFETY: nginx calls directive handlers with a valid cf.
     let log = unsafe { (*cf).log };
@@ -29,6 +29,8 @@ extern "C" fn set_status(
         match unsafe { NgxHttpCoreModule::location_conf_mut(&*cf) } {
             Some(clcf) => {
                 clcf.handler = Some(crate::status::handler);
+                // SAFETY: nginx passes this location's LocConf (NGX_HTTP_LOC_CONF_OFFSET).
+                unsafe { (*(conf as *mut super::LocConf)).status = true };
                 NGX_CONF_OK
             }
             None => NGX_CONF_ERROR,
