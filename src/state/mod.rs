@@ -17,8 +17,8 @@
 //! How a zone of SIZE is shared ([`Layout`]): the revocations get half of it, the used
 //! flows a quarter (at most 512 KiB), the logout ids and the refreshes in flight
 //! ([`refreshing`]) a sixteenth each (at most 64 and 128 KiB); the rest is for the slab
-//! pool's own pages, the status endpoint's counters ([`counters`], a few KiB) and later
-//! tables. A later table is one more [`Region`] in [`Root`], allocated in [`init_zone`], with
+//! pool's own pages and later tables; the status endpoint's counters ([`counters`], under
+//! 4 KiB) share the root's allocation. A later table is one more [`Region`] in [`Root`], allocated in [`init_zone`], with
 //! [`VERSION`] bumped. The tables' contents are formatted by their own code (sso-core) over
 //! the region's memory; the root only says where they are.
 //!
@@ -257,12 +257,19 @@ unsafe fn init_zone_inner(zone: *mut ngx_shm_zone_t, data: *mut c_void) -> ngx_i
             return Status::NGX_OK.into();
         }
         let layout = Layout::of((*zone).shm.size);
-        let root = ngx_slab_alloc(shpool, std::mem::size_of::<Root>()) as *mut Root;
+        // The counters share the root's allocation (one page in all: a 64k zone has no page
+        // to spare for them), right after it, cache-line aligned.
+        let root_len = std::mem::size_of::<Root>().next_multiple_of(64);
+        let root = ngx_slab_alloc(shpool, root_len + layout.counters) as *mut Root;
         let flows = ngx_slab_alloc(shpool, layout.flows) as *mut u8;
         let logout_ids = ngx_slab_alloc(shpool, layout.logout_ids) as *mut u8;
         let revocations = ngx_slab_alloc(shpool, layout.revocations) as *mut u8;
         let refreshing = ngx_slab_alloc(shpool, layout.refreshing) as *mut u8;
-        let counters = ngx_slab_alloc(shpool, layout.counters) as *mut u8;
+        let counters = if root.is_null() {
+            ptr::null_mut()
+        } else {
+            root.cast::<u8>().add(root_len)
+        };
         if root.is_null()
             || flows.is_null()
             || logout_ids.is_null()

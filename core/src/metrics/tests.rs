@@ -143,8 +143,14 @@ fn worker_sets_are_summed_and_events_counted() {
             entries: 1
         }
     );
-    // The worker sets are cache-line separated.
+    // The worker sets are cache-line separated; the table and the zone's root fit one
+    // 4 KiB page (the glue allocates them together: a 64k zone has no other page to spare).
     assert_eq!(std::mem::size_of::<WorkerSet>() % 64, 0);
+    assert!(
+        std::mem::size_of::<Counters>() <= 3584,
+        "{}",
+        std::mem::size_of::<Counters>()
+    );
 }
 
 #[test]
