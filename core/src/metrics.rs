@@ -95,8 +95,9 @@ pub fn allow_slot(method: AuthMethod) -> usize {
 }
 
 /// The slot of any other decision, from its `$sso_reason` word and whether the request is a
-/// browser navigation (which gets a login redirect instead of a `401`). Not on the hot path.
-pub fn slot(reason: &str, navigation: bool) -> usize {
+/// browser navigation (which gets a login redirect instead of a `401`), asked only for a
+/// refusal (an unauthenticated path, which can be busy, costs a few comparisons).
+pub fn slot(reason: &str, navigation: impl FnOnce() -> bool) -> usize {
     if let Some(i) = ALLOW_REASONS.iter().position(|r| *r == reason) {
         return i;
     }
@@ -114,7 +115,13 @@ pub fn slot(reason: &str, navigation: bool) -> usize {
         .iter()
         .position(|r| *r == reason)
         .unwrap_or(REFUSAL_REASONS.len() - 1);
-    FIRST_REFUSAL + if navigation { 0 } else { REFUSAL_REASONS.len() } + i
+    FIRST_REFUSAL
+        + if navigation() {
+            0
+        } else {
+            REFUSAL_REASONS.len()
+        }
+        + i
 }
 
 /// `reason` of `sso_logins_failed_total` (`sso_core::flow::FlowError::reason` and the

@@ -99,14 +99,14 @@ unsafe fn count_request(r: *mut ngx_http_request_t) {
             Some(method) => metrics::allow_slot(method),
             // Refused or passed without credentials: the login redirect or the 401 follows
             // from the request as `decide` saw it.
-            None => {
+            None => metrics::slot(ctx.reason, || {
                 let view = RequestView {
                     safe_method: (*r).method & (NGX_HTTP_GET | NGX_HTTP_HEAD) as usize != 0,
                     accept: headers::find_in(r, b"accept"),
                     requested_with: headers::find_in(r, b"x-requested-with"),
                 };
-                metrics::slot(ctx.reason, view.is_navigation())
-            }
+                view.is_navigation()
+            }),
         };
         table.request(ngx_worker, slot);
     }

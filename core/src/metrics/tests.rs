@@ -41,7 +41,7 @@ fn every_reason_word_has_its_own_slot() {
     let mut seen = std::collections::HashSet::new();
     for r in refused {
         for nav in [true, false] {
-            let s = slot(r, nav);
+            let s = slot(r, || nav);
             assert_eq!(SLOTS[s].1, r);
             assert_eq!(
                 DECISIONS[SLOTS[s].0],
@@ -58,7 +58,7 @@ fn every_reason_word_has_its_own_slot() {
         ("bearer", "allow"),
         ("token_cookie", "allow"),
     ] {
-        let s = slot(r, true);
+        let s = slot(r, || panic!("asked for {r}"));
         assert_eq!((DECISIONS[SLOTS[s].0], SLOTS[s].1), (d, r));
         assert!(seen.insert(s), "{r} shares a slot");
     }
@@ -67,12 +67,15 @@ fn every_reason_word_has_its_own_slot() {
         AuthMethod::Bearer,
         AuthMethod::TokenCookie,
     ] {
-        assert_eq!(allow_slot(m), slot(m.as_str(), false));
+        assert_eq!(allow_slot(m), slot(m.as_str(), || false));
     }
     // An unknown word is `other`, never a new series.
-    assert_eq!(SLOTS[slot("something_new", false)], (UNAUTHORIZED, "other"));
     assert_eq!(
-        SLOTS[slot("forbidden_something", false)],
+        SLOTS[slot("something_new", || false)],
+        (UNAUTHORIZED, "other")
+    );
+    assert_eq!(
+        SLOTS[slot("forbidden_something", || false)],
         (FORBIDDEN, "other")
     );
 }
@@ -90,7 +93,7 @@ fn token_and_logout_reasons_are_listed() {
         TokenError::Expired { exp: 1, now: 2 },
     ];
     for e in token_errors {
-        assert_ne!(SLOTS[slot(e.reason(), false)].1, "other", "{e:?}");
+        assert_ne!(SLOTS[slot(e.reason(), || false)].1, "other", "{e:?}");
         assert_ne!(
             LOGOUT_REFUSALS[index_of(&LOGOUT_REFUSALS, e.reason())],
             "other"
@@ -115,7 +118,7 @@ fn token_and_logout_reasons_are_listed() {
 #[test]
 fn worker_sets_are_summed_and_events_counted() {
     let c = Counters::new();
-    let s = slot("expired", true);
+    let s = slot("expired", || true);
     c.request(0, s);
     c.request(1, s);
     c.request(WORKER_SETS + 1, s); // shares set 1: still counted
@@ -156,8 +159,8 @@ fn worker_sets_are_summed_and_events_counted() {
 #[test]
 fn prometheus_text_follows_the_format() {
     let c = Counters::new();
-    c.request(0, slot("expired", false));
-    c.request(0, slot("expired", false));
+    c.request(0, slot("expired", || false));
+    c.request(0, slot("expired", || false));
     c.event(Event::LogoutAccepted);
     let text = status(&c).prometheus();
     assert_eq!(
@@ -221,7 +224,7 @@ fn prometheus_text_follows_the_format() {
 #[test]
 fn json_carries_the_same_numbers() {
     let c = Counters::new();
-    c.request(1, slot("revoked", true));
+    c.request(1, slot("revoked", || true));
     c.event(Event::Refreshed);
     c.event(Event::LogoutRefused("replayed"));
     let v: serde_json::Value = serde_json::from_str(&status(&c).json()).unwrap();
