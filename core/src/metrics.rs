@@ -127,16 +127,16 @@ pub fn slot(reason: &str, navigation: impl FnOnce() -> bool) -> usize {
 /// `reason` of `sso_logins_failed_total` (`sso_core::flow::FlowError::reason` and the
 /// glue's own failures).
 pub const LOGIN_FAILURES: [&str; 11] = [
-    "provider_error",
+    "expired",
+    "internal_error",
     "malformed",
     "no_flow_cookie",
-    "expired",
-    "state_mismatch",
-    "wrong_issuer",
-    "replayed",
-    "token_exchange",
     "overloaded",
-    "internal_error",
+    "provider_error",
+    "replayed",
+    "state_mismatch",
+    "token_exchange",
+    "wrong_issuer",
     "other",
 ];
 
@@ -491,28 +491,24 @@ impl Status {
                 c.requests[i],
             );
         }
-        let name = head(&mut out, 1);
-        labelled(&mut out, name, &[], c.logins_started);
-        let name = head(&mut out, 2);
-        labelled(&mut out, name, &[], c.logins_completed);
-        let name = head(&mut out, 3);
-        for (r, v) in LOGIN_FAILURES.iter().zip(&c.logins_failed) {
-            labelled(&mut out, name, &[("reason", r)], *v);
-        }
-        let name = head(&mut out, 4);
-        labelled(&mut out, name, &[], c.refreshes);
-        let name = head(&mut out, 5);
-        for (r, v) in REFRESH_FAILURES.iter().zip(&c.refreshes_failed) {
-            labelled(&mut out, name, &[("reason", r)], *v);
-        }
-        let name = head(&mut out, 6);
-        labelled(&mut out, name, &[], c.logouts_accepted);
-        let name = head(&mut out, 7);
-        for (r, v) in LOGOUT_REFUSALS.iter().zip(&c.logouts_refused) {
-            labelled(&mut out, name, &[("reason", r)], *v);
-        }
-        let name = head(&mut out, 8);
-        labelled(&mut out, name, &[], self.revocations);
+        let one = |out: &mut String, i: usize, value: u64| {
+            let name = head(out, i);
+            labelled(out, name, &[], value);
+        };
+        let by_reason = |out: &mut String, i: usize, list: &[&str], values: &[u64]| {
+            let name = head(out, i);
+            for (r, v) in list.iter().zip(values) {
+                labelled(out, name, &[("reason", r)], *v);
+            }
+        };
+        one(&mut out, 1, c.logins_started);
+        one(&mut out, 2, c.logins_completed);
+        by_reason(&mut out, 3, &LOGIN_FAILURES, &c.logins_failed);
+        one(&mut out, 4, c.refreshes);
+        by_reason(&mut out, 5, &REFRESH_FAILURES, &c.refreshes_failed);
+        one(&mut out, 6, c.logouts_accepted);
+        by_reason(&mut out, 7, &LOGOUT_REFUSALS, &c.logouts_refused);
+        one(&mut out, 8, self.revocations);
         let ages: [(usize, fn(&ProviderStatus) -> Option<u64>); 2] =
             [(9, |p| p.discovery_age), (10, |p| p.jwks_age)];
         for (i, age) in ages {

@@ -14,7 +14,7 @@ use std::time::{Duration, SystemTime, UNIX_EPOCH};
 use serde_json::{json, Value};
 
 use crate::harness::http::http_request;
-use crate::harness::site::{Site, CLIENT_ID, SECRET};
+use crate::harness::site::{Site, CLIENT_ID};
 use crate::harness::{hang_limit, scaled, test_config, Build, Response};
 use crate::on_both_nginx;
 use crate::provider::{
@@ -145,19 +145,9 @@ impl Sent {
     }
 }
 
-/// The refreshing provider (refresh tokens for every login, rotated).
-fn provider() -> Provider {
-    let mut c = config(
-        vec![client(CLIENT_ID, SECRET, ANY_CALLBACK)],
-        vec![demo_user()],
-    );
-    c["refresh_tokens"] = json!("always");
-    Provider::start(c)
-}
-
 fn site(build: Build) -> Site {
     Site::new(build)
-        .provider(provider())
+        .provider(crate::refresh::request_path::refreshing_provider())
         .workers(2)
         .listen("reuseport")
         .sso(

@@ -21,27 +21,39 @@ fn sample(text: &str, series: &str) -> Option<u64> {
 
 #[test]
 fn every_reason_word_has_its_own_slot() {
-    // Every $sso_reason the module decides with (README "Variables").
-    let refused = [
-        "no_credentials",
-        "expired",
-        "bad_signature",
-        "unknown_key",
-        "wrong_issuer",
-        "wrong_audience",
-        "not_yet_valid",
-        "malformed",
-        "too_large",
-        "unsupported_algorithm",
-        "no_keys",
-        "idle",
-        "revoked",
-        "refresh_failed",
+    // Every $sso_reason of a refusal: the token errors' and the glue's own words.
+    use crate::jwks::Alg;
+    use crate::jwt::TokenError;
+    let token_errors = [
+        TokenError::Malformed("x"),
+        TokenError::TooDeep { what: "header" },
+        TokenError::AlgNone,
+        TokenError::NoKeys,
+        TokenError::UnknownKey {
+            kid: None,
+            alg: Alg::RS256,
+        },
+        TokenError::BadSignature,
+        TokenError::Expired { exp: 1, now: 2 },
+        TokenError::NotYetValid {
+            claim: "nbf",
+            at: 2,
+            now: 1,
+        },
+        TokenError::WrongIssuer {
+            got: None,
+            expected: String::new(),
+            trailing_slash: false,
+        },
+        TokenError::WrongAudience { configured: true },
     ];
+    let mut refused: Vec<&str> = token_errors.iter().map(|e| e.reason()).collect();
+    refused.extend(["no_credentials", "idle", "revoked", "refresh_failed"]);
     let mut seen = std::collections::HashSet::new();
     for r in refused {
         for nav in [true, false] {
             let s = slot(r, || nav);
+            assert_ne!(SLOTS[s].1, "other", "{r}");
             assert_eq!(SLOTS[s].1, r);
             assert_eq!(
                 DECISIONS[SLOTS[s].0],
