@@ -30,9 +30,8 @@ const UNAUTHORIZED: usize = 4;
 /// `$sso_reason` of a request let through on credentials (the [`AuthMethod`]s).
 const ALLOW_REASONS: [&str; 3] = ["session", "bearer", "token_cookie"];
 const FORBIDDEN_REASONS: [&str; 3] = ["forbidden_group", "forbidden_claim", "other"];
-/// `$sso_reason` of a refused request (a login redirect or a `401`).
-pub const REFUSAL_REASONS: [&str; 15] = [
-    "no_credentials",
+/// `sso_core::jwt::TokenError` reasons: a refused bearer token, token cookie or logout token.
+const TOKEN_REASONS: [&str; 10] = [
     "expired",
     "bad_signature",
     "unknown_key",
@@ -43,11 +42,31 @@ pub const REFUSAL_REASONS: [&str; 15] = [
     "too_large",
     "unsupported_algorithm",
     "no_keys",
-    "idle",
-    "revoked",
-    "refresh_failed",
-    "other",
 ];
+
+/// The words of `parts`, in order (`N` must be their count).
+const fn concat<const N: usize>(parts: &[&[&'static str]]) -> [&'static str; N] {
+    let mut out = [""; N];
+    let (mut n, mut p) = (0, 0);
+    while p < parts.len() {
+        let mut i = 0;
+        while i < parts[p].len() {
+            out[n] = parts[p][i];
+            n += 1;
+            i += 1;
+        }
+        p += 1;
+    }
+    assert!(n == N);
+    out
+}
+
+/// `$sso_reason` of a refused request (a login redirect or a `401`).
+pub const REFUSAL_REASONS: [&str; 15] = concat(&[
+    &["no_credentials"],
+    &TOKEN_REASONS,
+    &["idle", "revoked", "refresh_failed", "other"],
+]);
 
 /// `(decision, reason)` of every request slot, in slot order.
 const fn request_slots() -> [(usize, &'static str); REQUEST_SLOTS] {
@@ -146,35 +165,25 @@ pub const REFRESH_FAILURES: [&str; 2] = ["refused", "error"];
 
 /// `reason` of `sso_backchannel_logouts_refused_total` (`sso_core::logout::LogoutError`
 /// reasons, the token's own reasons, and the endpoint's other answers).
-pub const LOGOUT_REFUSALS: [&str; 27] = [
-    "too_large",
-    "bad_form",
-    "no_token",
-    "several_tokens",
-    "wrong_type",
-    "no_iat",
-    "too_old",
-    "no_jti",
-    "no_events",
-    "no_logout_event",
-    "bad_logout_event",
-    "no_sid_or_sub",
-    "bad_claim",
-    "nonce",
-    "replayed",
-    "expired",
-    "bad_signature",
-    "unknown_key",
-    "wrong_issuer",
-    "wrong_audience",
-    "not_yet_valid",
-    "malformed",
-    "unsupported_algorithm",
-    "no_keys",
-    "method_not_allowed",
-    "server_error",
-    "other",
-];
+pub const LOGOUT_REFUSALS: [&str; 27] = concat(&[
+    &[
+        "bad_form",
+        "no_token",
+        "several_tokens",
+        "wrong_type",
+        "no_iat",
+        "too_old",
+        "no_jti",
+        "no_events",
+        "no_logout_event",
+        "bad_logout_event",
+        "no_sid_or_sub",
+        "bad_claim",
+        "nonce",
+    ],
+    &TOKEN_REASONS,
+    &["replayed", "method_not_allowed", "server_error", "other"],
+]);
 
 /// The `cache` label of the cache metrics.
 pub const CACHES: [&str; 2] = ["token", "session"];

@@ -73,7 +73,7 @@ pub(crate) mod request_path {
             .start()
     }
 
-    fn login(site: &Site) -> CookieJar {
+    pub(crate) fn login(site: &Site) -> CookieJar {
         let mut jar = CookieJar::new();
         let end = browser_login(&mut jar, &site.url("/app"), "demo", "demo");
         assert_eq!(

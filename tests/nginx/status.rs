@@ -168,15 +168,7 @@ fn site(build: Build) -> Site {
 }
 
 fn login(site: &Site, sent: &mut Sent) -> CookieJar {
-    let mut jar = CookieJar::new();
-    let end = browser_login(&mut jar, &site.url("/app"), "demo", "demo");
-    assert_eq!(
-        end.response.status,
-        200,
-        "{:#?}\n{}",
-        end.hops,
-        site.n.error_log()
-    );
+    let jar = crate::refresh::request_path::login(site);
     // The anonymous navigation, then the session's first request.
     sent.add(requests_key("login", "no_credentials"));
     sent.add(requests_key("allow", "session"));

@@ -22,32 +22,10 @@ fn sample(text: &str, series: &str) -> Option<u64> {
 #[test]
 fn every_reason_word_has_its_own_slot() {
     // Every $sso_reason of a refusal: the token errors' and the glue's own words.
-    use crate::jwks::Alg;
-    use crate::jwt::TokenError;
-    let token_errors = [
-        TokenError::Malformed("x"),
-        TokenError::TooDeep { what: "header" },
-        TokenError::AlgNone,
-        TokenError::NoKeys,
-        TokenError::UnknownKey {
-            kid: None,
-            alg: Alg::RS256,
-        },
-        TokenError::BadSignature,
-        TokenError::Expired { exp: 1, now: 2 },
-        TokenError::NotYetValid {
-            claim: "nbf",
-            at: 2,
-            now: 1,
-        },
-        TokenError::WrongIssuer {
-            got: None,
-            expected: String::new(),
-            trailing_slash: false,
-        },
-        TokenError::WrongAudience { configured: true },
-    ];
+    let token_errors = crate::jwt::tests::one_of_each();
     let mut refused: Vec<&str> = token_errors.iter().map(|e| e.reason()).collect();
+    refused.sort_unstable();
+    refused.dedup();
     refused.extend(["no_credentials", "idle", "revoked", "refresh_failed"]);
     let mut seen = std::collections::HashSet::new();
     for r in refused {
@@ -94,16 +72,7 @@ fn every_reason_word_has_its_own_slot() {
 
 #[test]
 fn token_and_logout_reasons_are_listed() {
-    use crate::jwt::TokenError;
-    let token_errors = [
-        TokenError::Malformed("x"),
-        TokenError::NoKeys,
-        TokenError::BadSignature,
-        TokenError::AlgNone,
-        TokenError::TooDeep { what: "header" },
-        TokenError::WrongAudience { configured: true },
-        TokenError::Expired { exp: 1, now: 2 },
-    ];
+    let token_errors = crate::jwt::tests::one_of_each();
     for e in token_errors {
         assert_ne!(SLOTS[slot(e.reason(), || false)].1, "other", "{e:?}");
         assert_ne!(
