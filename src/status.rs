@@ -37,16 +37,6 @@ pub unsafe extern "C" fn handler(r: *mut ngx_http_request_t) -> ngx_int_t {
     )
 }
 
-/// Whether `Accept` asks for JSON (any media range `application/json`, any case).
-fn wants_json(accept: Option<&[u8]>) -> bool {
-    accept.is_some_and(|a| {
-        a.split(|&b| b == b',').any(|range| {
-            let media = range.split(|&b| b == b';').next().unwrap_or(b"");
-            media.trim_ascii().eq_ignore_ascii_case(b"application/json")
-        })
-    })
-}
-
 unsafe fn serve(r: *mut ngx_http_request_t) -> ngx_int_t {
     // SAFETY: every caller passes a valid request, on nginx's thread.
     unsafe {
@@ -81,7 +71,7 @@ unsafe fn serve(r: *mut ngx_http_request_t) -> ngx_int_t {
         if headers::add_out(r, b"Vary", b"Accept").is_none() {
             return NGX_HTTP_INTERNAL_SERVER_ERROR as ngx_int_t;
         }
-        if wants_json(headers::find_in(r, b"accept")) {
+        if metrics::wants_json(headers::find_in(r, b"accept")) {
             send_body(r, 200, JSON, &status.json())
         } else {
             send_body(
@@ -106,20 +96,5 @@ fn provider_status(p: &fetcher::Provider) -> ProviderStatus {
             .and(snap.fetched_at)
             .map(|t| t.elapsed().as_secs()),
         last_error: snap.last_error.as_deref().map(str::to_owned),
-    }
-}
-
-#[cfg(test)]
-mod tests {
-    #[test]
-    fn json_is_asked_for_by_media_range() {
-        use super::wants_json;
-        assert!(wants_json(Some(b"application/json")));
-        assert!(wants_json(Some(b"text/html, Application/JSON;q=0.9")));
-        assert!(!wants_json(Some(
-            b"text/plain;version=0.0.4;q=0.5,*/*;q=0.1"
-        )));
-        assert!(!wants_json(Some(b"application/jsonx")));
-        assert!(!wants_json(None));
     }
 }

@@ -366,6 +366,17 @@ pub struct Status {
 /// `Content-Type` of the Prometheus text exposition format.
 pub const PROMETHEUS_CONTENT_TYPE: &str = "text/plain; version=0.0.4; charset=utf-8";
 
+/// Whether an `Accept` header asks for JSON (a media range `application/json`, any case);
+/// Prometheus' own scrapers ask for text.
+pub fn wants_json(accept: Option<&[u8]>) -> bool {
+    accept.is_some_and(|a| {
+        a.split(|&b| b == b',').any(|range| {
+            let media = range.split(|&b| b == b';').next().unwrap_or(b"");
+            media.trim_ascii().eq_ignore_ascii_case(b"application/json")
+        })
+    })
+}
+
 /// A label value escaped as the text format asks (`\\`, `\"`, `\n`).
 fn label(out: &mut String, value: &str) {
     for c in value.chars() {

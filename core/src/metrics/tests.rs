@@ -226,3 +226,15 @@ fn json_carries_the_same_numbers() {
     );
     assert_eq!(v["caches"]["session"]["hits"], 0);
 }
+
+#[test]
+fn json_is_asked_for_by_media_range() {
+    assert!(wants_json(Some(b"application/json")));
+    assert!(wants_json(Some(b"text/html, Application/JSON;q=0.9")));
+    // What Prometheus sends.
+    assert!(!wants_json(Some(
+        b"application/openmetrics-text;version=1.0.0;q=0.5,text/plain;version=0.0.4;q=0.4,*/*;q=0.1"
+    )));
+    assert!(!wants_json(Some(b"application/jsonx")));
+    assert!(!wants_json(None));
+}
