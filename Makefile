@@ -100,6 +100,8 @@ browser-deps: provider-deps
 # memcheck, the background-job self-test (tests/net/selftest.sh: the module built with the
 # `selftest` feature), and the Debian packages installed, used and purged (test-packages).
 test: build build-debian provider-deps browser-deps redis-deps
+	@# The status endpoint's test reads the metrics with prometheus_client's parser.
+	@./scripts/apt-ensure python3-prometheus-client
 	$(CARGO) test $(CARGO_PROFILE_FLAG) --workspace
 	cd tests/provider && npm test --silent
 	./scripts/fuzz smoke

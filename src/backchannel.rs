@@ -23,6 +23,7 @@ use ngx::ngx_log_error;
 use sso_core::logout::{
     logout_token_from_form, LogoutError, LogoutToken, LogoutVerifier, Target, MAX_FORM_LEN,
 };
+use sso_core::metrics::Event;
 
 use crate::conf::{loc_conf, LocConf, TokenContext};
 use crate::guard;
@@ -31,6 +32,7 @@ use crate::net::code_exchange;
 use crate::net::fetcher::{Provider, Snapshot};
 use crate::net::{resume, wake};
 use crate::request::{now, send_body};
+use crate::state::counters::count;
 use crate::state::flows::Consume;
 use crate::state::revocations;
 
@@ -43,8 +45,15 @@ fn json_error(error: &str, description: &str) -> String {
     serde_json::json!({ "error": error, "error_description": description }).to_string()
 }
 
-/// Sends `status` with `body` (JSON) and `Cache-Control: no-store` (added by `send_body`).
+/// Sends `status` with `body` (JSON) and `Cache-Control: no-store` (added by `send_body`),
+/// and counts it (a `400` is counted with its reason by its caller).
 unsafe fn answer(r: *mut ngx_http_request_t, status: u16, body: &str) -> ngx_int_t {
+    match status {
+        200 => count(Event::LogoutAccepted),
+        400 => {}
+        405 => count(Event::LogoutRefused("method_not_allowed")),
+        _ => count(Event::LogoutRefused("server_error")),
+    }
     // SAFETY: every caller passes a valid request whose header was not sent.
     unsafe { send_body(r, status, JSON, body) }
 }
@@ -60,6 +69,7 @@ unsafe fn refuse(r: *mut ngx_http_request_t, err: &LogoutError) -> ngx_int_t {
             err.reason(),
             err.description()
         );
+        count(Event::LogoutRefused(err.reason()));
         answer(r, 400, &err.json_body())
     }
 }
@@ -294,6 +304,7 @@ unsafe fn finish(
                     "sso: back-channel logout refused, reason: \"replayed\": jti \"{}\" was used before",
                     token.jti.escape_debug()
                 );
+                count(Event::LogoutRefused("replayed"));
                 return answer(
                     r,
                     400,

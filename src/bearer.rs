@@ -13,7 +13,7 @@ use crate::conf::LocConf;
 use crate::headers::bytes;
 
 /// One cache per worker process (each worker is one thread; the lock is never contended).
-fn cache() -> &'static TokenCache {
+pub(crate) fn cache() -> &'static TokenCache {
     static CACHE: OnceLock<TokenCache> = OnceLock::new();
     CACHE.get_or_init(|| TokenCache::new(CacheConfig::default()))
 }

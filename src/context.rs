@@ -1,9 +1,10 @@
 //! The per-request state the access handler leaves for variables and logging.
 
+use std::ffi::c_void;
+use std::ptr;
 use std::sync::Arc;
 
-use ngx::core::Pool;
-use ngx::ffi::ngx_http_request_t;
+use ngx::ffi::{ngx_http_request_t, ngx_pool_cleanup_add};
 use ngx::http::HttpModule;
 use sso_core::decide::{AuthMethod, Credentials};
 use sso_core::identity::{CompactJws, Identity};
@@ -103,6 +104,24 @@ fn index() -> usize {
     Module::module().ctx_index
 }
 
+/// A [`RequestCtx`] in the request pool with the request it was decided for: the pool
+/// (shared with subrequests) still holds it after an internal redirect cleared `r->ctx`,
+/// and [`last`] finds it there again, as nginx's realip module finds its context.
+#[repr(C)]
+struct Stored {
+    ctx: RequestCtx,
+    r: *const ngx_http_request_t,
+}
+
+/// The pool cleanup of a [`Stored`]: drops it with the request pool.
+unsafe extern "C" fn drop_stored(data: *mut c_void) {
+    // SAFETY: `data` is the `Stored` written by `set`, dropped once, by the pool.
+    unsafe { ptr::drop_in_place(data as *mut Stored) }
+}
+
+/// The one address of [`drop_stored`] that `set` installs and `last` looks for.
+static DROP_STORED: unsafe extern "C" fn(*mut c_void) = drop_stored;
+
 /// Stores `ctx` on the request (dropped with the request pool). False when the pool is
 /// exhausted (then nothing is stored).
 ///
@@ -111,11 +130,13 @@ fn index() -> usize {
 pub unsafe fn set(r: *mut ngx_http_request_t, ctx: RequestCtx) -> bool {
     // SAFETY: the caller guarantees what the `# Safety` section above asks.
     unsafe {
-        let pool = Pool::from_ngx_pool((*r).pool);
-        let p = pool.allocate(ctx);
-        if p.is_null() {
+        let cln = ngx_pool_cleanup_add((*r).pool, std::mem::size_of::<Stored>());
+        if cln.is_null() || (*cln).data.is_null() {
             return false;
         }
+        let p = (*cln).data as *mut Stored;
+        ptr::write(p, Stored { ctx, r });
+        (*cln).handler = Some(DROP_STORED);
         *(*r).ctx.add(index()) = p.cast();
         true
     }
@@ -130,5 +151,35 @@ pub unsafe fn get<'a>(r: *const ngx_http_request_t) -> Option<&'a RequestCtx> {
     unsafe {
         let p = *(*r).ctx.add(index()) as *const RequestCtx;
         p.as_ref()
+    }
+}
+
+/// The context last stored for `r`, also when an internal redirect (`error_page`,
+/// `try_files`, `X-Accel-Redirect`) has cleared `r->ctx` since: the newest [`Stored`] of
+/// `r` among the pool's cleanups (newest first).
+///
+/// # Safety
+/// `r` must be a valid request.
+pub unsafe fn last<'a>(r: *const ngx_http_request_t) -> Option<&'a RequestCtx> {
+    // SAFETY: the caller guarantees what the `# Safety` section above asks; every cleanup
+    // with our handler holds a `Stored` written by `set`.
+    unsafe {
+        if let Some(ctx) = get(r) {
+            return Some(ctx);
+        }
+        let mut c = (*(*r).pool).cleanup;
+        while !c.is_null() {
+            if (*c)
+                .handler
+                .is_some_and(|h| h as usize == DROP_STORED as usize)
+            {
+                let stored = (*c).data as *const Stored;
+                if (*stored).r == r {
+                    return Some(&(*stored).ctx);
+                }
+            }
+            c = (*c).next;
+        }
+        None
     }
 }

@@ -26,6 +26,7 @@ use ngx::ffi::{
 use ngx::ngx_log_error;
 use sso_core::cookie::{self, Attributes};
 use sso_core::flow::{self, AuthRequest, Discovery};
+use sso_core::metrics::Event;
 use sso_core::session::Session;
 
 use crate::conf::LocConf;
@@ -35,6 +36,7 @@ use crate::net::code_exchange::{self, Exchange, Outcome};
 use crate::net::{resume, wake};
 use crate::request::{absolute, host, now, origin, page_now, query, redirect, scheme, send_page};
 use crate::session_cookie;
+use crate::state::counters::count;
 use crate::state::flows::{self as used_flows, Consume};
 use crate::state::revocations;
 
@@ -177,6 +179,7 @@ unsafe fn overloaded(r: *mut ngx_http_request_t, why: &str) -> ngx_int_t {
             "sso: login callback refused: {}",
             why
         );
+        count(Event::LoginFailed("overloaded"));
         headers::add_out(r, b"Retry-After", RETRY_AFTER);
         page_now(
             r,
@@ -318,6 +321,7 @@ unsafe fn start(r: *mut ngx_http_request_t, conf: &LocConf) -> ngx_int_t {
                 ) {
                     return NGX_HTTP_INTERNAL_SERVER_ERROR as ngx_int_t;
                 }
+                count(Event::LoginStarted);
                 redirect(r, &fs.location)
             }
             Err(err) => {
@@ -374,6 +378,7 @@ unsafe fn callback(r: *mut ngx_http_request_t, conf: &LocConf) -> ngx_int_t {
             Ok(cb) => cb,
             Err(err) => {
                 ngx_log_error!(NGX_LOG_INFO, log, "sso: login callback refused: {}", err);
+                count(Event::LoginFailed(err.reason()));
                 expire_flow_cookie(r);
                 return page_now(r, err.http_status(), &err.html_page());
             }
@@ -410,6 +415,7 @@ unsafe fn callback(r: *mut ngx_http_request_t, conf: &LocConf) -> ngx_int_t {
                 );
                 expire_flow_cookie(r);
                 let err = flow::FlowError::AlreadyUsed;
+                count(Event::LoginFailed(err.reason()));
                 return page_now(r, err.http_status(), &err.html_page());
             }
             Consume::Unavailable => {
@@ -419,6 +425,7 @@ unsafe fn callback(r: *mut ngx_http_request_t, conf: &LocConf) -> ngx_int_t {
                     "sso: login callback refused: the shared zone \"{}\" is not available",
                     crate::state::zone_name()
                 );
+                count(Event::LoginFailed("internal_error"));
                 return page_now(
                     r,
                     500,
@@ -480,14 +487,17 @@ unsafe fn finish_callback(
                     log,
                     "sso: the token exchange failed internally"
                 );
+                count(Event::LoginFailed("internal_error"));
                 return send_page(r, 500, &failed());
             }
         };
         match outcome {
             Outcome::Session { chunks, rd, user } => {
                 if !session_cookie::set_session(r, conf, &chunks, conf.session_lifetime()) {
+                    count(Event::LoginFailed("internal_error"));
                     return send_page(r, 500, &failed());
                 }
+                count(Event::LoginCompleted);
                 ngx_log_error!(NGX_LOG_INFO, log, "sso: user \"{}\" logged in", user);
                 redirect(r, &rd)
             }
@@ -497,6 +507,7 @@ unsafe fn finish_callback(
                 log: why,
             } => {
                 ngx_log_error!(NGX_LOG_WARN, log, "sso: login failed: {}", why);
+                count(Event::LoginFailed("token_exchange"));
                 send_page(r, status, &page)
             }
         }

@@ -19,6 +19,7 @@ mod net;
 mod request;
 mod session_cookie;
 mod state;
+mod status;
 mod variables;
 
 use std::ptr;
@@ -26,8 +27,8 @@ use std::ptr;
 use ngx::core::Status;
 use ngx::ffi::{
     ngx_array_push, ngx_command_t, ngx_conf_t, ngx_http_handler_pt, ngx_http_module_t,
-    ngx_http_phases_NGX_HTTP_ACCESS_PHASE, ngx_http_phases_NGX_HTTP_PREACCESS_PHASE, ngx_int_t,
-    ngx_module_t, NGX_HTTP_MODULE,
+    ngx_http_phases_NGX_HTTP_ACCESS_PHASE, ngx_http_phases_NGX_HTTP_LOG_PHASE,
+    ngx_http_phases_NGX_HTTP_PREACCESS_PHASE, ngx_int_t, ngx_module_t, NGX_HTTP_MODULE,
 };
 use ngx::http::{HttpModule, HttpModuleLocationConf, HttpModuleMainConf, NgxHttpCoreModule};
 
@@ -132,6 +133,13 @@ unsafe fn register_handlers(cf: *mut ngx_conf_t) -> ngx_int_t {
         let n = acc.nelts;
         ptr::copy(elts, elts.add(1), n - 1);
         *elts = Some(access::access_handler);
+        // The status endpoint's request counts (README "Observability").
+        let log = &mut cmcf.phases[ngx_http_phases_NGX_HTTP_LOG_PHASE as usize].handlers;
+        let h = ngx_array_push(log) as *mut ngx_http_handler_pt;
+        if h.is_null() {
+            return Status::NGX_ERROR.into();
+        }
+        *h = Some(state::counters::log_handler);
         // Session cookies re-issued on any response (README "Session lifecycle").
         session_cookie::register_filter();
         // The shared zone (used login flows, revocations: README "Session lifecycle").

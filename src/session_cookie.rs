@@ -156,7 +156,7 @@ pub unsafe fn revoked(r: *const ngx_http_request_t, conf: &LocConf, session: &Se
 
 /// One cache of opened sessions per worker (each worker is one thread; the lock is never
 /// contended). Bounded in entries and bytes like the token cache.
-fn cache() -> &'static SessionCache {
+pub(crate) fn cache() -> &'static SessionCache {
     static CACHE: OnceLock<SessionCache> = OnceLock::new();
     CACHE.get_or_init(|| {
         SessionCache::new(CacheConfig {

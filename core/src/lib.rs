@@ -16,6 +16,7 @@ pub mod identity;
 pub mod jwks;
 pub mod jwt;
 pub mod logout;
+pub mod metrics;
 pub mod paths;
 pub mod revocations;
 pub mod rules;

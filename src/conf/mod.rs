@@ -10,6 +10,7 @@ pub mod gate;
 pub mod provider;
 pub mod redis;
 pub mod session;
+pub mod status;
 pub mod token;
 pub mod zone;
 
@@ -76,6 +77,8 @@ pub struct LocConf {
     pub session_idle_timeout: Option<u64>,
     /// `sso_session_refresh`: seconds, 0 = off.
     pub session_refresh: Option<u64>,
+    // status.rs (this location only, never inherited)
+    pub status: bool,
     // zone.rs (`http` level only, read by `state::register`; never inherited)
     pub shared_zone: Option<crate::state::ZoneSpec>,
     // redis.rs (`http` level only, read by `net::redis` at worker start; never inherited)
@@ -117,7 +120,8 @@ pub const DEFAULT_OUTPOST_PREFIX: &str = "/outpost.goauthentik.io";
 
 impl LocConf {
     pub fn protect(&self) -> bool {
-        self.protect.unwrap_or(false)
+        // A status location is never gated (README "Observability").
+        self.protect.unwrap_or(false) && !self.status
     }
 
     pub fn identity_headers(&self) -> bool {
@@ -495,6 +499,7 @@ pub const ANY_CONF: u32 = NGX_HTTP_MAIN_CONF | NGX_HTTP_SRV_CONF | NGX_HTTP_LOC_
 const COMMANDS_LEN: usize = gate::COMMANDS.len()
     + provider::COMMANDS.len()
     + session::COMMANDS.len()
+    + status::COMMANDS.len()
     + token::COMMANDS.len()
     + zone::COMMANDS.len()
     + redis::COMMANDS.len();
@@ -502,10 +507,11 @@ const COMMANDS_LEN: usize = gate::COMMANDS.len()
 /// The module's command table: every family's commands, then nginx's terminating entry.
 pub static mut COMMANDS: [ngx_command_t; COMMANDS_LEN + 1] = {
     const END: ngx_command_t = ngx_command_t::empty();
-    let families: [&[ngx_command_t]; 6] = [
+    let families: [&[ngx_command_t]; 7] = [
         &gate::COMMANDS,
         &provider::COMMANDS,
         &session::COMMANDS,
+        &status::COMMANDS,
         &token::COMMANDS,
         &zone::COMMANDS,
         &redis::COMMANDS,

@@ -103,6 +103,8 @@ pub struct Snapshot {
     pub last_error: Option<Arc<str>>,
     /// When discovery and keys were last fetched successfully.
     pub fetched_at: Option<Instant>,
+    /// When the discovery document was last fetched successfully (the status endpoint).
+    pub discovery_at: Option<Instant>,
 }
 
 /// Whether [`Provider::request_refetch`] woke the fetcher.
@@ -391,6 +393,11 @@ pub unsafe fn init_process(cycle: *mut ngx_cycle_t) {
     }
 }
 
+/// The providers whose fetcher this worker runs (the status endpoint).
+pub fn started() -> Vec<Arc<Provider>> {
+    STARTED.lock().clone()
+}
+
 /// Tells the fetchers of this worker to stop (they are not joined: one may be inside a
 /// provider call, bounded by the client's timeouts). From the module's `exit_process`.
 pub fn exit_process() {
@@ -527,6 +534,7 @@ fn fetcher(provider: Arc<Provider>, poster: wake::Poster) {
                         generation: old.generation + u64::from(keys_new || discovery_new),
                         last_error: None,
                         fetched_at: Some(Instant::now()),
+                        discovery_at: Some(Instant::now()),
                     }
                 });
                 if keys_new {
@@ -548,6 +556,7 @@ fn fetcher(provider: Arc<Provider>, poster: wake::Poster) {
             Err(failed) => {
                 let (discovery, failure) = *failed;
                 let text = failure.why.clone();
+                let discovery_at = discovery.as_ref().map(|_| Instant::now());
                 provider.publish(|old| {
                     // A fresh discovery document is still worth keeping when only the JWKS
                     // failed; the keys stay the last good ones.
@@ -563,6 +572,7 @@ fn fetcher(provider: Arc<Provider>, poster: wake::Poster) {
                         generation: old.generation + u64::from(changed),
                         last_error: Some(Arc::from(format!("{}: {}", failure.what, text))),
                         fetched_at: old.fetched_at,
+                        discovery_at: discovery_at.or(old.discovery_at),
                     }
                 });
                 let repeat = last_logged

@@ -16,6 +16,7 @@ use sso_core::flow::refresh::{Begin, Finish};
 use sso_core::flow::{self, Discovery, RefreshError};
 use sso_core::identity::Identity;
 use sso_core::jwks::Secret;
+use sso_core::metrics::Event;
 use sso_core::session::{is_compact_jws, RefreshToken, Session, MAX_ID_TOKEN_LEN};
 
 use crate::conf::{LocConf, TokenContext};
@@ -26,6 +27,7 @@ use crate::net::fetcher::Provider;
 use crate::net::{resume, wake};
 use crate::request;
 use crate::session_cookie;
+use crate::state::counters::count;
 use crate::state::refreshing;
 
 /// Everything the refresh needs, moved onto the background thread.
@@ -319,6 +321,7 @@ fn finished(
             // SAFETY: on nginx's thread in a worker.
             unsafe { refreshing::finish(token, vouched, now, Finish::Done) };
             ngx_log_error!(NGX_LOG_INFO, log, "sso: session of \"{}\" refreshed", user);
+            count(Event::Refreshed);
             Resumed::Renewed(Arc::new(renewed_session(old, renewed, now)))
         }
         Err(err) if err.ends_session() => {
@@ -332,6 +335,7 @@ fn finished(
                 REFRESH_FAILED,
                 err
             );
+            count(Event::RefreshFailed("refused"));
             Resumed::Ended(revocation)
         }
         Err(err) => {
@@ -351,6 +355,7 @@ fn finished(
                 err.reason(),
                 err
             );
+            count(Event::RefreshFailed("error"));
             Resumed::Kept
         }
     }

@@ -17,9 +17,10 @@
 //! How a zone of SIZE is shared ([`Layout`]): the revocations get half of it, the used
 //! flows a quarter (at most 512 KiB), the logout ids and the refreshes in flight
 //! ([`refreshing`]) a sixteenth each (at most 64 and 128 KiB); the rest is for the slab
-//! pool's own pages and later tables (counters). The root also holds the Redis slot
-//! (`Root::redis_owner`: which worker syncs with `sso_redis`, `net/redis.rs`). A
-//! later table is one more [`Region`] in [`Root`], allocated in [`init_zone`], with
+//! pool's own pages and later tables; the status endpoint's counters ([`counters`], under
+//! 4 KiB) share the root's allocation. The root also holds the Redis slot
+//! (`Root::redis_owner`: which worker syncs with `sso_redis`, `net/redis.rs`). A later
+//! table is one more [`Region`] in [`Root`], allocated in [`init_zone`], with
 //! [`VERSION`] bumped. The tables' contents are formatted by their own code (sso-core) over
 //! the region's memory; the root only says where they are.
 //!
@@ -32,6 +33,7 @@
 //! Each process finds the zone again in its own cycle at `init_process` ([`init_process`]):
 //! a pointer kept from configuration time would name a failed reload's zone.
 
+pub mod counters;
 pub mod flows;
 pub mod refreshing;
 pub mod revocations;
@@ -60,7 +62,7 @@ pub const MIN_ZONE_SIZE: usize = 64 << 10;
 
 const MAGIC: u64 = 0x5353_4f5f_5a4f_4e45; // "SSO_ZONE"
 /// Layout version of [`Root`].
-pub const VERSION: u32 = 4;
+pub const VERSION: u32 = 5;
 
 /// What `sso_shared_zone` asked for (`conf/zone.rs`), or the implicit zone.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -88,6 +90,7 @@ pub struct Layout {
     pub logout_ids: usize,
     pub revocations: usize,
     pub refreshing: usize,
+    pub counters: usize,
 }
 
 impl Layout {
@@ -97,6 +100,7 @@ impl Layout {
             logout_ids: (size / 16).min(64 << 10),
             revocations: size / 2,
             refreshing: (size / 16).min(128 << 10),
+            counters: counters::REGION_LEN,
         }
     }
 }
@@ -122,6 +126,8 @@ pub struct Root {
     pub revocations: Region,
     /// Refreshes in flight or just done (`refreshing.rs`, `sso_core::flow::refresh`).
     pub refreshing: Region,
+    /// The status endpoint's counters (`counters.rs`, `sso_core::metrics`), zeroed.
+    pub counters: Region,
     /// Bumped (under the lock) by every change of the revocation table.
     pub generation: AtomicU64,
     /// The generation last written to the state file (under the state file's lock).
@@ -255,16 +261,25 @@ unsafe fn init_zone_inner(zone: *mut ngx_shm_zone_t, data: *mut c_void) -> ngx_i
             return Status::NGX_OK.into();
         }
         let layout = Layout::of((*zone).shm.size);
-        let root = ngx_slab_alloc(shpool, std::mem::size_of::<Root>()) as *mut Root;
+        // The counters share the root's allocation (one page in all: a 64k zone has no page
+        // to spare for them), right after it, cache-line aligned.
+        let root_len = std::mem::size_of::<Root>().next_multiple_of(64);
+        let root = ngx_slab_alloc(shpool, root_len + layout.counters) as *mut Root;
         let flows = ngx_slab_alloc(shpool, layout.flows) as *mut u8;
         let logout_ids = ngx_slab_alloc(shpool, layout.logout_ids) as *mut u8;
         let revocations = ngx_slab_alloc(shpool, layout.revocations) as *mut u8;
         let refreshing = ngx_slab_alloc(shpool, layout.refreshing) as *mut u8;
+        let counters = if root.is_null() {
+            ptr::null_mut()
+        } else {
+            root.cast::<u8>().add(root_len)
+        };
         if root.is_null()
             || flows.is_null()
             || logout_ids.is_null()
             || revocations.is_null()
             || refreshing.is_null()
+            || !counters::format(counters, layout.counters)
         {
             ngx_log_error!(
                 NGX_LOG_EMERG,
@@ -323,6 +338,10 @@ unsafe fn init_zone_inner(zone: *mut ngx_shm_zone_t, data: *mut c_void) -> ngx_i
                     ptr: refreshing,
                     len: layout.refreshing,
                 },
+                counters: Region {
+                    ptr: counters,
+                    len: layout.counters,
+                },
                 generation: AtomicU64::new(0),
                 persisted: AtomicU64::new(0),
                 redis_owner: AtomicU64::new(0),
@@ -369,12 +388,15 @@ pub unsafe fn init_process(cycle: *mut ngx_cycle_t) {
         }
         ZONE.store(found, Ordering::Release);
         revocations::init_process();
+        counters::init_process((*cycle).log);
     }
 }
 
 /// Writes what is not persisted yet and forgets the zone (at `exit_process`).
 pub fn exit_process() {
     revocations::exit_process();
+    // SAFETY: on nginx's thread, at exit_process.
+    unsafe { counters::exit_process() };
     ZONE.store(ptr::null_mut(), Ordering::Release);
 }
 

@@ -22,4 +22,5 @@ mod refresh;
 mod relative_paths;
 mod revocation;
 mod session_lifecycle;
+mod status;
 mod tokens;

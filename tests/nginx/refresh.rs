@@ -38,7 +38,7 @@ fn refresh_directive_is_checked(build: Build) {
 on_both_nginx!(refresh_directive_is_checked);
 
 /// The request-path tests: a real provider granting and rotating refresh tokens.
-mod request_path {
+pub(crate) mod request_path {
     use std::thread;
     use std::time::Duration;
 
@@ -53,7 +53,7 @@ mod request_path {
 
     /// The provider granting refresh tokens to every login (`refresh_tokens: always`), rotating
     /// them (its default).
-    fn refreshing_provider() -> Provider {
+    pub(crate) fn refreshing_provider() -> Provider {
         let mut c = config(
             vec![client(CLIENT_ID, SECRET, ANY_CALLBACK)],
             vec![demo_user()],
@@ -73,7 +73,7 @@ mod request_path {
             .start()
     }
 
-    fn login(site: &Site) -> CookieJar {
+    pub(crate) fn login(site: &Site) -> CookieJar {
         let mut jar = CookieJar::new();
         let end = browser_login(&mut jar, &site.url("/app"), "demo", "demo");
         assert_eq!(

@@ -782,9 +782,9 @@ fn context_ids_separate_locations() {
     assert_ne!(a, token_context(&verifier(), &KeySet::new()));
 }
 
-#[test]
-fn reasons_are_the_documented_words() {
-    let all = [
+/// One error of each kind (also the status counters' tests: `metrics`).
+pub(crate) fn one_of_each() -> Vec<TokenError> {
+    vec![
         TokenError::TooLarge {
             what: "token",
             len: 1,
@@ -818,7 +818,12 @@ fn reasons_are_the_documented_words() {
             trailing_slash: false,
         },
         TokenError::WrongAudience { configured: true },
-    ];
+    ]
+}
+
+#[test]
+fn reasons_are_the_documented_words() {
+    let all = one_of_each();
     let words: std::collections::BTreeSet<&str> = all.iter().map(TokenError::reason).collect();
     let expected: std::collections::BTreeSet<&str> = [
         "too_large",
