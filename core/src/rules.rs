@@ -80,7 +80,10 @@ impl Number {
         match (self, other) {
             (Number::Int(a), Number::Int(b)) => a == b,
             (Number::Int(i), Number::Float(f)) | (Number::Float(f), Number::Int(i)) => {
-                f.fract() == 0.0 && (i as f64) == f
+                // exact: the float's integer value, not the integer rounded to a float
+                // (2^53 + 1 is not 2^53). `as` saturates, and no integral f64 at the
+                // saturation bounds equals an i128 that came from an i64/u64.
+                f.fract() == 0.0 && (f as i128) == i
             }
             (Number::Float(a), Number::Float(b)) => a == b,
         }
@@ -424,6 +427,10 @@ mod tests {
         // Integers beyond 2^53 are compared exactly.
         assert!(rule(&["big", "9007199254740993"]).holds(&c));
         assert!(!rule(&["big", "9007199254740992"]).holds(&c));
+        // ... also against a float claim: 2^53 + 1 is not 2^53 written as a float
+        let f = claims(json!({"uid": 9007199254740992.0_f64}));
+        assert!(!rule(&["uid", "9007199254740993"]).holds(&f));
+        assert!(rule(&["uid", "9007199254740992"]).holds(&f));
         assert!(rule(&["staff", "true"]).holds(&c));
         assert!(!rule(&["staff", "false"]).holds(&c));
         assert!(

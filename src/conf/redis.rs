@@ -75,6 +75,16 @@ pub fn parse_url(url: &str) -> Result<RedisSpec, String> {
     if rest.contains(['?', '#']) {
         return Err(bad("a query or fragment is not supported".to_owned()));
     }
+    // A `/` before the last `@` is in the userinfo: refused before anything else looks at
+    // it, so no later message quotes a piece of the password.
+    if rest
+        .rsplit_once('@')
+        .is_some_and(|(userinfo, _)| userinfo.contains('/'))
+    {
+        return Err(bad(
+            "a \"/\" in the user or password must be percent-encoded (%2F)".to_owned(),
+        ));
+    }
     let (authority, path) = rest.split_once('/').unwrap_or((rest, ""));
     let host_port = match authority.rsplit_once('@') {
         Some((userinfo, host_port)) => {
@@ -133,11 +143,11 @@ pub fn redact(url: &str) -> String {
     let Some((scheme, rest)) = url.split_once("://") else {
         return url.escape_debug().to_string();
     };
-    let authority_end = rest.find(['/', '?', '#']).unwrap_or(rest.len());
-    let (authority, tail) = rest.split_at(authority_end);
-    let shown = match authority.rsplit_once('@') {
+    // The userinfo ends at the last `@`, wherever it is: a password with an unencoded `/`,
+    // `?` or `#` (a URL that will not parse) must not be shown either.
+    let shown = match rest.rsplit_once('@') {
         Some((userinfo, host)) => match userinfo.split_once(':') {
-            Some((user, _)) => format!("{scheme}://{user}:***@{host}{tail}"),
+            Some((user, _)) => format!("{scheme}://{user}:***@{host}"),
             None => url.to_owned(),
         },
         None => url.to_owned(),

@@ -27,8 +27,8 @@
 //!   later `issued_through` after a merge), so what it applies from Redis is never echoed.
 //! - **Down.** A failed connect or a broken connection is logged at `warn` once per outage,
 //!   then retried with a backoff from [`BACKOFF_MIN`] to [`BACKOFF_MAX`]; the node keeps
-//!   serving with its local revocations. A `PING` every [`PING_EVERY`] notices a silent
-//!   network loss. The reconnection is logged at `notice`.
+//!   serving with its local revocations. A `PING` every [`PING_EVERY`] on both connections
+//!   (commands and the subscription) notices a silent network loss. The reconnection is logged at `notice`.
 //! - **Stop.** At `exit_process` the thread is told to stop and waited for (every read has
 //!   a timeout: [`TICK`] on the subscription, [`TIMEOUT`] on commands and connects), and
 //!   the slot is freed.
@@ -70,7 +70,7 @@ pub const TIMEOUT: Duration = Duration::from_secs(1);
 /// First and longest wait between two connection attempts.
 pub const BACKOFF_MIN: Duration = Duration::from_millis(100);
 pub const BACKOFF_MAX: Duration = Duration::from_secs(10);
-/// A `PING` on the command connection this often.
+/// A `PING` on each connection (commands, subscription) this often.
 pub const PING_EVERY: Duration = Duration::from_secs(5);
 /// A slot whose heartbeat is older than this (seconds) is taken over.
 pub const STALE_SECS: u32 = 5;
@@ -214,8 +214,7 @@ fn read_all(con: &mut Connection) -> RedisResult<Vec<Revocation>> {
                 values
                     .iter()
                     .flatten()
-                    .filter_map(|v| decode_one(v))
-                    .filter(|r| r.expires > now),
+                    .filter_map(|v| decode_one(v)?.bounded(now)),
             );
         }
         cursor = next;
@@ -231,10 +230,10 @@ fn write(con: &mut Connection, entries: &[Revocation]) -> RedisResult<usize> {
     let mut written = 0;
     for chunk in entries.chunks(BATCH) {
         let mut pipe = redis::pipe();
-        for r in chunk.iter().filter(|r| r.expires > now) {
-            let value = encode_one(r);
+        for r in chunk.iter().filter_map(|r| r.bounded(now)) {
+            let value = encode_one(&r);
             pipe.cmd("SET")
-                .arg(key_of(r))
+                .arg(key_of(&r))
                 .arg(&value)
                 .arg("EX")
                 .arg(r.expires - now)
@@ -387,7 +386,8 @@ impl Syncer {
             for _ in 0..BATCH {
                 match pubsub.get_message() {
                     Ok(msg) => {
-                        if let Some(r) = decode_one(msg.get_payload_bytes()) {
+                        let r = decode_one(msg.get_payload_bytes());
+                        if let Some(r) = r.and_then(|r| r.bounded(unix_now())) {
                             if !known.covers(&r) {
                                 known.note(&r);
                                 incoming.push(r);
@@ -413,6 +413,12 @@ impl Syncer {
             }
             if last_ping.elapsed() >= PING_EVERY {
                 redis::cmd("PING").query::<()>(&mut cmd)?;
+                // The subscription too: one dropped silently (a NAT or a load balancer
+                // forgetting an idle connection) would otherwise only ever time out, like a
+                // quiet channel. Messages read meanwhile are kept for `get_message`.
+                pubsub.set_read_timeout(Some(TIMEOUT))?;
+                pubsub.ping::<redis::Value>()?;
+                pubsub.set_read_timeout(Some(TICK))?;
                 last_ping = Instant::now();
             }
             if last_prune.elapsed() >= Duration::from_secs(60) {

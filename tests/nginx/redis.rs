@@ -387,6 +387,11 @@ fn bad_url_fails_config_test(build: Build) {
             "invalid URL \"redis://u:***@h:0\": invalid port \"0\"",
         ),
         ("sso_redis redis://h:6379/x1;", "invalid database \"x1\""),
+        // an unencoded `/` in the password: the URL does not parse, the password stays hidden
+        (
+            "sso_redis redis://u:hunter2/x@h:6379;",
+            "invalid URL \"redis://u:***@h:6379\": a \"/\" in the user or password must be percent-encoded",
+        ),
         ("sso_redis redis://:6379;", "no host"),
         (
             "sso_redis redis://h?db=1;",

@@ -17,9 +17,7 @@ use crate::harness::http::http_request;
 use crate::harness::site::{Site, CLIENT_ID};
 use crate::harness::{hang_limit, scaled, test_config, Build, Response};
 use crate::on_both_nginx;
-use crate::provider::{
-    browser_login, client, config, demo_user, CookieJar, Provider, ANY_CALLBACK,
-};
+use crate::provider::CookieJar;
 
 const PROMETHEUS: &str = "text/plain; version=0.0.4; charset=utf-8";
 const LOGOUT: &str = "/outpost.goauthentik.io/backchannel_logout";

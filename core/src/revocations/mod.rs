@@ -242,7 +242,26 @@ impl Revocation {
             expires,
         }
     }
+
+    /// An entry from outside the node (Redis) made safe to hold: None when it no longer
+    /// matters; else its expiry at most [`MAX_COVER`] away and, for a subject, its
+    /// `issued_through` at most [`ISSUED_LEEWAY`] in the future. A corrupt or hostile value
+    /// can then neither lock a user out for ever nor carry an expiry Redis cannot store.
+    pub fn bounded(mut self, now: u64) -> Option<Revocation> {
+        if self.expires <= now {
+            return None;
+        }
+        self.expires = self.expires.min(now.saturating_add(MAX_COVER));
+        self.issued_through = self.issued_through.min(now.saturating_add(ISSUED_LEEWAY));
+        Some(self)
+    }
 }
+
+/// The longest a revocation from Redis is kept: 400 days, the longest a browser keeps a
+/// cookie (RFC 6265bis §5.5).
+pub const MAX_COVER: u64 = 400 * 86_400;
+/// How far in the future a subject revocation from Redis may end (clock skew between nodes).
+pub const ISSUED_LEEWAY: u64 = 300;
 
 /// What the request path asks about one session; independent of the zone, so the glue can
 /// compute it once per session (with the opened cookie) and keep it.

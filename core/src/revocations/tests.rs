@@ -494,6 +494,15 @@ fn one_entry_round_trips_and_refuses_anything_else() {
         let mut longer = bytes.clone();
         longer.push(0);
         assert_eq!(decode_one(&longer), None);
+        // what comes from Redis is bounded before it is held
+        let now = 1_000_000;
+        let far = Revocation::subject("i", b"u", u64::MAX, u64::MAX);
+        let b = far.bounded(now).unwrap();
+        assert_eq!(b.expires, now + MAX_COVER);
+        assert_eq!(b.issued_through, now + ISSUED_LEEWAY);
+        assert_eq!(Revocation::session("i", b"s", now).bounded(now), None);
+        let fine = Revocation::session("i", b"s", now + 60);
+        assert_eq!(fine.bounded(now), Some(fine));
         let mut other = bytes.clone();
         other[0] = ONE_VERSION + 1;
         assert_eq!(decode_one(&other), None);
