@@ -268,8 +268,8 @@ pub const FLIGHT_PREFIX: &str = "sso:refresh:";
 /// How long a flight is held, and how long its outcome is remembered (milliseconds).
 const FLIGHT_HOLD_MS: u64 = 60_000;
 const FLIGHT_DONE_MS: u64 = 120_000;
-/// The flight's connect and command timeouts: a slow Redis holds a request at most this long
-/// (twice for the outcome, which no request waits for).
+/// The flight's connect and command timeouts (each): a slow Redis holds a request about
+/// half a second at most, plus one command for the outcome.
 const FLIGHT_TIMEOUT: Duration = Duration::from_millis(250);
 
 /// This worker's `sso_redis` and node id (`<hostname>:<pid>`, set at `init_process`), for
@@ -280,21 +280,11 @@ static FLIGHT_DOWN: AtomicBool = AtomicBool::new(false);
 
 /// What [`take_flight`] found.
 pub enum Flight {
-    /// This node refreshes (or no `sso_redis`, or Redis unreachable: refresh as one node).
-    Won,
+    /// This node refreshes; its connection, to record the outcome on ([`land_flight`]).
+    /// None: no `sso_redis`, or Redis unreachable (refresh as one node).
+    Won(Option<Connection>),
     /// Another node refreshes or refreshed this session: do not call the provider.
     Lost,
-}
-
-/// One short-lived connection for a flight command (`query`).
-fn flight_query<T: redis::FromRedisValue>(
-    spec: &RedisSpec,
-    query: impl FnOnce(&mut Connection) -> RedisResult<T>,
-) -> RedisResult<T> {
-    let mut con = client(spec)?.get_connection_with_timeout(FLIGHT_TIMEOUT)?;
-    con.set_read_timeout(Some(FLIGHT_TIMEOUT))?;
-    con.set_write_timeout(Some(FLIGHT_TIMEOUT))?;
-    query(&mut con)
 }
 
 /// Logs a flight outage once (`warn`) and its end (`notice`), as the sync does.
@@ -332,44 +322,50 @@ fn flight_reached(spec: &RedisSpec, err: Option<&redis::RedisError>) {
 /// The worker's poster, for the flights' log lines (they run on pool threads).
 static FLIGHT_POSTER: Mutex<Option<wake::Poster>> = Mutex::new(None);
 
-/// Takes the cross-node flight of the refresh `id` (`sso_core::flow::refresh::flight_id`):
-/// `SET sso:refresh:<id> <node> NX PX 60000`. On a background thread only.
+/// Takes the cross-node flight of the refresh `id` (`sso_core::flow::refresh::flight_id`)
+/// on a short-lived connection: `SET sso:refresh:<id> <node> NX PX 60000`. On a background
+/// thread only.
 pub fn take_flight(id: &str) -> Flight {
     let Some((spec, node)) = FLIGHT_SPEC.lock().clone() else {
-        return Flight::Won;
+        return Flight::Won(None);
     };
-    let got = flight_query(&spec, |con| {
-        redis::cmd("SET")
+    let got = (|| {
+        let mut con = client(&spec)?.get_connection_with_timeout(FLIGHT_TIMEOUT)?;
+        con.set_read_timeout(Some(FLIGHT_TIMEOUT))?;
+        con.set_write_timeout(Some(FLIGHT_TIMEOUT))?;
+        let set: Option<String> = redis::cmd("SET")
             .arg(format!("{FLIGHT_PREFIX}{id}"))
             .arg(&node)
             .arg("NX")
             .arg("PX")
             .arg(FLIGHT_HOLD_MS)
-            .query::<Option<String>>(con)
-    });
+            .query(&mut con)?;
+        Ok((set, con))
+    })();
     flight_reached(&spec, got.as_ref().err());
     match got {
-        Ok(None) => Flight::Lost,
-        _ => Flight::Won,
+        Ok((None, _)) => Flight::Lost,
+        Ok((Some(_), con)) => Flight::Won(Some(con)),
+        Err(_) => Flight::Won(None),
     }
 }
 
 /// Records how the flight this node won ended: `renewed` or `refused` (remembered 2 min),
-/// or, for None (failed, the session stays), frees it so that any node retries later.
-pub fn land_flight(id: &str, outcome: Option<&str>) {
-    let Some((spec, _)) = FLIGHT_SPEC.lock().clone() else {
+/// or, for None (failed, the session stays), deletes it so that any node retries later.
+pub fn land_flight(con: Option<Connection>, id: &str, outcome: Option<&str>) {
+    let (Some(mut con), Some((spec, _))) = (con, FLIGHT_SPEC.lock().clone()) else {
         return;
     };
     let key = format!("{FLIGHT_PREFIX}{id}");
-    let got = flight_query(&spec, |con| match outcome {
+    let got = match outcome {
         Some(v) => redis::cmd("SET")
             .arg(&key)
             .arg(v)
             .arg("PX")
             .arg(FLIGHT_DONE_MS)
-            .query::<()>(con),
-        None => redis::cmd("DEL").arg(&key).query::<()>(con),
-    });
+            .query::<()>(&mut con),
+        None => redis::cmd("DEL").arg(&key).query::<()>(&mut con),
+    };
     flight_reached(&spec, got.as_ref().err());
 }
 

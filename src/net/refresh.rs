@@ -269,13 +269,13 @@ pub unsafe fn on_session(
             move || {
                 // With `sso_redis`, one refresh across nodes (README "Many nodes (Redis)").
                 let id = flight_id(job.refresh_token.expose(), vouched);
-                if let Flight::Lost = redis::take_flight(&id) {
+                let Flight::Won(con) = redis::take_flight(&id) else {
                     return None;
-                }
+                };
                 let result = refresh(job);
                 let ended = matches!(&result, Err(e) if e.ends_session());
                 let landed = result.as_ref().ok().map(|_| "renewed");
-                redis::land_flight(&id, landed.or(ended.then_some("refused")));
+                redis::land_flight(con, &id, landed.or(ended.then_some("refused")));
                 Some(result)
             },
             move |alive, result| {
