@@ -442,21 +442,51 @@ fn set_session(r: &crate::harness::http::Response) -> Option<String> {
     })
 }
 
+/// [`Shared`] with a provider granting refresh tokens to every login, rotating them.
+fn refreshing() -> Shared {
+    let mut c = config(
+        vec![client(CLIENT_ID, SECRET, ANY_CALLBACK)],
+        vec![demo_user()],
+    );
+    c["refresh_tokens"] = json!("always");
+    Shared {
+        p: Provider::start(c),
+        up: Upstream::start(),
+    }
+}
+
+/// Redis unreachable: sessions are refreshed as on one node (the grant, the new cookie),
+/// logged once at `warn`, not per refresh.
+fn refresh_without_a_reachable_redis(build: Build) {
+    let s = refreshing();
+    let conf = format!(
+        "sso_redis redis://127.0.0.1:{};\nsso_session_refresh 1s;",
+        crate::harness::free_port()
+    );
+    let n = s.start(build, &conf, 1);
+    let mut jar = login(&n);
+    for round in 0..2 {
+        thread::sleep(scaled(Duration::from_millis(1300)));
+        let before = s.p.stats()["refresh_grants"].as_u64().unwrap_or(0);
+        let r = page(&mut jar, &n);
+        assert_session(&r, "refreshed");
+        assert!(set_session(&r).is_some(), "round {round}: a renewed cookie");
+        let after = s.p.stats()["refresh_grants"].as_u64().unwrap_or(0);
+        assert_eq!(after - before, 1, "round {round}\n{}", n.error_log());
+    }
+    let log = n.error_log();
+    let warned = "sessions are refreshed without the cross-node flight";
+    assert_eq!(log.matches(warned).count(), 1, "{log}");
+    n.assert_no_crash();
+}
+
 /// One session's cookie sent to two nodes at the same moment after its refresh time, the
 /// token endpoint slowed so that two refreshes would overlap (a rotating provider then
 /// revokes the whole grant): with `sso_redis`, one refresh grant reaches the provider, both
 /// requests pass, and the renewed session works on both nodes, its next refresh included.
 fn refresh_runs_once_across_nodes(build: Build) {
     let redis = RedisServer::start(&[]);
-    let mut c = config(
-        vec![client(CLIENT_ID, SECRET, ANY_CALLBACK)],
-        vec![demo_user()],
-    );
-    c["refresh_tokens"] = json!("always");
-    let s = Shared {
-        p: Provider::start(c),
-        up: Upstream::start(),
-    };
+    let s = refreshing();
     let conf = format!("{}\nsso_session_refresh 2s;", plain(&redis));
     let (a, b) = (s.node(build, &conf), s.node(build, &conf));
     let grants = || s.p.stats()["refresh_grants"].as_u64().unwrap_or(0);
@@ -525,4 +555,5 @@ on_both_nginx!(
     tls_with_a_private_ca,
     bad_url_fails_config_test,
     refresh_runs_once_across_nodes,
+    refresh_without_a_reachable_redis,
 );
