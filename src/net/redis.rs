@@ -29,6 +29,9 @@
 //!   then retried with a backoff from [`BACKOFF_MIN`] to [`BACKOFF_MAX`]; the node keeps
 //!   serving with its local revocations. A `PING` every [`PING_EVERY`] notices a silent
 //!   network loss. The reconnection is logged at `notice`.
+//! - **Refresh flight.** A refresh job (on its pool thread) takes `SET sso:refresh:<id>
+//!   <node> NX PX 60000` first ([`take_flight`], its own short-lived connection): another
+//!   node's refresh of the same session is not repeated.
 //! - **Stop.** At `exit_process` the thread is told to stop and waited for (every read has
 //!   a timeout: [`TICK`] on the subscription, [`TIMEOUT`] on commands and connects), and
 //!   the slot is freed.
