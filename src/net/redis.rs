@@ -28,7 +28,11 @@
 //! - **Down.** A failed connect or a broken connection is logged at `warn` once per outage,
 //!   then retried with a backoff from [`BACKOFF_MIN`] to [`BACKOFF_MAX`]; the node keeps
 //!   serving with its local revocations. A `PING` every [`PING_EVERY`] on both connections
-//!   (commands and the subscription) notices a silent network loss. The reconnection is logged at `notice`.
+//!   (commands and the subscription) notices a silent network loss. The reconnection is
+//!   logged at `notice`.
+//! - **Refresh flight.** A refresh job (on its pool thread) takes `SET sso:refresh:<id>
+//!   <node> NX PX 60000` first ([`take_flight`], its own short-lived connection): another
+//!   node's refresh of the same session is not repeated.
 //! - **Stop.** At `exit_process` the thread is told to stop and waited for (every read has
 //!   a timeout: [`TICK`] on the subscription, [`TIMEOUT`] on commands and connects), and
 //!   the slot is freed.
@@ -40,7 +44,7 @@
 
 use std::collections::HashMap;
 use std::panic::{catch_unwind, AssertUnwindSafe};
-use std::sync::atomic::Ordering;
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
@@ -246,6 +250,128 @@ fn write(con: &mut Connection, entries: &[Revocation]) -> RedisResult<usize> {
     Ok(written)
 }
 
+fn client(spec: &RedisSpec) -> RedisResult<Client> {
+    let info = spec.url().into_connection_info()?;
+    match &spec.trusted_certificate {
+        Some(pem) => Client::build_with_tls(
+            info,
+            TlsCertificates {
+                client_tls: None,
+                root_cert: Some(pem.clone()),
+            },
+        ),
+        None => Client::open(info),
+    }
+}
+
+// ---- the refresh flight across nodes -----------------------------------------------------
+
+/// The prefix of the refresh flights' keys: `sso:refresh:<flight_id>`.
+pub const FLIGHT_PREFIX: &str = "sso:refresh:";
+/// How long a flight is held, and how long its outcome is remembered (milliseconds).
+const FLIGHT_HOLD_MS: u64 = 60_000;
+const FLIGHT_DONE_MS: u64 = 120_000;
+/// The flight's connect and command timeouts (each): a slow Redis holds a request about
+/// half a second at most, plus one command for the outcome.
+const FLIGHT_TIMEOUT: Duration = Duration::from_millis(250);
+
+/// This worker's `sso_redis` and node id (`<hostname>:<pid>`, set at `init_process`), for
+/// the refresh jobs.
+static FLIGHT_SPEC: Mutex<Option<(Arc<RedisSpec>, String)>> = Mutex::new(None);
+/// The flights found Redis unreachable and the outage was logged.
+static FLIGHT_DOWN: AtomicBool = AtomicBool::new(false);
+
+/// What [`take_flight`] found.
+pub enum Flight {
+    /// This node refreshes; its connection, to record the outcome on ([`land_flight`]).
+    /// None: no `sso_redis`, or Redis unreachable (refresh as one node).
+    Won(Option<Connection>),
+    /// Another node refreshes or refreshed this session: do not call the provider.
+    Lost,
+}
+
+/// Logs a flight outage once (`warn`) and its end (`notice`), as the sync does.
+fn flight_reached(spec: &RedisSpec, err: Option<&redis::RedisError>) {
+    let was_down = FLIGHT_DOWN.swap(err.is_some(), Ordering::AcqRel);
+    let msg = match err {
+        Some(e) if !was_down => format!(
+            "sso: redis \"{}\" is unreachable: {}; sessions are refreshed without the \
+             cross-node flight until it is back",
+            spec.shown,
+            e.to_string().escape_debug()
+        ),
+        None if was_down => format!(
+            "sso: redis \"{}\" reachable again for refresh flights",
+            spec.shown
+        ),
+        _ => return,
+    };
+    let level = if err.is_some() {
+        NGX_LOG_WARN
+    } else {
+        NGX_LOG_NOTICE
+    };
+    if let Some(poster) = FLIGHT_POSTER.lock().clone() {
+        poster.post(move || {
+            // SAFETY: posted closures run on nginx's thread, where ngx_cycle is valid.
+            unsafe {
+                let log = (*ngx_cycle).log;
+                ngx_log_error!(level as ngx_uint_t, log, "{}", msg);
+            }
+        });
+    }
+}
+
+/// The worker's poster, for the flights' log lines (they run on pool threads).
+static FLIGHT_POSTER: Mutex<Option<wake::Poster>> = Mutex::new(None);
+
+/// Takes the cross-node flight of the refresh `id` (`sso_core::flow::refresh::flight_id`)
+/// on a short-lived connection: `SET sso:refresh:<id> <node> NX PX 60000`. On a background
+/// thread only.
+pub fn take_flight(id: &str) -> Flight {
+    let Some((spec, node)) = FLIGHT_SPEC.lock().clone() else {
+        return Flight::Won(None);
+    };
+    let got = (|| {
+        let mut con = client(&spec)?.get_connection_with_timeout(FLIGHT_TIMEOUT)?;
+        con.set_read_timeout(Some(FLIGHT_TIMEOUT))?;
+        con.set_write_timeout(Some(FLIGHT_TIMEOUT))?;
+        let set: Option<String> = redis::cmd("SET")
+            .arg(format!("{FLIGHT_PREFIX}{id}"))
+            .arg(&node)
+            .arg("NX")
+            .arg("PX")
+            .arg(FLIGHT_HOLD_MS)
+            .query(&mut con)?;
+        Ok((set, con))
+    })();
+    flight_reached(&spec, got.as_ref().err());
+    match got {
+        Ok((None, _)) => Flight::Lost,
+        Ok((Some(_), con)) => Flight::Won(Some(con)),
+        Err(_) => Flight::Won(None),
+    }
+}
+
+/// Records how the flight this node won ended: `renewed` or `refused` (remembered 2 min),
+/// or, for None (failed, the session stays), deletes it so that any node retries later.
+pub fn land_flight(con: Option<Connection>, id: &str, outcome: Option<&str>) {
+    let (Some(mut con), Some((spec, _))) = (con, FLIGHT_SPEC.lock().clone()) else {
+        return;
+    };
+    let key = format!("{FLIGHT_PREFIX}{id}");
+    let got = match outcome {
+        Some(v) => redis::cmd("SET")
+            .arg(&key)
+            .arg(v)
+            .arg("PX")
+            .arg(FLIGHT_DONE_MS)
+            .query::<()>(&mut con),
+        None => redis::cmd("DEL").arg(&key).query::<()>(&mut con),
+    };
+    flight_reached(&spec, got.as_ref().err());
+}
+
 // ---- the thread --------------------------------------------------------------------------
 
 /// Tells the thread to stop, and says when it has.
@@ -301,17 +427,7 @@ impl Syncer {
     }
 
     fn client(&self) -> RedisResult<Client> {
-        let info = self.spec.url().into_connection_info()?;
-        match &self.spec.trusted_certificate {
-            Some(pem) => Client::build_with_tls(
-                info,
-                TlsCertificates {
-                    client_tls: None,
-                    root_cert: Some(pem.clone()),
-                },
-            ),
-            None => Client::open(info),
-        }
+        client(&self.spec)
     }
 
     fn applied(&self, got: Option<(u64, usize)>) {
@@ -530,6 +646,18 @@ pub unsafe fn init_process(cycle: *mut ngx_cycle_t) {
         // A helper process, or wake::init_process failed (it logged why).
         return;
     };
+    // SAFETY: as above; hostname is an ngx_str_t of the cycle's pool.
+    let host = unsafe {
+        let h = (*cycle).hostname;
+        if h.data.is_null() {
+            String::new()
+        } else {
+            String::from_utf8_lossy(std::slice::from_raw_parts(h.data, h.len)).into_owned()
+        }
+    };
+    let node = format!("{host}:{}", std::process::id());
+    *FLIGHT_SPEC.lock() = Some((Arc::clone(&spec), node));
+    *FLIGHT_POSTER.lock() = Some(poster.clone());
     let control = Arc::new(Control::default());
     let sync = Syncer {
         spec: Arc::clone(&spec),

@@ -12,7 +12,7 @@ use std::sync::Arc;
 use ngx::ffi::{ngx_http_request_t, ngx_log_t, NGX_LOG_ERR, NGX_LOG_INFO, NGX_LOG_WARN};
 use ngx::ngx_log_error;
 use serde_json::{Map, Value};
-use sso_core::flow::refresh::{Begin, Finish};
+use sso_core::flow::refresh::{flight_id, Begin, Finish};
 use sso_core::flow::{self, Discovery, RefreshError};
 use sso_core::identity::Identity;
 use sso_core::jwks::Secret;
@@ -24,6 +24,7 @@ use crate::net::code_exchange::{
     lacks_identity_claims, merge_userinfo, post_grant, verify_id_token, Posted,
 };
 use crate::net::fetcher::Provider;
+use crate::net::redis::{self, Flight};
 use crate::net::{resume, wake};
 use crate::request;
 use crate::session_cookie;
@@ -267,7 +268,18 @@ pub unsafe fn on_session(
     let spawned = unsafe {
         resume::spawn_and_resume(
             r,
-            move || refresh(job),
+            move || {
+                // With `sso_redis`, one refresh across nodes (README "Many nodes (Redis)").
+                let id = flight_id(job.refresh_token.expose(), vouched);
+                let Flight::Won(con) = redis::take_flight(&id) else {
+                    return None;
+                };
+                let result = refresh(job);
+                let ended = matches!(&result, Err(e) if e.ends_session());
+                let landed = result.as_ref().ok().map(|_| "renewed");
+                redis::land_flight(con, &id, landed.or(ended.then_some("refused")));
+                Some(result)
+            },
             move |alive, result| {
                 let outcome =
                     finished(log, &old, key.0.expose(), key.1, warned, revocation, result);
@@ -306,13 +318,25 @@ fn finished(
     vouched: u64,
     warned: bool,
     revocation: Option<sso_core::revocations::Revocation>,
-    result: Result<Result<Renewed, RefreshError>, wake::JobPanicked>,
+    result: Result<Option<Result<Renewed, RefreshError>>, wake::JobPanicked>,
 ) -> Resumed {
     let now = request::now();
     let user = if old.identity.username.is_empty() {
         old.identity.uid.as_str()
     } else {
         old.identity.username.as_str()
+    };
+    let Some(result) = result.transpose() else {
+        // Another node refreshes or refreshed it: pass, and do not ask again for a while.
+        // SAFETY: on nginx's thread in a worker.
+        unsafe { refreshing::finish(token, vouched, now, Finish::Done) };
+        ngx_log_error!(
+            NGX_LOG_INFO,
+            log,
+            "sso: session of \"{}\" refreshed by another node",
+            user
+        );
+        return Resumed::Kept;
     };
     let result =
         result.unwrap_or_else(|e| Err(RefreshError::Unavailable(format!("internal error: {e}"))));

@@ -5,16 +5,18 @@
 //! empty gets it back; Redis down breaks nothing else; AUTH, ACL users, a db number and
 //! `rediss://` work; a bad URL fails `nginx -t`.
 
+use std::sync::{Arc, Barrier};
 use std::thread;
 use std::time::{Duration, Instant};
 
 use serde_json::json;
 
+use crate::harness::http::http_request;
 use crate::harness::redis::RedisServer;
-use crate::harness::site::start_provider;
-use crate::harness::{hang_limit, test_config, Build, Nginx, Upstream};
+use crate::harness::site::{start_provider, url, CLIENT_ID, SECRET};
+use crate::harness::{hang_limit, scaled, test_config, Build, Nginx, Upstream};
 use crate::on_both_nginx;
-use crate::provider::{demo_user, CookieJar, Provider};
+use crate::provider::{client, config, demo_user, CookieJar, Provider, ANY_CALLBACK};
 use crate::revocation::{
     api, assert_revoked, assert_session, copy_of, login, logout_token, on_every_worker, page,
     post_token, register_backchannel, sid_of, start_nginx,
@@ -437,10 +439,126 @@ fn bad_url_fails_config_test(build: Build) {
     assert!(ok, "{out}");
 }
 
+/// The `sso_session` cookie a response sets, when it sets one.
+fn set_session(r: &crate::harness::http::Response) -> Option<String> {
+    r.headers_named("Set-Cookie").iter().find_map(|c| {
+        let v = c.strip_prefix("sso_session=")?;
+        Some(v.split(';').next().unwrap_or("").to_owned())
+    })
+}
+
+/// [`Shared`] with a provider granting refresh tokens to every login, rotating them.
+fn refreshing() -> Shared {
+    let mut c = config(
+        vec![client(CLIENT_ID, SECRET, ANY_CALLBACK)],
+        vec![demo_user()],
+    );
+    c["refresh_tokens"] = json!("always");
+    Shared {
+        p: Provider::start(c),
+        up: Upstream::start(),
+    }
+}
+
+/// Redis unreachable: sessions are refreshed as on one node (the grant, the new cookie),
+/// logged once at `warn`, not per refresh.
+fn refresh_without_a_reachable_redis(build: Build) {
+    let s = refreshing();
+    let conf = format!(
+        "sso_redis redis://127.0.0.1:{};\nsso_session_refresh 1s;",
+        crate::harness::free_port()
+    );
+    let n = s.start(build, &conf, 1);
+    let mut jar = login(&n);
+    for round in 0..2 {
+        thread::sleep(scaled(Duration::from_millis(1300)));
+        let before = s.p.stats()["refresh_grants"].as_u64().unwrap_or(0);
+        let r = page(&mut jar, &n);
+        assert_session(&r, "refreshed");
+        assert!(set_session(&r).is_some(), "round {round}: a renewed cookie");
+        let after = s.p.stats()["refresh_grants"].as_u64().unwrap_or(0);
+        assert_eq!(after - before, 1, "round {round}\n{}", n.error_log());
+    }
+    let log = n.error_log();
+    let warned = "sessions are refreshed without the cross-node flight";
+    assert_eq!(log.matches(warned).count(), 1, "{log}");
+    n.assert_no_crash();
+}
+
+/// One session's cookie sent to two nodes at the same moment after its refresh time, the
+/// token endpoint slowed so that two refreshes would overlap (a rotating provider then
+/// revokes the whole grant): with `sso_redis`, one refresh grant reaches the provider, both
+/// requests pass, and the renewed session works on both nodes, its next refresh included.
+fn refresh_runs_once_across_nodes(build: Build) {
+    let redis = RedisServer::start(&[]);
+    let s = refreshing();
+    let conf = format!("{}\nsso_session_refresh 2s;", plain(&redis));
+    let (a, b) = (s.node(build, &conf), s.node(build, &conf));
+    let grants = || s.p.stats()["refresh_grants"].as_u64().unwrap_or(0);
+    let refused = || s.p.stats()["refresh_refused"].clone();
+    let jar = login(&a);
+    let mut cookie = jar.get("sso_session").unwrap().to_owned();
+    for round in 0..2 {
+        s.p.set_token_delay(500);
+        thread::sleep(scaled(Duration::from_millis(2300)));
+        let before = grants();
+        let start = Arc::new(Barrier::new(2));
+        let handles: Vec<_> = [url(&a, "/app"), url(&b, "/app")]
+            .into_iter()
+            .map(|u| {
+                let (start, cookie) = (Arc::clone(&start), format!("sso_session={cookie}"));
+                thread::spawn(move || {
+                    start.wait();
+                    http_request(
+                        "GET",
+                        &u,
+                        &[("Cookie", &cookie), ("Accept", "text/html")],
+                        b"",
+                    )
+                })
+            })
+            .collect();
+        let answers: Vec<_> = handles.into_iter().map(|h| h.join().unwrap()).collect();
+        let logs = format!("{}\n{}", a.error_log(), b.error_log());
+        for r in &answers {
+            assert_eq!(r.status, 200, "round {round}: {}\n{logs}", r.head());
+        }
+        assert_eq!(
+            grants() - before,
+            1,
+            "round {round}: one refresh grant\n{logs}"
+        );
+        let refused = refused();
+        assert!(
+            refused.as_object().is_none_or(|m| m.is_empty()),
+            "round {round}: {refused}"
+        );
+        let renewed: Vec<String> = answers.iter().filter_map(set_session).collect();
+        assert_eq!(renewed.len(), 1, "round {round}: one renewed cookie");
+        cookie = renewed[0].clone();
+        s.p.set_token_delay(0);
+        // the renewed session works on every worker of both nodes
+        let mut fresh = CookieJar::new();
+        fresh.set("localhost", "sso_session", &cookie);
+        for n in [&a, &b] {
+            on_every_worker(2, || page(&mut fresh, n), |r| assert_session(r, "renewed"));
+        }
+    }
+    let flights = redis.keys(0, "sso:refresh:*");
+    assert_eq!(flights.len(), 2, "{flights:?}");
+    for key in &flights {
+        assert_eq!(redis.cli(&["GET", key]), "renewed", "{key}");
+    }
+    a.assert_no_crash();
+    b.assert_no_crash();
+}
+
 on_both_nginx!(
     logout_reaches_every_node,
     redis_down_breaks_nothing_else,
     auth_acl_user_and_db,
     tls_with_a_private_ca,
     bad_url_fails_config_test,
+    refresh_runs_once_across_nodes,
+    refresh_without_a_reachable_redis,
 );

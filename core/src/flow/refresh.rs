@@ -328,6 +328,16 @@ pub fn refresh_key(refresh_token: &str, vouched: u64) -> Vec<u8> {
     key
 }
 
+/// The name of one refresh across nodes (README "Many nodes (Redis)"): the SHA-256 of
+/// [`refresh_key`] in hex, the same on every node and never the token itself.
+pub fn flight_id(refresh_token: &str, vouched: u64) -> String {
+    let sum = aws_lc_rs::digest::digest(
+        &aws_lc_rs::digest::SHA256,
+        &refresh_key(refresh_token, vouched),
+    );
+    sum.as_ref().iter().map(|b| format!("{b:02x}")).collect()
+}
+
 /// The single-flight table, borrowed over its bytes (a locked shared-memory region in nginx).
 pub struct RefreshTable<'a> {
     buf: &'a mut [u8],

@@ -1155,3 +1155,20 @@ fn html_escaping() {
     let page = error_page("<t>", "<m>");
     assert!(!page.contains("<t>") && !page.contains("<m>"));
 }
+
+/// The cross-node flight's name: the same on every node for one refresh, another for the
+/// next one (a new vouched-for time), and never the token itself.
+#[test]
+fn flight_id_names_one_refresh_without_the_token() {
+    use super::refresh::flight_id;
+    let token = "rt-0123456789abcdef";
+    let id = flight_id(token, 1_700_000_000);
+    assert_eq!(id, flight_id(token, 1_700_000_000));
+    assert_eq!(id.len(), 64);
+    assert!(id
+        .bytes()
+        .all(|b| b.is_ascii_hexdigit() && !b.is_ascii_uppercase()));
+    assert_ne!(id, flight_id(token, 1_700_000_001));
+    assert_ne!(id, flight_id("rt-0123456789abcdeg", 1_700_000_000));
+    assert!(!id.contains("0123456789abcdef"));
+}
