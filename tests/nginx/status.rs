@@ -1,5 +1,8 @@
 //! The status endpoint (README "Observability", `sso_status`): with two workers and the real
-//! provider, a run that produces every decision and reason the test can reach, logins
+//! provider, a run that produces every decision, every `$sso_reason` of a token (each
+//! `TokenError` reason, on bearer tokens, a token cookie and a provider whose keys never
+//! loaded) and of a session (valid, revoked, idle, refresh_failed, forbidden_group,
+//! forbidden_claim; an expired session is `no_credentials`, see README), logins
 //! started, completed and failed, a refresh done and one refused, back-channel logouts
 //! accepted and refused; the counts read through a real Prometheus parser (Debian's
 //! `python3-prometheus-client`) must equal what the test sent, the JSON form must carry the
@@ -11,6 +14,8 @@ use std::process::{Command, Stdio};
 use std::thread;
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
+use base64::engine::general_purpose::URL_SAFE_NO_PAD as B64;
+use base64::Engine;
 use serde_json::{json, Value};
 
 use crate::harness::http::http_request;
@@ -155,6 +160,8 @@ fn site(build: Build) -> Site {
         .server(
             "add_header X-Worker $pid always;
         location /admin/ { sso_require_group nobody; proxy_pass http://%UP%; }
+        location /claim/ { sso_require_claim realm_access.roles auditor; proxy_pass http://%UP%; }
+        location /nokeys/ { sso_issuer http://127.0.0.1:9; proxy_pass http://%UP%; }
         location /idle/ { sso_session_idle_timeout 1s; proxy_pass http://%UP%; }
         location /refresh/ { sso_session_refresh 1s; proxy_pass http://%UP%; }
         location /err/ { error_page 401 = @refused; proxy_pass http://%UP%; }
@@ -292,9 +299,22 @@ fn counts_are_exact(build: Build) {
             "unsupported_algorithm",
         ),
         ("not-a-jwt".to_owned(), "malformed"),
+        (
+            // a header nested too deep
+            format!("{}.e30.", B64.encode("[".repeat(48))),
+            "too_large",
+        ),
     ] {
         sent.decided(&bearer(&site, &token), "unauthorized", reason);
     }
+    // A provider whose keys never loaded (nothing listens there).
+    let r = http_request(
+        "GET",
+        &site.url("/nokeys/x"),
+        &[("Authorization", &format!("Bearer {good}"))],
+        b"",
+    );
+    sent.decided(&r, "unauthorized", "no_keys");
     // The token cookie.
     let r = http_request(
         "GET",
@@ -303,6 +323,13 @@ fn counts_are_exact(build: Build) {
         b"",
     );
     sent.decided(&r, "allow", "token_cookie");
+    let r = http_request(
+        "GET",
+        &site.url("/app"),
+        &[("Cookie", "tok=not-a-jwt")],
+        b"",
+    );
+    sent.decided(&r, "unauthorized", "malformed");
 
     // Logins through the provider; sessions valid, forbidden, revoked, idle.
     let mut jar = login(&site, &mut sent);
@@ -313,6 +340,11 @@ fn counts_are_exact(build: Build) {
         &api(&mut jar, &site.url("/admin/")),
         "forbidden",
         "forbidden_group",
+    );
+    sent.decided(
+        &api(&mut jar, &site.url("/claim/")),
+        "forbidden",
+        "forbidden_claim",
     );
     let mut copy = CookieJar::new();
     copy.set("localhost", "sso_session", jar.get("sso_session").unwrap());
