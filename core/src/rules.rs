@@ -581,6 +581,17 @@ mod tests {
         let bare = Session::new(Identity::from_claims(&full), 1000, 60, None);
         assert!(rule(&["groups", "ops"]).holds(bare.all_claims()));
         assert!(!rule(&["realm_access.roles", "admin"]).holds(bare.all_claims()));
+        // An ID token without `groups` (the provider sent them from userinfo, merged into
+        // the identity at login): the rule sees the identity's groups, and the token's own
+        // claims.
+        use base64::engine::general_purpose::URL_SAFE_NO_PAD;
+        use base64::Engine;
+        let payload = URL_SAFE_NO_PAD.encode(br#"{"sub":"u1","realm_access":{"roles":["admin"]}}"#);
+        let token = format!("eyJhbGciOiJSUzI1NiJ9.{payload}.c2ln");
+        let with_token = Session::new(Identity::from_claims(&full), 1000, 60, Some(token));
+        assert!(with_token.id_token_jws().is_some(), "the token is kept");
+        assert!(rule(&["groups", "ops"]).holds(with_token.all_claims()));
+        assert!(rule(&["realm_access.roles", "admin"]).holds(with_token.all_claims()));
     }
 
     #[test]

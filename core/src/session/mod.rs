@@ -156,25 +156,26 @@ impl Session {
     }
 
     /// Every claim the session knows, for `sso_require_claim` and `sso_basic_auth_attributes`
-    /// (parsed once per cached session): the ID token's claims, or the kept claims with
-    /// those the identity holds rebuilt ([`Session::keep_claims`]); without either, the
-    /// identity's alone.
+    /// (parsed once per cached session): the ID token's claims, or the kept claims
+    /// ([`Session::keep_claims`]), and the identity's (username, email, name, sub, groups,
+    /// entitlements: also those merged from userinfo) where those lack them.
     pub fn all_claims(&self) -> &Map<String, Value> {
         self.parsed.get_or_init(|| {
-            if let Some(token) = self.id_token.as_deref() {
-                let parsed = token
+            let from_token = self.id_token.as_deref().and_then(|token| {
+                token
                     .split('.')
                     .nth(1)
                     .and_then(|p| URL_SAFE_NO_PAD.decode(p).ok())
-                    .and_then(|b| serde_json::from_slice::<Map<String, Value>>(&b).ok());
-                if let Some(claims) = parsed {
-                    return claims;
-                }
-            }
-            let mut claims: Map<String, Value> = self
-                .claims
-                .as_deref()
-                .and_then(|c| serde_json::from_str(c).ok())
+                    .and_then(|b| serde_json::from_slice::<Map<String, Value>>(&b).ok())
+            });
+            // The identity's claims fill what the token lacks: a provider may send `groups`
+            // (or the others) from userinfo only, and the identity merged them at login.
+            let mut claims: Map<String, Value> = from_token
+                .or_else(|| {
+                    self.claims
+                        .as_deref()
+                        .and_then(|c| serde_json::from_str(c).ok())
+                })
                 .unwrap_or_default();
             for name in [
                 "preferred_username",
