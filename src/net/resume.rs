@@ -97,8 +97,7 @@ where
         // the event-loop thread.
         unsafe {
             let c = (*r).connection;
-            let main = (*r).main;
-            (*main).set_count((*main).count() - 1);
+            release(r);
             let rc = guard::catch(
                 (*c).log,
                 "background job completion",
@@ -112,10 +111,7 @@ where
     // SAFETY: the caller passes a valid main request, on the event-loop thread.
     unsafe {
         let id = spawn_tied_to_pool((*r).pool, work, done)?;
-        let main = (*r).main;
-        (*main).set_count((*main).count() + 1);
-        (*r).write_event_handler = Some(ngx_http_request_empty_handler);
-        (*r).read_event_handler = Some(read_while_waiting);
+        suspend(r);
         Ok(id)
     }
 }
@@ -157,8 +153,7 @@ where
         // SAFETY: the pool (and so the request) is alive; on the event-loop thread.
         unsafe {
             let c = (*r).connection;
-            let main = (*r).main;
-            (*main).set_count((*main).count() - 1);
+            release(r);
             (*r).read_event_handler = Some(ngx_http_block_reading);
             (*r).write_event_handler = Some(ngx_http_core_run_phases);
             let prepared = guard::catch((*c).log, "background job completion", false, || {
@@ -184,11 +179,37 @@ where
         let id = spawn(work, finish)?;
         *((*cln).data as *mut *const Cell<bool>) = Rc::into_raw(alive);
         (*cln).handler = Some(clear_alive);
+        suspend(r);
+        Ok(id)
+    }
+}
+
+/// Holds `r` while its job runs (`r->main->count++`, as nginx does for a request that
+/// waits on something): no phase handler runs again meanwhile and the read handler watches
+/// the client ([`read_while_waiting`]).
+///
+/// # Safety
+/// `r` must be a valid request; on the event-loop thread.
+unsafe fn suspend(r: *mut ngx_http_request_t) {
+    // SAFETY: the caller guarantees what the `# Safety` section above asks.
+    unsafe {
         let main = (*r).main;
         (*main).set_count((*main).count() + 1);
         (*r).write_event_handler = Some(ngx_http_request_empty_handler);
         (*r).read_event_handler = Some(read_while_waiting);
-        Ok(id)
+    }
+}
+
+/// Drops the hold [`suspend`] took, when the job is done (the caller then finalizes or
+/// resumes the request).
+///
+/// # Safety
+/// `r` must be the live request [`suspend`] held; on the event-loop thread.
+unsafe fn release(r: *mut ngx_http_request_t) {
+    // SAFETY: the caller guarantees what the `# Safety` section above asks.
+    unsafe {
+        let main = (*r).main;
+        (*main).set_count((*main).count() - 1);
     }
 }
 
